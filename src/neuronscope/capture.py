@@ -1,0 +1,151 @@
+"""The one way neuronscope runs a model: hook only the named layers, stop after the deepest.
+
+    with capture(model, ["blocks.2", "blocks.4"]) as cap:
+        acts = cap(images)          # dict: layer name -> output tensor
+
+This module is the only place in the package that registers hooks. They are removed in
+``finally``, so the model is left exactly as it was even when the body raises.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+
+from .errors import NeuronscopeError
+from .models.model import LOGITS, Model
+
+
+class _StopForward(Exception):
+    """Raised inside a hook once every requested layer has run, to skip the rest of the network."""
+
+
+class Capture:
+    """Runs the model and holds what the hooks saw. Created by ``capture``; call it with images."""
+
+    def __init__(self, model: Model, layers: Sequence[str], grads: bool, stop_early: bool, strict: bool) -> None:
+        self.model = model
+        self.layers = tuple(dict.fromkeys(layers))
+        self.grads = grads
+        self.strict = strict
+        self.stop_early = stop_early and LOGITS not in self.layers
+        self.activations: dict[str, torch.Tensor] = {}
+        self.output: torch.Tensor | None = None
+        """The model output of the last call; None when the forward pass stopped early."""
+        self.gradients: dict[str, torch.Tensor] = {}
+        self.calls: Counter[str] = Counter()
+        self.run_order: list[str] = []
+        self._versions: dict[str, int] = {}
+        self._hooked = {name for name in self.layers if name != LOGITS}
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Normalize ``images`` (B, C, H, W in the model's value range) and run the forward pass
+        up to the deepest requested layer. Returns the activations, in the order requested."""
+        if self.grads and not torch.is_grad_enabled():
+            raise NeuronscopeError("capture(grads=True) needs autograd: do not run it under torch.no_grad()")
+        self.activations.clear()
+        self.gradients.clear()
+        self.calls.clear()
+        self.run_order.clear()
+        self._versions.clear()
+        self.output = None
+        try:
+            self.output = self.model.module(self.model.normalize(images))
+        except _StopForward:
+            pass
+        if LOGITS in self.layers:
+            self._store(LOGITS, self.output)
+        if self.strict:
+            self._check()
+        return {name: self.activations[name] for name in self.layers if name in self.activations}
+
+    def __getitem__(self, layer: str) -> torch.Tensor:
+        return self.activations[layer]
+
+    def hook(self, name: str):
+        def on_forward(module, inputs, output):
+            self.calls[name] += 1
+            if self.calls[name] == 1:
+                self.run_order.append(name)
+            replacement = self._store(name, output)
+            if self.stop_early and self._hooked.issubset(self.calls):
+                raise _StopForward
+            return replacement
+
+        return on_forward
+
+    def _store(self, name: str, output) -> torch.Tensor | None:
+        if not isinstance(output, torch.Tensor):
+            if self.strict:
+                raise NeuronscopeError(f"layer '{name}' outputs {type(output).__name__}, not a tensor; capture a submodule")
+            return None
+        replacement = None
+        if self.grads:
+            if not output.requires_grad:
+                # Make the layer output a leaf so gradients reach it even with frozen weights
+                # and an input that does not require grad; the rest of the network uses it.
+                output = replacement = output.detach().requires_grad_(True)
+            output.register_hook(lambda grad, name=name: self.gradients.__setitem__(name, grad))
+        self.activations[name] = output
+        self._versions[name] = output._version
+        return replacement
+
+    def _check(self) -> None:
+        for name in self.layers:
+            if name not in self.activations:
+                raise NeuronscopeError(f"layer '{name}' did not run during the forward pass of {self.model.name}")
+            if self.calls[name] > 1:
+                raise NeuronscopeError(
+                    f"layer '{name}' ran {self.calls[name]} times in one forward pass, so its output is ambiguous; "
+                    "capture a module that runs once"
+                )
+            if self.activations[name]._version != self._versions[name]:
+                raise NeuronscopeError(
+                    f"the output of layer '{name}' was changed in place by a later module (an inplace=True "
+                    "activation?); capture that later module instead"
+                )
+
+
+@contextmanager
+def capture(
+    model: Model,
+    layers: str | Sequence[str],
+    *,
+    grads: bool = False,
+    stop_early: bool = True,
+    strict: bool = True,
+) -> Iterator[Capture]:
+    """Hook ``layers`` of ``model`` for the duration of the block.
+
+    Args:
+        model: the model to run.
+        layers: module names (``model.layer`` validates them) or ``"logits"`` for the output.
+        grads: also record the gradient of each layer's output when ``backward`` runs
+            (in ``Capture.gradients``).
+        stop_early: stop the forward pass once every requested layer has run (ignored when
+            ``"logits"`` is requested). Later modules never execute.
+        strict: validate the names and the outputs (a layer must run once and output a tensor).
+    """
+    names = [layers] if isinstance(layers, str) else list(layers)
+    if not names:
+        raise NeuronscopeError("capture needs at least one layer")
+    modules = dict(model.module.named_modules())
+    if strict:
+        for name in names:
+            model.layer(name)
+    else:
+        unknown = [n for n in names if n not in modules and n != LOGITS]
+        if unknown:
+            raise NeuronscopeError(f"unknown modules {unknown} in {model.name}")
+    cap = Capture(model, names, grads=grads, stop_early=stop_early, strict=strict)
+    handles = []
+    try:
+        for name in cap.layers:
+            if name != LOGITS:
+                handles.append(modules[name].register_forward_hook(cap.hook(name)))
+        yield cap
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -1,0 +1,115 @@
+"""Images: the real photos that ship inside scikit-image and scikit-learn, and loading any file.
+
+Every image comes back as a float32 RGB array (H, W, 3) in [0, 1].
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import NeuronscopeError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A bundled photo: which installed package carries it, and what it shows."""
+
+    name: str
+    package: str
+    path: str
+    shows: str
+    licence: str
+
+
+PHOTOS = {
+    p.name: p
+    for p in (
+        Photo("chelsea", "skimage", "data/chelsea.png", "a tabby cat", "CC0"),
+        Photo("coffee", "skimage", "data/coffee.png", "a cup of espresso", "CC0"),
+        Photo("astronaut", "skimage", "data/astronaut.png", "astronaut Eileen Collins", "public domain (NASA)"),
+        Photo("rocket", "skimage", "data/rocket.jpg", "a Falcon 9 launch", "public domain (SpaceX)"),
+        Photo("motorcycle", "skimage", "data/motorcycle_left.png", "a motorcycle (Middlebury stereo, left view)", "Middlebury stereo data"),
+        Photo("camera", "skimage", "data/camera.png", "a cameraman with a tripod (greyscale)", "CC0"),
+        Photo("coins", "skimage", "data/coins.png", "Greek coins (greyscale)", "no known copyright restrictions (Brooklyn Museum)"),
+        Photo("horse", "skimage", "data/horse.png", "a horse silhouette (binary)", "CC0"),
+        Photo("hubble", "skimage", "data/hubble_deep_field.jpg", "the Hubble deep field", "public domain (NASA)"),
+        Photo("china", "sklearn", "datasets/images/china.jpg", "a Chinese palace", "CC-BY 2.0"),
+        Photo("flower", "sklearn", "datasets/images/flower.jpg", "a flower with a bee", "CC-BY 2.0"),
+    )
+}
+"""The bundled photos by name. All are read from the installed packages; nothing is downloaded."""
+
+
+def photo_names() -> list[str]:
+    """Names accepted by ``photo``."""
+    return list(PHOTOS)
+
+
+def photo_path(name: str) -> Path:
+    """Where a bundled photo lies on disk."""
+    entry = PHOTOS.get(name)
+    if entry is None:
+        raise NeuronscopeError(f"unknown photo '{name}': {did_you_mean(name, PHOTOS)} (bundled: {', '.join(PHOTOS)})")
+    spec = importlib.util.find_spec(entry.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise NeuronscopeError(f"photo '{name}' ships with the '{entry.package}' package, which is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / entry.path
+
+
+def photo(name: str) -> np.ndarray:
+    """A bundled photo as a float32 RGB array (H, W, 3) in [0, 1]."""
+    return load_image(photo_path(name))
+
+
+def photos(names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Several bundled photos by name (default: all of them)."""
+    return {name: photo(name) for name in (names or photo_names())}
+
+
+def load_image(source: str | Path) -> np.ndarray:
+    """Load any image file (jpg, png, webp, tiff, ...; greyscale, palette, RGBA, 16-bit) as a
+    float32 RGB array (H, W, 3) in [0, 1]. Transparent pixels are composited over white.
+
+    A bundled photo name (``"chelsea"``) is accepted where no such file exists.
+    """
+    path = Path(source)
+    if not path.exists():
+        if str(source) in PHOTOS:
+            return photo(str(source))
+        hint = f"{did_you_mean(str(source), PHOTOS)} " if path.suffix == "" and len(path.parts) == 1 else ""
+        raise NeuronscopeError(f"image file not found: '{source}' ({hint}bundled photos: {', '.join(PHOTOS)})")
+    if path.is_dir():
+        raise NeuronscopeError(f"'{source}' is a directory, not an image file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return _to_rgb_array(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise NeuronscopeError(f"cannot read '{source}' as an image ({type(error).__name__}: {error})") from None
+
+
+def resolve_image(source: str | Path | np.ndarray) -> np.ndarray:
+    """An array as it is, or a path / bundled photo name loaded with ``load_image``."""
+    if isinstance(source, np.ndarray):
+        return source
+    return load_image(source)
+
+
+def _to_rgb_array(image: Image.Image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        grey = np.clip(array / peak, 0.0, 1.0).astype(np.float32)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode == "F":
+        grey = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0

@@ -1,0 +1,70 @@
+"""Layer discovery: one probe forward pass through `capture` records every module's output."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from ..capture import capture
+from ..errors import NeuronscopeError
+
+if TYPE_CHECKING:
+    from .model import LayerInfo, Model
+
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Sigmoid, nn.Tanh,
+                nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.PReLU, nn.Softplus)
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+_NORMS = (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)
+
+
+def module_kind(module: nn.Module) -> str:
+    """A short, architecture-neutral description of what a module computes."""
+    if isinstance(module, nn.Conv2d):
+        if module.groups > 1 and module.groups == module.in_channels == module.out_channels:
+            return "depthwise conv"
+        if module.kernel_size == (1, 1):
+            return "pointwise conv"
+        return "conv"
+    if isinstance(module, _NORMS):
+        return "norm"
+    if isinstance(module, _ACTIVATIONS):
+        return "activation"
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if isinstance(module, _POOLS):
+        return "pool"
+    if isinstance(module, (nn.Sequential, nn.ModuleList)):
+        return "stage"
+    if any(True for _ in module.children()):
+        return "block"
+    return type(module).__name__.lower()
+
+
+def layer_table(model: Model) -> dict[str, LayerInfo]:
+    """Every module of ``model`` that runs exactly once and outputs a (B, C[, H, W]) tensor,
+    in the order it runs, plus ``logits`` for the model output, at the default input size."""
+    from .model import LOGITS, LayerInfo
+
+    named = {n: m for n, m in model.module.named_modules() if n}
+    probe = torch.zeros(1, model.input_channels, *model.input_size, device=model.device, dtype=model.dtype)
+    with torch.no_grad(), capture(model, list(named), stop_early=False, strict=False) as cap:
+        try:
+            cap(probe)
+        except (RuntimeError, ValueError, TypeError) as error:
+            size = "x".join(map(str, model.input_size))
+            raise NeuronscopeError(
+                f"{model.name} failed on a probe input of shape (1, {model.input_channels}, {size}); "
+                f"check input_size and input_channels ({type(error).__name__}: {str(error).splitlines()[0]})"
+            ) from error
+    table: dict[str, LayerInfo] = {}
+    for name in cap.run_order:
+        activation = cap.activations.get(name)
+        if cap.calls[name] != 1 or activation is None or activation.dim() not in (2, 4):
+            continue
+        spatial = tuple(activation.shape[2:]) if activation.dim() == 4 else None
+        table[name] = LayerInfo(name, module_kind(named[name]), int(activation.shape[1]), spatial)
+    output = cap.output
+    if isinstance(output, torch.Tensor) and output.dim() == 2:
+        table[LOGITS] = LayerInfo(LOGITS, "logits", int(output.shape[1]), None)
+    return table

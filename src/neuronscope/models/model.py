@@ -1,0 +1,174 @@
+"""`Model`: an ``nn.Module`` in eval mode plus the metadata every technique needs."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import NeuronscopeError, did_you_mean
+from . import preprocess
+from .labels import class_index
+
+LOGITS = "logits"
+"""Pseudo-layer name for the model's output (the class logits of a classifier)."""
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One addressable layer: a module name (or ``logits``) and what its output looks like."""
+
+    name: str
+    kind: str
+    channels: int
+    spatial: tuple[int, int] | None
+    """(height, width) of the output at the model's default input size; None for vector outputs."""
+
+
+class Model:
+    """A vision model ready for inspection.
+
+    Holds the module (in eval mode) and its metadata: the input size and value range, the
+    normalization applied before the forward pass, the class labels, and the layers worth showing.
+    Every layer of ``named_modules()`` is addressable; ``layers`` is the curated subset.
+    Build one with ``neuronscope.load(name)`` or ``neuronscope.wrap(module, ...)``.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        name: str,
+        input_size: tuple[int, int],
+        input_channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        labels: Sequence[str] | None = None,
+        label_synonyms: Sequence[Sequence[str]] | None = None,
+        crop_fraction: float = 1.0,
+        curated: Sequence[str] | None = None,
+    ) -> None:
+        self.module = module.eval()
+        self.name = name
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.input_channels = int(input_channels)
+        self.value_range = (0.0, 1.0)
+        self.mean = tuple(mean) if mean is not None else None
+        self.std = tuple(std) if std is not None else None
+        self.labels = tuple(labels) if labels is not None else None
+        self.label_synonyms = tuple(tuple(s) for s in label_synonyms) if label_synonyms is not None else None
+        self.crop_fraction = float(crop_fraction)
+        self._modules = {n: m for n, m in module.named_modules() if n}
+        self._curated = tuple(curated) if curated is not None else None
+        self._table: dict[str, LayerInfo] | None = None
+
+    def __repr__(self) -> str:
+        size = "x".join(map(str, self.input_size))
+        return f"Model({self.name!r}, input {self.input_channels}x{size}, {len(self._modules)} modules)"
+
+    # --- layers -------------------------------------------------------------------------
+
+    @property
+    def layers(self) -> tuple[LayerInfo, ...]:
+        """The curated layers worth showing, shallow to deep."""
+        table = self._layer_table()
+        names = self._curated if self._curated is not None else list(table)
+        return tuple(table[n] for n in names)
+
+    def all_layers(self) -> tuple[LayerInfo, ...]:
+        """Every addressable layer (each module that runs once and outputs a tensor), in run order."""
+        return tuple(self._layer_table().values())
+
+    def layer(self, name: str) -> LayerInfo:
+        """Metadata of one layer; an unknown name raises an error with the three closest names."""
+        table = self._layer_table()
+        if name in table:
+            return table[name]
+        if name in self._modules:
+            raise NeuronscopeError(
+                f"layer '{name}' of {self.name} cannot be captured: it does not run exactly once per forward "
+                f"pass or does not output a tensor; {did_you_mean(name, table)}"
+            )
+        raise NeuronscopeError(f"unknown layer '{name}' in {self.name}: {did_you_mean(name, table)}")
+
+    def submodule(self, name: str) -> nn.Module:
+        """The module registered under ``name`` (validated like ``layer``)."""
+        self.layer(name)
+        return self._modules[name]
+
+    def depth(self, name: str) -> float:
+        """Relative depth of a layer in [0, 1]: its position in run order among all layers."""
+        names = list(self._layer_table())
+        return names.index(self.layer(name).name) / max(1, len(names) - 1)
+
+    def _layer_table(self) -> dict[str, LayerInfo]:
+        if self._table is None:
+            from .discover import layer_table  # runs a probe forward pass through `capture`
+
+            self._table = layer_table(self)
+            missing = [n for n in (self._curated or ()) if n not in self._table]
+            if missing:
+                raise NeuronscopeError(f"curated layers {missing} are not capturable in {self.name}")
+        return self._table
+
+    # --- classes ------------------------------------------------------------------------
+
+    @property
+    def num_classes(self) -> int | None:
+        info = self._layer_table().get(LOGITS)
+        return info.channels if info is not None else None
+
+    def class_index(self, name: str | int) -> int:
+        """A class by index or by label name ('tabby', 'Egyptian cat', '281')."""
+        if isinstance(name, int | np.integer):
+            name = str(int(name))
+        if self.labels is None:
+            if str(name).isdigit():
+                return int(name)
+            raise NeuronscopeError(f"model {self.name} has no class labels; give the class as an index")
+        return class_index(str(name), self.labels, self.label_synonyms)
+
+    # --- inputs -------------------------------------------------------------------------
+
+    def prepare(self, image: np.ndarray | torch.Tensor, size: int | tuple[int, int] | None = None) -> torch.Tensor:
+        """A photo (H, W[, C] array in [0, 1] or uint8) as a (1, C, H, W) input in [0, 1]:
+        centre crop (``crop_fraction`` of the short side), bicubic resize to ``size``
+        (default: the model's input size), on the model's device."""
+        target = self.input_size if size is None else _pair(size)
+        x = preprocess.to_tensor(image).to(self.device, self.dtype)
+        x = preprocess.match_channels(x, self.input_channels)
+        return preprocess.center_crop_resize(x, target, self.crop_fraction)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Map images in the value range [0, 1] to what the network expects (done by ``capture``)."""
+        if x.dim() != 4 or x.shape[1] != self.input_channels:
+            raise NeuronscopeError(
+                f"{self.name} expects images of shape (B, {self.input_channels}, H, W), got {tuple(x.shape)}"
+            )
+        return preprocess.normalize(x, self.mean, self.std)
+
+    # --- placement ----------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        first = next(self.module.parameters(), None)
+        return first.device if first is not None else torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        first = next(self.module.parameters(), None)
+        return first.dtype if first is not None else torch.float32
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Model:
+        """Move the module (in place, like ``nn.Module.to``) and return this model."""
+        self.module.to(device=device, dtype=dtype)
+        return self
+
+
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    if isinstance(size, int | np.integer):
+        return (int(size), int(size))
+    height, width = size
+    return (int(height), int(width))

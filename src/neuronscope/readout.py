@@ -1,0 +1,47 @@
+"""Reading units on an image: what a channel, a neuron or a class does on one photo."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .capture import capture
+from .data import resolve_image
+from .models.model import Model
+from .units import Unit, parse_units
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A unit's response to an image. For a channel: the mean over positions and the strongest
+    position; for a neuron or a class: its value (``mean`` and ``max`` are equal)."""
+
+    unit: Unit
+    mean: float
+    max: float
+    argmax: tuple[int, int] | None
+    """(x, y) of the maximum for spatial units, else None."""
+
+
+def read_units(model: Model, image: str | np.ndarray, units: Sequence[str | Unit]) -> list[Reading]:
+    """The response of each unit (addresses or parsed Units) to one image at the model's input size."""
+    parsed = [u if isinstance(u, Unit) else parse_units([u], model)[0] for u in units]
+    x = model.prepare(resolve_image(image))
+    with torch.no_grad(), capture(model, sorted({u.layer for u in parsed})) as cap:
+        acts = cap(x)
+    return [_read(acts[u.layer][0], u) for u in parsed]
+
+
+def _read(activation: torch.Tensor, unit: Unit) -> Reading:
+    values = activation if unit.channel is None else activation[unit.channel]
+    if unit.position is not None:
+        x, y = unit.position
+        value = float(values[y, x])
+        return Reading(unit, value, value, unit.position)
+    argmax = None
+    if values.dim() == 2:
+        row, col = divmod(int(values.argmax()), values.shape[1])
+        argmax = (col, row)
+    return Reading(unit, float(values.mean()), float(values.max()), argmax)
