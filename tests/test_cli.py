@@ -1,0 +1,95 @@
+"""The `neuronscope` command, through its entry point."""
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from neuronscope.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neuronscope: error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_models_lists_the_zoo(capsys):
+    code, out, _ = run(capsys, "models")
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()] == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+
+
+def test_layers_prints_name_kind_channels_and_size(capsys):
+    code, out, _ = run(capsys, "layers", "efficientnet_lite0")
+    assert code == 0
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert rows["blocks.4.2"][1:] == ["block", "112", "14x14"]
+    assert rows["act1"][1:] == ["activation", "32", "112x112"]
+    assert rows["logits"][1:] == ["logits", "1000", "-"]
+    code, out, _ = run(capsys, "layers", "efficientnet_lite0", "--all")
+    assert code == 0 and "blocks.3.1.conv_dw" in out and "depthwise conv" in out
+
+
+def test_classify_a_bundled_photo_and_a_file(capsys, tmp_path):
+    path = tmp_path / "cup.jpg"
+    Image.fromarray((np.asarray(Image.open(_photo_file("coffee"))))).save(path, quality=95)
+    code, out, _ = run(capsys, "classify", "chelsea", str(path), "--top", "3")
+    assert code == 0
+    blocks = out.split(str(path))
+    chelsea_rows = [line.split() for line in blocks[0].splitlines()[2:5]]
+    assert int(chelsea_rows[0][-2]) in {281, 282, 285}
+    coffee_first = blocks[1].splitlines()[2].split()
+    assert coffee_first[1:3] == ["espresso", "967"] and float(coffee_first[3]) > 0.5
+
+
+def test_activations_of_units(capsys):
+    code, out, _ = run(capsys, "activations", "chelsea", "logits:tabby", "blocks.4.2:17@3,4")
+    assert code == 0 and "logits:281" in out and "blocks.4.2:17@3,4" in out
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["layers", "efficientnet_lite7"], ["unknown model 'efficientnet_lite7'", "did you mean"]),
+        (["classify", "chelsea", "--model", "resnet"], ["unknown model 'resnet'"]),
+        (["activations", "chelsea", "blocks.4.9:1"], ["unknown layer 'blocks.4.9'", "did you mean 'blocks.4.0'"]),
+        (["activations", "chelsea", "blocks.4.2:999"], ["channel 999 is out of range", "0..111"]),
+        (["classify", "/no/such/photo.jpg"], ["image file not found: '/no/such/photo.jpg'"]),
+        (["classify", "chelsae"], ["did you mean 'chelsea'"]),
+    ],
+)
+def test_errors_are_one_clear_line_with_exit_code_2(capsys, argv, fragments):
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, *fragments)
+
+
+def test_a_corrupt_image_file_is_one_clear_line(capsys, tmp_path):
+    corrupt = tmp_path / "broken.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    code, _, err = run(capsys, "classify", str(corrupt))
+    assert_one_line_error(code, err, "cannot read", "broken.png")
+
+
+def test_the_installed_console_script_prints_no_traceback():
+    script = shutil.which("neuronscope") or str(__import__("pathlib").Path(sys.executable).with_name("neuronscope"))
+    result = subprocess.run([script, "activations", "chelsea", "blocks.9:1"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("neuronscope: error: unknown layer 'blocks.9'") and "Traceback" not in result.stderr
+
+
+def _photo_file(name):
+    from neuronscope.data import photo_path
+
+    return photo_path(name)

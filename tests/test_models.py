@@ -1,0 +1,73 @@
+"""`wrap` for any module, preprocessing, and metadata inference (random weights: plumbing only)."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import neuronscope as ns
+from neuronscope.models import preprocess
+
+
+def tiny_net(in_channels: int = 3, classes: int = 10) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, classes),
+    )
+
+
+def test_wrap_discovers_layers_by_a_probe_forward():
+    model = ns.wrap(tiny_net(), input_size=(32, 48), name="tiny")
+    table = {layer.name: layer for layer in model.all_layers()}
+    assert list(table) == ["0", "1", "2", "3", "4", "5", "6", "7", "logits"]
+    assert (table["2"].kind, table["2"].channels, table["2"].spatial) == ("conv", 16, (16, 24))
+    assert (table["3"].kind, table["4"].kind, table["7"].kind) == ("norm", "activation", "linear")
+    assert table["logits"].channels == 10 and model.num_classes == 10
+    assert not model.module.training
+
+
+def test_wrap_infers_input_channels_and_handles_greyscale_models():
+    model = ns.wrap(tiny_net(in_channels=1), input_size=16)
+    assert model.input_channels == 1
+    x = model.prepare(ns.data.photo("chelsea"))
+    assert x.shape == (1, 1, 16, 16)
+    with torch.no_grad(), ns.capture(model, ["logits"]) as cap:
+        assert cap(x)["logits"].shape == (1, 10)
+
+
+def test_wrap_labels_and_normalization():
+    model = ns.wrap(tiny_net(classes=3), input_size=16, labels=["cat", "dog", "cup"], normalize="imagenet")
+    assert ns.parse_unit("logits:dog", model).channel == 1
+    assert model.mean == (0.485, 0.456, 0.406)
+    with pytest.raises(ns.NeuronscopeError, match="3 labels given but the model outputs 10"):
+        ns.wrap(tiny_net(classes=10), input_size=16, labels=["cat", "dog", "cup"])
+    with pytest.raises(ns.NeuronscopeError, match="unknown normalization 'caffe': choose one of imagenet, tf, none"):
+        ns.wrap(tiny_net(), normalize="caffe")
+    imagenet = ns.wrap(tiny_net(classes=1000), input_size=16, labels="imagenet")
+    assert imagenet.labels[967] == "espresso"
+
+
+def test_wrap_reports_a_failing_probe_clearly():
+    flat = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+    with pytest.raises(ns.NeuronscopeError, match=r"failed on a probe input of shape \(1, 3, 16x16\)"):
+        ns.wrap(flat, input_size=16).layers
+
+
+def test_center_crop_keeps_the_middle_and_resizes():
+    image = np.zeros((100, 200, 3), np.float32)
+    image[:, 50:150] = 1.0  # a white centre square between two black bands
+    x = preprocess.center_crop_resize(preprocess.to_tensor(image), (32, 32), crop_fraction=1.0)
+    assert x.shape == (1, 3, 32, 32) and torch.allclose(x, torch.ones_like(x))
+    wide = preprocess.center_crop_resize(preprocess.to_tensor(image), (16, 32))  # keeps the 1:2 aspect ratio
+    assert wide[..., 0].max() < 0.05 and wide[..., 16].min() > 0.95
+
+
+def test_tf_normalization_is_255x_minus_127_over_128(lite0):
+    x = torch.rand(1, 3, 4, 4)
+    torch.testing.assert_close(lite0.normalize(x), (x * 255 - 127) / 128)
