@@ -7,12 +7,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .data import PHOTOS
 from .errors import NeuronscopeError
 from .models import DEFAULT_MODEL, load
 from .models.zoo import ZOO
+from .images import save_png
+from .manifest import write_json
+from .param import PARAMS
 from .predict import classify
+from .render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig, render_layer, render_units
+from .transforms import PRESETS
 from .readout import read_units
 
 
@@ -56,7 +62,42 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("units", nargs="+", metavar="UNIT", help="layer, layer:channel, layer:channel@x,y or logits:class")
     act.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
     act.set_defaults(run=_activations)
+
+    ren = commands.add_parser("render", help="feature visualizations of units into a folder (PNGs, sheet, manifest)")
+    ren.add_argument("model", metavar="MODEL", help=f"a zoo model, e.g. {DEFAULT_MODEL}")
+    ren.add_argument("units", nargs="+", metavar="UNIT", help="layer, layer:channel, layer:channel@x,y or logits:class")
+    ren.add_argument("-o", "--out", required=True, help="output folder")
+    _render_options(ren)
+    ren.add_argument("--diversity", type=int, default=1, metavar="N", help="N diverse images per unit (default 1)")
+    ren.add_argument("--diversity-weight", type=float, default=DEFAULT_DIVERSITY_WEIGHT,
+                     help=f"strength of the diversity term (default {DEFAULT_DIVERSITY_WEIGHT})")
+    ren.set_defaults(run=_render)
+
+    lay = commands.add_parser("render-layer", help="a contact sheet of a layer's channel visualizations")
+    lay.add_argument("model", metavar="MODEL", help=f"a zoo model, e.g. {DEFAULT_MODEL}")
+    lay.add_argument("layer", metavar="LAYER", help="a layer name (see `neuronscope layers MODEL`)")
+    lay.add_argument("-o", "--out", required=True, help="the sheet to write (.png); a manifest is written beside it")
+    lay.add_argument("--channels", default=None, help="channels: 0:32, 3,7,9 or 5 (default: all)")
+    lay.add_argument("--columns", type=int, default=8, help="images per row (default 8)")
+    _render_options(lay)
+    lay.set_defaults(run=_render_layer)
     return parser
+
+
+def _render_options(parser: argparse.ArgumentParser) -> None:
+    defaults = RenderConfig()
+    parser.add_argument("--steps", type=int, default=defaults.steps, help=f"optimization steps (default {defaults.steps})")
+    parser.add_argument("--size", type=int, default=defaults.size, help=f"image side in pixels (default {defaults.size})")
+    parser.add_argument("--param", default=defaults.param, help=f"parameterization: {', '.join(PARAMS)} (default {defaults.param})")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help=f"Adam learning rate (default {defaults.lr})")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")
+    parser.add_argument("--transforms", default="lucid", help=f"transform preset: {', '.join(PRESETS)} (default lucid)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _config(args: argparse.Namespace) -> RenderConfig:
+    return RenderConfig(steps=args.steps, size=args.size, param=args.param, lr=args.lr, seed=args.seed,
+                        transforms=args.transforms, progress=not args.no_progress)
 
 
 def _models(args: argparse.Namespace) -> None:
@@ -102,6 +143,52 @@ def _activations(args: argparse.Namespace) -> None:
         table.append((str(reading.unit), f"{reading.mean:.4f}", f"{reading.max:.4f}", at))
     print(f"{args.image}  ({model.name})")
     _print_table(table, right=(1, 2), indent="  ")
+
+
+def _render(args: argparse.Namespace) -> None:
+    config = _config(args)
+    model = load(args.model)
+    result = render_units(model, args.units, config, samples=args.diversity, diversity=args.diversity_weight)
+    out = Path(args.out)
+    paths = result.save(out)
+    save_png(out / "sheet.png", result.sheet(columns=args.diversity if args.diversity > 1 else None))
+    for path, label, value in zip(paths, result.labels, result.values.tolist()):
+        print(f"{path}  {label}  objective {value:.3f}")
+    print(f"{out / 'sheet.png'}  ({result.timing['total_s']:.1f} s)")
+
+
+def _render_layer(args: argparse.Namespace) -> None:
+    config = _config(args)
+    model = load(args.model)
+    info = model.layer(args.layer)
+    channels = parse_channels(args.channels, info.channels)
+    result = render_layer(model, info.name, channels, config)
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise NeuronscopeError(f"--out must be a .png file, got '{out}'")
+    title = f"{model.name} {info.name}: channels {args.channels or 'all'} ({config.param}, {config.steps} steps, seed {config.seed})"
+    save_png(out, result.sheet(columns=args.columns, title=title))
+    write_json(out.with_suffix(".json"), {**result.manifest, "values": result.values.tolist(), "timing": result.timing,
+                                          "warnings": result.warnings})
+    print(f"{out}  ({len(channels)} channels, {result.timing['total_s']:.1f} s)")
+
+
+def parse_channels(text: str | None, count: int) -> list[int]:
+    """'0:32', '3,7,9' or '5' as a list of channels in 0..count-1 (None: all of them)."""
+    if text is None:
+        return list(range(count))
+    try:
+        if ":" in text:
+            start, _, stop = text.partition(":")
+            chosen = list(range(int(start or 0), min(int(stop or count), count)))
+        else:
+            chosen = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise NeuronscopeError(f"--channels must look like 0:32, 3,7,9 or 5, got '{text}'") from None
+    bad = [c for c in chosen if not 0 <= c < count]
+    if bad or not chosen:
+        raise NeuronscopeError(f"channels {bad or text} are out of range: the layer has channels 0..{count - 1}")
+    return chosen
 
 
 def _print_table(rows: list[tuple[str, ...]], right: tuple[int, ...] = (), indent: str = "") -> None:

@@ -23,14 +23,15 @@ class Prediction:
     logit: float
 
 
-def classify(model: Model, images: Sequence[str | np.ndarray], top: int = 5) -> list[list[Prediction]]:
+def classify(model: Model, images: Sequence[str | np.ndarray], top: int = 5, crop: bool = True) -> list[list[Prediction]]:
     """The ``top`` classes (softmax over the logits) for each image (a path, a bundled photo
-    name, or an RGB array), each prepared at the model's input size."""
+    name, or an RGB array), each prepared at the model's input size. ``crop=False`` keeps the
+    whole image (no centre crop), as for rendered images, which use their full extent."""
     if model.num_classes is None:
         raise NeuronscopeError(f"{model.name} has no class output (its output is not a (batch, classes) tensor)")
     if top < 1:
         raise NeuronscopeError(f"--top must be at least 1, got {top}")
-    batch = torch.cat([model.prepare(resolve_image(image)) for image in images])
+    batch = torch.cat([model.prepare(resolve_image(image), crop_fraction=None if crop else 1.0) for image in images])
     with torch.no_grad(), capture(model, [LOGITS]) as cap:
         logits = cap(batch)[LOGITS]
     probabilities = logits.softmax(dim=1)

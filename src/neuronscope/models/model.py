@@ -132,14 +132,16 @@ class Model:
 
     # --- inputs -------------------------------------------------------------------------
 
-    def prepare(self, image: np.ndarray | torch.Tensor, size: int | tuple[int, int] | None = None) -> torch.Tensor:
+    def prepare(self, image: np.ndarray | torch.Tensor, size: int | tuple[int, int] | None = None,
+                crop_fraction: float | None = None) -> torch.Tensor:
         """A photo (H, W[, C] array in [0, 1] or uint8) as a (1, C, H, W) input in [0, 1]:
-        centre crop (``crop_fraction`` of the short side), bicubic resize to ``size``
-        (default: the model's input size), on the model's device."""
+        centre crop (``crop_fraction`` of the short side; default the model's), bicubic resize
+        to ``size`` (default: the model's input size), on the model's device."""
         target = self.input_size if size is None else _pair(size)
+        fraction = self.crop_fraction if crop_fraction is None else crop_fraction
         x = preprocess.to_tensor(image).to(self.device, self.dtype)
         x = preprocess.match_channels(x, self.input_channels)
-        return preprocess.center_crop_resize(x, target, self.crop_fraction)
+        return preprocess.center_crop_resize(x, target, fraction)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Map images in the value range [0, 1] to what the network expects (done by ``capture``)."""

@@ -1,0 +1,74 @@
+"""Turning image tensors into files and contact sheets (Pillow)."""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from .manifest import atomic_write_bytes
+
+
+def to_pil(image: torch.Tensor | np.ndarray) -> Image.Image:
+    """A (C, H, W) tensor or (H, W, C) array in [0, 1] as an 8-bit RGB (or L) image."""
+    if isinstance(image, torch.Tensor):
+        array = image.detach().cpu().float().clamp(0, 1).permute(1, 2, 0).numpy()
+    else:
+        array = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 3 and array.shape[2] not in (3, 4):
+        array = array[:, :, :3] if array.shape[2] > 3 else array.mean(2)
+    return Image.fromarray((array * 255 + 0.5).astype(np.uint8))
+
+
+def save_png(path: str | Path, image: torch.Tensor | np.ndarray | Image.Image) -> Path:
+    """Atomically save an image as PNG."""
+    picture = image if isinstance(image, Image.Image) else to_pil(image)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def contact_sheet(images: Sequence[torch.Tensor | np.ndarray | Image.Image], captions: Sequence[str] | None = None,
+                  columns: int | None = None, cell: int | None = None, gap: int = 6,
+                  title: str | None = None) -> Image.Image:
+    """Images in a grid on white, each with its caption underneath, and an optional title."""
+    pictures = [im if isinstance(im, Image.Image) else to_pil(im) for im in images]
+    if not pictures:
+        raise ValueError("a contact sheet needs at least one image")
+    captions = list(captions) if captions is not None else [""] * len(pictures)
+    columns = columns or min(8, len(pictures))
+    cell = cell or max(p.width for p in pictures)
+    font = _font(max(10, cell // 11))
+    caption_h = (font.size + 6) if any(captions) else 0
+    title_h = (font.size + 14) if title else 0
+    rows = -(-len(pictures) // columns)
+    sheet = Image.new("RGB", (columns * (cell + gap) + gap, title_h + rows * (cell + caption_h + gap) + gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((gap, gap), title, fill="black", font=font)
+    for i, (picture, caption) in enumerate(zip(pictures, captions)):
+        row, col = divmod(i, columns)
+        x = gap + col * (cell + gap)
+        y = title_h + gap + row * (cell + caption_h + gap)
+        sheet.paste(picture.convert("RGB").resize((cell, cell), Image.Resampling.LANCZOS), (x, y))
+        if caption:
+            draw.text((x, y + cell + 2), _fit(draw, caption, font, cell), fill="black", font=font)
+    return sheet
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
+    while text and draw.textlength(text, font=font) > width:
+        text = text[:-2] + "…" if len(text) > 2 else ""
+    return text

@@ -1,0 +1,326 @@
+"""Objectives: what an optimized image should maximize, as immutable values.
+
+An `Objective` maps the captured activations (a dict: layer name -> tensor, plus ``"input"``
+for the image itself) to one value per batch item, shape (B,). The render loop maximizes the
+sum over items. Objectives combine with ``+``, ``-``, ``*``, ``/`` and ``sum()`` into new
+objectives; operands are never changed. Each declares the layers it reads, so rendering hooks
+only those and stops the forward pass after the deepest.
+
+Every constructor takes ``batch``: ``None`` applies the objective to every item, an int to that
+item only (0 elsewhere), so one render can hold many units.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Real
+
+import torch
+import torch.nn.functional as F
+
+from .errors import NeuronscopeError
+
+Activations = Mapping[str, torch.Tensor]
+INPUT = "input"
+"""Pseudo-layer: the parameterized image in [0, 1], before transforms (for penalties)."""
+COSINE_FLOOR = 0.1
+EPS = 1e-4
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A function of activations giving a value per batch item (higher is better)."""
+
+    fn: Callable[[Activations], torch.Tensor]
+    layers: tuple[str, ...]
+    name: str
+
+    def __call__(self, acts: Activations) -> torch.Tensor:
+        return self.fn(acts)
+
+    @property
+    def model_layers(self) -> tuple[str, ...]:
+        """The layers to capture from the model (everything but the input image)."""
+        return tuple(layer for layer in self.layers if layer != INPUT)
+
+    def __add__(self, other: Objective | float) -> Objective:
+        if isinstance(other, Real):
+            return Objective(lambda a: self(a) + float(other), self.layers, f"{self.name} + {other}")
+        other = _as_objective(other)
+        return Objective(lambda a: self(a) + other(a), _union(self, other), f"{self.name} + {other.name}")
+
+    def __radd__(self, other: float) -> Objective:
+        if isinstance(other, Real) and other == 0:  # sum() starts from 0
+            return self
+        return self + other
+
+    def __neg__(self) -> Objective:
+        return Objective(lambda a: -self(a), self.layers, f"-({self.name})")
+
+    def __sub__(self, other: Objective | float) -> Objective:
+        return self + (-other)
+
+    def __rsub__(self, other: float) -> Objective:
+        return (-self) + other
+
+    def __mul__(self, other: Objective | float) -> Objective:
+        if isinstance(other, Real):
+            return Objective(lambda a: float(other) * self(a), self.layers, f"{other} * {self.name}")
+        other = _as_objective(other)
+        return Objective(lambda a: self(a) * other(a), _union(self, other), f"({self.name}) * ({other.name})")
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: float) -> Objective:
+        if not isinstance(other, Real) or other == 0:
+            raise NeuronscopeError(f"an objective can only be divided by a non-zero number, not {other!r}")
+        return self * (1.0 / float(other))
+
+    def __repr__(self) -> str:
+        return f"Objective({self.name})"
+
+
+def _as_objective(value: object) -> Objective:
+    if not isinstance(value, Objective):
+        raise NeuronscopeError(f"cannot combine an objective with {type(value).__name__}")
+    return value
+
+
+def _union(a: Objective, b: Objective) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(a.layers + b.layers))
+
+
+def _only(values: torch.Tensor, batch: int | None) -> torch.Tensor:
+    """Keep item ``batch`` of a (B,) tensor, zero elsewhere (all items when batch is None)."""
+    if batch is None:
+        return values
+    if not -values.shape[0] <= batch < values.shape[0]:
+        raise NeuronscopeError(f"batch index {batch} is out of range for a batch of {values.shape[0]}")
+    mask = torch.zeros_like(values)
+    mask[batch] = 1.0
+    return values * mask
+
+
+def _suffix(batch: int | None) -> str:
+    return "" if batch is None else f"[{batch}]"
+
+
+def _channel_values(act: torch.Tensor, channel: int, layer: str) -> torch.Tensor:
+    if not 0 <= channel < act.shape[1]:
+        raise NeuronscopeError(f"channel {channel} is out of range for layer '{layer}': it has channels 0..{act.shape[1] - 1}")
+    return act[:, channel]
+
+
+# --- units ----------------------------------------------------------------------------------
+
+
+def channel(layer: str, index: int, batch: int | None = None) -> Objective:
+    """Mean activation of one channel over positions."""
+
+    def fn(acts: Activations) -> torch.Tensor:
+        values = _channel_values(acts[layer], index, layer)
+        return _only(values.flatten(1).mean(1) if values.dim() > 1 else values, batch)
+
+    return Objective(fn, (layer,), f"channel {layer}:{index}{_suffix(batch)}")
+
+
+def channels(layer: str, indices: Sequence[int]) -> Objective:
+    """Item i maximizes the mean of channel ``indices[i]``: a whole layer in one batch, vectorized."""
+    index = torch.as_tensor(list(indices), dtype=torch.long)
+
+    def fn(acts: Activations) -> torch.Tensor:
+        act = acts[layer]
+        if act.shape[0] != len(index):
+            raise NeuronscopeError(f"channels objective for {len(index)} items got a batch of {act.shape[0]}")
+        if int(index.max()) >= act.shape[1] or int(index.min()) < 0:
+            raise NeuronscopeError(f"channels out of range for layer '{layer}': it has channels 0..{act.shape[1] - 1}")
+        picked = act[torch.arange(len(index), device=act.device), index.to(act.device)]
+        return picked.flatten(1).mean(1) if picked.dim() > 1 else picked
+
+    return Objective(fn, (layer,), f"channels {layer}:{list(indices)}")
+
+
+def neuron(layer: str, index: int, x: int | None = None, y: int | None = None, batch: int | None = None) -> Objective:
+    """One position of one channel: column ``x``, row ``y`` (default: the centre, W//2 and H//2)."""
+
+    def fn(acts: Activations) -> torch.Tensor:
+        values = _channel_values(acts[layer], index, layer)
+        if values.dim() != 3:
+            raise NeuronscopeError(f"layer '{layer}' has no spatial positions; use a channel objective")
+        height, width = values.shape[1:]
+        col, row = (width // 2 if x is None else x), (height // 2 if y is None else y)
+        if not (0 <= col < width and 0 <= row < height):
+            raise NeuronscopeError(f"neuron ({col}, {row}) is outside layer '{layer}', which is {width}x{height} at this input size")
+        return _only(values[:, row, col], batch)
+
+    where = "centre" if x is None and y is None else f"{x},{y}"
+    return Objective(fn, (layer,), f"neuron {layer}:{index}@{where}{_suffix(batch)}")
+
+
+def layer(name: str, batch: int | None = None) -> Objective:
+    """DeepDream: the mean squared activation of a whole layer."""
+    return Objective(lambda acts: _only(acts[name].pow(2).flatten(1).mean(1), batch), (name,), f"layer {name}{_suffix(batch)}")
+
+
+deepdream = layer
+
+
+def class_logit(index: int, batch: int | None = None, layer_name: str = "logits") -> Objective:
+    """The pre-softmax logit of a class (better pictures than the probability)."""
+    return Objective(lambda acts: _only(acts[layer_name][:, index], batch), (layer_name,), f"logit {index}{_suffix(batch)}")
+
+
+def class_probability(index: int, batch: int | None = None, layer_name: str = "logits") -> Objective:
+    """The softmax probability of a class (also pushes the other classes down)."""
+    return Objective(
+        lambda acts: _only(acts[layer_name].softmax(1)[:, index], batch), (layer_name,), f"probability {index}{_suffix(batch)}"
+    )
+
+
+# --- directions -----------------------------------------------------------------------------
+
+
+def direction(layer: str, vector: torch.Tensor, cosine_power: float = 0.0, batch: int | None = None) -> Objective:
+    """Mean over positions of ``<a_p, v> * max(0.1, cos(a_p, v))^p``; ``v`` is not normalized.
+
+    With p = 0 it is the plain dot product (``direction(L, e_c)`` equals ``channel(L, c)``).
+    The cosine floor keeps the optimizer from maximizing the opposite direction.
+    """
+    v = torch.as_tensor(vector, dtype=torch.float32).flatten()
+
+    def fn(acts: Activations) -> torch.Tensor:
+        vectors = _position_vectors(acts[layer], v, layer)
+        return _only(_dot_cos(vectors, v.to(vectors), cosine_power).mean(1), batch)
+
+    return Objective(fn, (layer,), f"direction {layer} (p={cosine_power}){_suffix(batch)}")
+
+
+def direction_neuron(layer: str, vector: torch.Tensor, x: int | None = None, y: int | None = None,
+                     cosine_power: float = 0.0, batch: int | None = None) -> Objective:
+    """``direction`` at one position (default: the centre)."""
+    v = torch.as_tensor(vector, dtype=torch.float32).flatten()
+
+    def fn(acts: Activations) -> torch.Tensor:
+        act = acts[layer]
+        if act.dim() != 4:
+            raise NeuronscopeError(f"layer '{layer}' has no spatial positions; use direction()")
+        height, width = act.shape[2:]
+        col, row = (width // 2 if x is None else x), (height // 2 if y is None else y)
+        vectors = _position_vectors(act[:, :, row : row + 1, col : col + 1], v, layer)
+        return _only(_dot_cos(vectors, v.to(vectors), cosine_power)[:, 0], batch)
+
+    return Objective(fn, (layer,), f"direction-neuron {layer} (p={cosine_power}){_suffix(batch)}")
+
+
+def _position_vectors(act: torch.Tensor, v: torch.Tensor, layer: str) -> torch.Tensor:
+    """(B, C[, H, W]) -> (B, positions, C), checking the vector length."""
+    if act.shape[1] != v.numel():
+        raise NeuronscopeError(f"direction has {v.numel()} entries but layer '{layer}' has {act.shape[1]} channels")
+    return act.flatten(2).transpose(1, 2) if act.dim() > 2 else act.unsqueeze(1)
+
+
+def _dot_cos(vectors: torch.Tensor, v: torch.Tensor, power: float) -> torch.Tensor:
+    dot = vectors @ v
+    if power == 0:
+        return dot
+    cos = dot / ((EPS + vectors.norm(dim=-1)) * (EPS + v.norm()))
+    return dot * cos.clamp(min=COSINE_FLOOR) ** power
+
+
+# --- diversity and interpolation ------------------------------------------------------------
+
+
+def diversity(layer: str, items: Sequence[int] | None = None) -> Objective:
+    """Gram-matrix similarity between batch items (Lucid's sign: a similarity, >= 0 for
+    non-negative layers). Use it as ``objective - weight * diversity(layer)``.
+
+    Item b gets ``sum_{b' != b} <G_b, G_b'> / n`` with ``G`` the Frobenius-normalized Gram of its
+    (positions x channels) activations, over the ``items`` given (default: the whole batch).
+    ``n`` identical images score ``n - 1`` in total.
+    """
+
+    def fn(acts: Activations) -> torch.Tensor:
+        act = acts[layer]
+        chosen = list(range(act.shape[0])) if items is None else list(items)
+        flat = act[chosen].flatten(2)  # (n, C, positions)
+        grams = flat @ flat.transpose(1, 2)
+        grams = grams.flatten(1)
+        grams = grams / (grams.norm(dim=1, keepdim=True) + 1e-10)
+        similarity = grams @ grams.T
+        per_item = (similarity.sum(1) - similarity.diagonal()) / len(chosen)
+        out = torch.zeros(act.shape[0], dtype=act.dtype, device=act.device)
+        return out.index_add(0, torch.as_tensor(chosen, device=act.device), per_item)
+
+    return Objective(fn, (layer,), f"diversity {layer}")
+
+
+def alignment(layer: str, decay_ratio: float = 2.0) -> Objective:
+    """Already negated: ``-sum_{d=1..4} sum_i mean((a_i - a_{i+d})^2) / r^d`` (smooth interpolations)."""
+
+    def fn(acts: Activations) -> torch.Tensor:
+        act = acts[layer]
+        out = torch.zeros(act.shape[0], dtype=act.dtype, device=act.device)
+        for d in range(1, 5):
+            if d >= act.shape[0]:
+                break
+            diffs = (act[:-d] - act[d:]).pow(2).flatten(1).mean(1) / decay_ratio**d
+            out = out.index_add(0, torch.arange(act.shape[0] - d, device=act.device), -diffs)
+        return out
+
+    return Objective(fn, (layer,), f"alignment {layer}")
+
+
+def channel_interpolate(layer_a: str, index_a: int, layer_b: str, index_b: int) -> Objective:
+    """Item n of B weighs ``(1 - n/(B-1)) * channel A + n/(B-1) * channel B``."""
+
+    def fn(acts: Activations) -> torch.Tensor:
+        a = _channel_values(acts[layer_a], index_a, layer_a).flatten(1).mean(1)
+        b = _channel_values(acts[layer_b], index_b, layer_b).flatten(1).mean(1)
+        weights = torch.linspace(0, 1, a.shape[0], device=a.device, dtype=a.dtype)
+        return (1 - weights) * a + weights * b
+
+    return Objective(fn, tuple(dict.fromkeys((layer_a, layer_b))), f"interpolate {layer_a}:{index_a} -> {layer_b}:{index_b}")
+
+
+# --- penalties on the image (use with a negative weight) ------------------------------------
+
+
+def l1(constant: float = 0.5, layer_name: str = INPUT, batch: int | None = None) -> Objective:
+    """``sum |t - constant|`` per item: a penalty, use ``objective - w * l1()``."""
+    return Objective(
+        lambda acts: _only((acts[layer_name] - constant).abs().flatten(1).sum(1), batch), (layer_name,), "L1"
+    )
+
+
+def total_variation(layer_name: str = INPUT, batch: int | None = None) -> Objective:
+    """Anisotropic total variation per item (sum of absolute neighbour differences): a penalty."""
+
+    def fn(acts: Activations) -> torch.Tensor:
+        t = acts[layer_name]
+        dy = (t[:, :, 1:, :] - t[:, :, :-1, :]).abs().flatten(1).sum(1)
+        dx = (t[:, :, :, 1:] - t[:, :, :, :-1]).abs().flatten(1).sum(1)
+        return _only(dx + dy, batch)
+
+    return Objective(fn, (layer_name,), "total variation")
+
+
+def blur_penalty(layer_name: str = INPUT, batch: int | None = None) -> Objective:
+    """``1/2 sum (x - stopgrad(blur3(x)))^2`` per item: ascending ``-w *`` this blurs the image a bit
+    each step (Lucid's ``blur_input_each_step``)."""
+
+    def fn(acts: Activations) -> torch.Tensor:
+        x = acts[layer_name]
+        with torch.no_grad():
+            blurred = _blur3(x)
+        return _only(0.5 * (x - blurred).pow(2).flatten(1).sum(1), batch)
+
+    return Objective(fn, (layer_name,), "blur")
+
+
+def _blur3(x: torch.Tensor) -> torch.Tensor:
+    kernel = torch.tensor([[0.5, 0.5, 0.5], [0.5, 1.0, 0.5], [0.5, 0.5, 0.5]], dtype=x.dtype, device=x.device)
+    channels = x.shape[1]
+    weight = kernel.expand(channels, 1, 3, 3).contiguous()
+    summed = F.conv2d(x, weight, padding=1, groups=channels)
+    norm = F.conv2d(torch.ones_like(x[:1]), weight, padding=1, groups=channels)
+    return summed / norm

@@ -1,0 +1,129 @@
+"""Gradient overrides: change how gradients flow through ReLU, ReLU6 and max-pool modules.
+
+Each is a context manager that patches the ``forward`` of the matching modules of a network and
+restores them exactly on exit (even on error). Forward values never change; only gradients do.
+Functional calls (``F.relu`` inside a user's ``forward``) cannot be patched.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+REDIRECT_STEPS = 16
+
+
+@contextmanager
+def redirected_relu(network: nn.Module, active: Callable[[], bool] = lambda: True) -> Iterator[None]:
+    """While ``active()`` is true, ReLU and ReLU6 modules use the redirected gradient.
+
+    At a random start a unit behind a ReLU can be inactive everywhere, so no gradient flows and
+    the image stays grey. The redirected gradient lets gradient through where it would move the
+    input back into the active range; per batch item it is used only when the standard gradient
+    of that item is all zero. ReLU6 is also flat above 6, so it is redirected there too.
+    """
+
+    def patch(module: nn.Module) -> Callable | None:
+        if isinstance(module, nn.ReLU6):
+            upper = 6.0
+        elif isinstance(module, nn.ReLU):
+            upper = None
+        else:
+            return None
+        original = module.forward
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return _RedirectedReLU.apply(x, upper) if active() and torch.is_grad_enabled() else original(x)
+
+        return forward
+
+    with _patched(network, patch):
+        yield
+
+
+class _RedirectedReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, upper: float | None) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.upper = upper
+        return x.clamp(0.0, upper) if upper is not None else x.clamp(min=0.0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        upper = ctx.upper
+        inside = x >= 0 if upper is None else (x >= 0) & (x <= upper)
+        standard = grad * inside
+        # grad > 0 means the descent step lowers y: never push a negative input lower,
+        # nor (ReLU6) a saturated input higher.
+        blocked = (x < 0) & (grad > 0)
+        if upper is not None:
+            blocked |= (x > upper) & (grad < 0)
+        redirected = grad.masked_fill(blocked, 0.0)
+        has_standard = standard.flatten(1).norm(dim=1) > 0 if grad.dim() > 1 else standard.norm() > 0
+        keep = has_standard.view(-1, *([1] * (grad.dim() - 1))) if grad.dim() > 1 else has_standard
+        return torch.where(keep, standard, redirected), None
+
+
+@contextmanager
+def smooth_maxpool(network: nn.Module, variant: str = "l2", eps: float = 1e-2) -> Iterator[None]:
+    """Max-pool modules keep their forward value but take the gradient of a smooth surrogate.
+
+    ``l2``: ``avgpool(x^2) / (eps + avgpool(|x|))``, an activation-weighted mean of each window
+    (Building Blocks' attribution); ``avg``: ``avgpool(x)``, an even split (linearization).
+    """
+    if variant not in ("l2", "avg"):
+        raise ValueError(f"unknown smooth max-pool variant '{variant}': choose 'l2' or 'avg'")
+
+    def patch(module: nn.Module) -> Callable | None:
+        if not isinstance(module, nn.MaxPool2d):
+            return None
+        original = module.forward
+
+        def pool(x: torch.Tensor) -> torch.Tensor:
+            return F.avg_pool2d(x, module.kernel_size, module.stride, module.padding,
+                                ceil_mode=module.ceil_mode, count_include_pad=False)
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            surrogate = pool(x) if variant == "avg" else pool(x * x) / (eps + pool(x.abs()))
+            return surrogate + (original(x) - surrogate).detach()
+
+        return forward
+
+    with _patched(network, patch):
+        yield
+
+
+@contextmanager
+def linearized(network: nn.Module) -> Iterator[None]:
+    """ReLU/ReLU6 backward = identity and max-pool backward = avg-pool backward: the input ->
+    layer map becomes linear for gradients, so they no longer depend on the input."""
+
+    def patch(module: nn.Module) -> Callable | None:
+        if isinstance(module, (nn.ReLU, nn.ReLU6)):
+            upper = 6.0 if isinstance(module, nn.ReLU6) else None
+            return lambda x: x + (x.clamp(0.0, upper) - x).detach()  # never in place
+        return None
+
+    with _patched(network, patch), smooth_maxpool(network, "avg"):
+        yield
+
+
+@contextmanager
+def _patched(network: nn.Module, make_forward: Callable[[nn.Module], Callable | None]) -> Iterator[None]:
+    patched = []
+    try:
+        for module in network.modules():
+            if "forward" in module.__dict__:
+                continue  # already patched by an enclosing override: leave it alone
+            forward = make_forward(module)
+            if forward is not None:
+                module.forward = forward
+                patched.append(module)
+        yield
+    finally:
+        for module in patched:
+            del module.forward

@@ -1,0 +1,70 @@
+"""Transformation robustness: one affine warp per step, independent per item, seeded."""
+import math
+
+import pytest
+import torch
+
+import neuronscope as ns
+from neuronscope.transforms import LUCID, NONE, Draw, RandomAffine, TransformConfig, warp
+
+
+def test_identity_draw_is_the_identity():
+    image = torch.rand(1, 3, 20, 24)
+    out = warp(image, [Draw((0.0, 0.0), 1.0, 0.0, (0.0, 0.0))], (20, 24), fill=0.5)
+    torch.testing.assert_close(out, image, atol=1e-5, rtol=0)
+    assert RandomAffine(NONE, [0])(image) is image
+
+
+def test_output_size_follows_lucids_pad_and_crops():
+    assert LUCID.output_size((128, 128)) == (128 + 24 - 8 - 4,) * 2
+    out = RandomAffine(LUCID, [0, 1])(torch.rand(2, 3, 128, 128))
+    assert out.shape == (2, 3, 140, 140)
+
+
+def test_padding_fill_and_integer_shifts_are_exact():
+    image = torch.rand(1, 1, 6, 6)
+    padded = warp(image, [Draw((0.0, 0.0), 1.0, 0.0, (0.0, 0.0))], (10, 10), fill=0.5)
+    assert torch.allclose(padded[0, 0, 2:8, 2:8], image[0, 0], atol=1e-5)
+    assert torch.allclose(padded[0, 0, :2], torch.tensor(0.5)) and torch.allclose(padded[0, 0, :, -2:], torch.tensor(0.5))
+    shifted = warp(image, [Draw((1.0, 2.0), 1.0, 0.0, (0.0, 0.0))], (6, 6), fill=0.0)  # crop moved right 1, down 2
+    assert torch.allclose(shifted[0, 0, :4, :5], image[0, 0, 2:, 1:], atol=1e-5)
+
+
+def test_rotation_by_90_degrees_rotates_the_image():
+    image = torch.rand(1, 1, 8, 8)
+    out = warp(image, [Draw((0.0, 0.0), 1.0, 90.0, (0.0, 0.0))], (8, 8), fill=0.0)
+    assert torch.allclose(out[0, 0], torch.rot90(image[0, 0], k=1), atol=1e-5) or \
+        torch.allclose(out[0, 0], torch.rot90(image[0, 0], k=-1), atol=1e-5)
+
+
+def test_scale_zooms_the_content():
+    image = torch.zeros(1, 1, 40, 40)
+    image[..., 15:25, 15:25] = 1.0  # a 10 px square
+    big = warp(image, [Draw((0.0, 0.0), 2.0, 0.0, (0.0, 0.0))], (40, 40), fill=0.0)
+    assert (big > 0.5).sum().item() == pytest.approx(400, rel=0.1)  # 20 x 20
+
+
+def test_draws_come_from_the_lists_and_items_are_independent():
+    config = TransformConfig(scales=(0.9, 1.1), angles=(-5.0, 5.0))
+    draws = [RandomAffine(config, [0, 1, 2]).draw() for _ in range(1)][0]
+    assert all(d.scale in (0.9, 1.1) and d.angle in (-5.0, 5.0) for d in draws)
+    assert all(abs(s) <= config.jitter / 2 for d in draws for s in d.shift1)
+    batch = RandomAffine(LUCID, [5, 9])
+    single = RandomAffine(LUCID, [9])
+    for _ in range(5):
+        assert batch.draw()[1] == single.draw()[0]  # item 1 of a batch = item 0 alone, same seed
+    again = RandomAffine(LUCID, [5, 9])
+    first = [again.draw() for _ in range(3)]
+    assert first[0] != first[1] or first[1] != first[2]  # re-sampled every step
+
+
+def test_gradients_flow_through_the_warp():
+    image = torch.rand(2, 3, 16, 16, requires_grad=True)
+    RandomAffine(LUCID, [0, 1])(image).sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+def test_invalid_config_is_a_clear_error():
+    with pytest.raises(ns.NeuronscopeError, match="invalid transform config"):
+        RandomAffine(TransformConfig(jitter=-1), [0])
+    assert math.isclose(min(LUCID.scales), 0.9) and LUCID.angles.count(0.0) == 6
