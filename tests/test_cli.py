@@ -93,3 +93,40 @@ def _photo_file(name):
     from neuronscope.data import photo_path
 
     return photo_path(name)
+
+
+def test_render_writes_images_a_sheet_and_a_manifest(capsys, tmp_path):
+    out = tmp_path / "render"
+    code, stdout, _ = run(capsys, "render", "efficientnet_lite0", "blocks.3.0:2", "logits:tabby", "-o", str(out),
+                          "--steps", "4", "--size", "32", "--no-progress")
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["000_blocks.3.0_2.png", "001_logits_281_tabby.png", "manifest.json", "sheet.png"]
+    manifest = __import__("json").loads((out / "manifest.json").read_text())
+    assert manifest["config"]["steps"] == 4 and manifest["units"] == ["blocks.3.0:2", "logits:281 tabby"]
+    assert "sheet.png" in stdout
+
+
+def test_render_layer_writes_a_contact_sheet_with_a_manifest(capsys, tmp_path):
+    sheet = tmp_path / "sheet.png"
+    code, _, _ = run(capsys, "render-layer", "efficientnet_lite0", "blocks.2.1", "--channels", "0:3", "-o", str(sheet),
+                     "--steps", "3", "--size", "32", "--no-progress")
+    assert code == 0
+    assert Image.open(sheet).size[0] > 3 * 32
+    assert __import__("json").loads(sheet.with_suffix(".json").read_text())["units"] == ["blocks.2.1:0", "blocks.2.1:1", "blocks.2.1:2"]
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["render", "efficientnet_lite0", "blocks.3.0:999", "-o", "x"], ["channel 999 is out of range", "0..79"]),
+        (["render", "efficientnet_lite0", "blockz.3.0:1", "-o", "x"], ["unknown layer 'blockz.3.0'", "did you mean"]),
+        (["render", "efficientnet_lite0", "blocks.3.0:1", "-o", "x", "--steps", "0"], ["steps must be a positive integer"]),
+        (["render", "efficientnet_lite0", "blocks.3.0:1", "-o", "x", "--size", "4"], ["size must be an integer of at least 16"]),
+        (["render", "efficientnet_lite0", "blocks.3.0:1", "-o", "x", "--param", "cppn"], ["unknown parameterization 'cppn'"]),
+        (["render-layer", "efficientnet_lite0", "blocks.2.1", "--channels", "38:45", "-o", "s.png"], ["out of range", "0..39"]),
+        (["render-layer", "efficientnet_lite0", "blocks.2.1", "--channels", "a-b", "-o", "s.png"], ["--channels must look like"]),
+    ],
+)
+def test_render_errors_are_one_clear_line(capsys, argv, fragments):
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, *fragments)

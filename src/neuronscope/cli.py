@@ -89,7 +89,7 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=defaults.steps, help=f"optimization steps (default {defaults.steps})")
     parser.add_argument("--size", type=int, default=defaults.size, help=f"image side in pixels (default {defaults.size})")
     parser.add_argument("--param", default=defaults.param, help=f"parameterization: {', '.join(PARAMS)} (default {defaults.param})")
-    parser.add_argument("--lr", type=float, default=defaults.lr, help=f"Adam learning rate (default {defaults.lr})")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.05; 1.0 for maco)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")
     parser.add_argument("--transforms", default="lucid", help=f"transform preset: {', '.join(PRESETS)} (default lucid)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -180,11 +180,15 @@ def parse_channels(text: str | None, count: int) -> list[int]:
     try:
         if ":" in text:
             start, _, stop = text.partition(":")
-            chosen = list(range(int(start or 0), min(int(stop or count), count)))
+            first, last = int(start or 0), int(stop or count)
         else:
             chosen = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise NeuronscopeError(f"--channels must look like 0:32, 3,7,9 or 5, got '{text}'") from None
+    if ":" in text:
+        if not 0 <= first < last <= count:
+            raise NeuronscopeError(f"channels {text} are out of range: the layer has channels 0..{count - 1}")
+        chosen = list(range(first, last))
     bad = [c for c in chosen if not 0 <= c < count]
     if bad or not chosen:
         raise NeuronscopeError(f"channels {bad or text} are out of range: the layer has channels 0..{count - 1}")

@@ -35,6 +35,8 @@ from .transforms import PRESETS, RandomAffine, TransformConfig
 from .units import Unit, parse_unit
 
 MIN_SIZE = 16
+DEFAULT_LR = {"fourier": 0.05, "pixel": 0.05, "maco": 1.0}
+"""Adam learning rates: Lucid's 0.05 for spectra and pixels; MaCo moves phases, which need ~1."""
 DEFAULT_DIVERSITY_WEIGHT = 8.0
 """Diversity strength for channel objectives of EfficientNet-Lite (values of order 1-10): on
 Lite0 the samples then differ clearly while each keeps about 70 % of the unit's activation."""
@@ -52,7 +54,8 @@ class RenderConfig:
     """Adam steps (Lucid uses 512; on Lite0 channel objectives settle well before 256)."""
     size: int = 128
     """Side of the optimized image in pixels (the model sees it after the transforms)."""
-    lr: float = 0.05
+    lr: float | None = None
+    """Adam learning rate; None: the parameterization's default (``DEFAULT_LR``)."""
     param: str = "fourier"
     """``fourier`` (decorrelated 1/f spectrum), ``pixel`` or ``maco`` (phase only)."""
     decorrelate: bool = True
@@ -77,7 +80,7 @@ class RenderConfig:
             raise NeuronscopeError(f"steps must be a positive integer, got {self.steps!r}")
         if not isinstance(self.size, int) or self.size < MIN_SIZE:
             raise NeuronscopeError(f"size must be an integer of at least {MIN_SIZE} pixels, got {self.size!r}")
-        if not self.lr > 0:
+        if self.lr is not None and not self.lr > 0:
             raise NeuronscopeError(f"lr must be positive, got {self.lr!r}")
         if self.param not in PARAMS:
             raise NeuronscopeError(f"unknown parameterization '{self.param}': choose one of {', '.join(PARAMS)}")
@@ -87,6 +90,10 @@ class RenderConfig:
             raise NeuronscopeError(f"unknown transform preset '{self.transforms}': choose one of {', '.join(PRESETS)}")
         if self.max_batch < 1 or self.memory_budget_mb < 1:
             raise NeuronscopeError("max_batch and memory_budget_mb must be positive")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.param]
 
     @property
     def transform_config(self) -> TransformConfig:
@@ -224,7 +231,7 @@ def _optimize(model: Model, objective: obj.Objective, config: RenderConfig, seed
     image = make_param(config.param, size, seeds, model.input_channels, config.decorrelate, config.squash,
                        model.device, model.dtype)
     transform = RandomAffine(config.transform_config, seeds)
-    optimizer = torch.optim.Adam(image.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(image.parameters(), lr=config.learning_rate)
     history, snapshots, notes = [], {}, []
     step_box = [0]
     model_seconds, start = 0.0, time.perf_counter()
