@@ -27,6 +27,7 @@ from .capture import capture
 from .errors import NeuronscopeError
 from .images import contact_sheet, save_png
 from .manifest import build_manifest, write_json
+from .models.fuse import folded_copy
 from .models.model import LOGITS, Model
 from .overrides import redirected_relu
 from .param import PARAMS, make_param
@@ -73,6 +74,9 @@ class RenderConfig:
     """Most images optimized together (on a 2-core CPU, 8-16 is the sweet spot)."""
     memory_budget_mb: int = 3072
     """Activation memory a batch may use; ``render_units`` sizes its batches to fit."""
+    fast: bool = True
+    """Render with a copy of the model whose BatchNorms are folded into the convolutions, in
+    channels-last memory: about 2x faster on a CPU, same outputs to float rounding."""
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -228,6 +232,13 @@ def unit_objective(unit: Unit, batch: int | None = None) -> obj.Objective:
 def _optimize(model: Model, objective: obj.Objective, config: RenderConfig, seeds: list[int],
               labels: list[str], progress) -> Result:
     size = (config.size, config.size)
+    memory_format = torch.contiguous_format
+    if config.fast:
+        fast = folded_copy(model, keep=objective.model_layers)
+        if fast is not model:  # a private copy: safe to change its memory layout
+            fast.module.to(memory_format=torch.channels_last)
+            memory_format = torch.channels_last
+        model = fast
     image = make_param(config.param, size, seeds, model.input_channels, config.decorrelate, config.squash,
                        model.device, model.dtype)
     transform = RandomAffine(config.transform_config, seeds)
@@ -243,7 +254,7 @@ def _optimize(model: Model, objective: obj.Objective, config: RenderConfig, seed
             optimizer.zero_grad(set_to_none=True)
             images = image()
             warped = transform(images)
-            model_input = warped.detach().requires_grad_(True)
+            model_input = warped.detach().contiguous(memory_format=memory_format).requires_grad_(True)
             tick = time.perf_counter()
             acts = _run(cap, model_input, model, config, step)
             values = objective({**acts, obj.INPUT: images})
