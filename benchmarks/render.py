@@ -84,6 +84,17 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _usage() -> tuple[float, float, int]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime, usage.ru_minflt
+
+
+def _usage_since(before: tuple[float, float, int]) -> dict:
+    """User and system CPU seconds and minor page faults since ``before`` (a ``_usage()``)."""
+    user, system, faults = _usage()
+    return {"user_s": round(user - before[0], 2), "sys_s": round(system - before[1], 2), "minor_faults": faults - before[2]}
+
+
 def _summary(values: list[float], digits: int = 3) -> dict:
     return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
             "all": [round(v, digits) for v in values]}
@@ -126,10 +137,10 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
     load0, cpu0, t_all = os.getloadavg()[0], _cpu_s(), time.perf_counter()
     for _ in range(spec["repeats"]):
         _seed(0)
-        start = time.perf_counter()
+        usage, start = _usage(), time.perf_counter()
         result = ns.render_units(model, units, config(spec["steps"]))
         wall = time.perf_counter() - start
-        runs.append({"wall_s": wall, "timing": {k: float(v) for k, v in result.timing.items()}})
+        runs.append({"wall_s": wall, "timing": {k: float(v) for k, v in result.timing.items()}, **_usage_since(usage)})
     wall_all = time.perf_counter() - t_all
     np.save(workdir / "ours_images.npy", result.images.numpy())
     return {
@@ -251,29 +262,32 @@ def worker_lucent(spec: dict, workdir: Path) -> dict:
     def call(chans: list[int], steps: int, seed: int):
         _seed(seed)
         objective = sum(channel(lucent_layer, c, batch=i) for i, c in enumerate(chans))
-        start = time.perf_counter()
+        usage, start = _usage(), time.perf_counter()
         images = render_vis(model, objective, param_f=lambda: image(spec["size"], batch=len(chans)),
                             transforms=standard + [lite0_norm], thresholds=(steps,), preprocess=False,
                             progress=False, show_image=False)
         wall = time.perf_counter() - start
+        used = _usage_since(usage)
         # render_vis leaves a hook on every module; clear them so the next call starts like a fresh
         # model (this favours Lucent a little: a notebook user accumulates them).
         hooks = sum(len(m._forward_hooks) for m in model.modules())
         for m in model.modules():
             m._forward_hooks.clear()
-        return images[-1], wall, hooks
+        return images[-1], wall, hooks, used
 
     chunks = [spec["channels"][i : i + LUCENT_BATCH] for i in range(0, len(spec["channels"]), LUCENT_BATCH)]
-    _, warm_wall, hooks_left = call(chunks[0], spec["warmup_steps"], 0)
+    _, warm_wall, hooks_left, _ = call(chunks[0], spec["warmup_steps"], 0)
     runs = []
     load0, cpu0, t_all = os.getloadavg()[0], _cpu_s(), time.perf_counter()
     for _ in range(spec["repeats"]):
-        calls, finals = [], []
+        calls, usages, finals = [], [], []
         for k, chans in enumerate(chunks):
-            final, wall, _ = call(chans, spec["steps"], k)
+            final, wall, _, used = call(chans, spec["steps"], k)
             calls.append(wall)
+            usages.append(used)
             finals.append(final)
-        runs.append({"wall_s": sum(calls), "calls_s": calls})
+        runs.append({"wall_s": sum(calls), "calls_s": calls,
+                     **{key: sum(u[key] for u in usages) for key in ("user_s", "sys_s", "minor_faults")}})
     wall_all = time.perf_counter() - t_all
     np.save(workdir / "lucent_images.npy", np.concatenate(finals).transpose(0, 3, 1, 2).astype(np.float32))
     return {
@@ -466,7 +480,8 @@ def main() -> None:
         "neuronscope": {
             "s_per_vis": ours_vis,
             "model_fraction": _summary(fractions, 3),
-            "timing_s": [r["timing"] for r in ours["runs"]],
+            "timing_s": [{k: round(v, 2) for k, v in r["timing"].items()} for r in ours["runs"]],
+            "cpu_s_per_run": [{k: r[k] for k in ("user_s", "sys_s", "minor_faults")} for r in ours["runs"]],
             "batch_size": ours["batch_size"],
             "model_input_shapes_per_step": ours["model_input_shapes_per_step"],
             "peak_rss_mb": ours["peak_rss_mb"],
@@ -477,7 +492,8 @@ def main() -> None:
         },
         "lucent": {
             "s_per_vis": lucent_vis,
-            "calls_s": [r["calls_s"] for r in lucent["runs"]],
+            "calls_s": [[round(c, 2) for c in r["calls_s"]] for r in lucent["runs"]],
+            "cpu_s_per_run": [{k: r[k] for k in ("user_s", "sys_s", "minor_faults")} for r in lucent["runs"]],
             "batch": lucent["batch"],
             "weights": lucent["weights"],
             "hooks_left_per_call": lucent["hooks_left_per_call"],
