@@ -17,7 +17,9 @@ images) with
   venv cannot be built, ``benchmarks/lucent_like.py`` (a faithful re-implementation) runs instead
   and the JSON's ``baseline`` says so;
 * a floor: the bare forward+backward of Lite0 truncated after the layer, at the input shape(s)
-  neuronscope feeds the model, times the steps.
+  neuronscope feeds the model, times the steps; once for the module as loaded ("plain") and once
+  with BatchNorm folded and channels-last memory (done here, independently of neuronscope's own
+  fast path, which uses the same two tricks).
 
 Each method runs in its own fresh subprocess (``torch.set_num_threads``, one untimed short
 warm-up, then timed repeats), so ``ru_maxrss`` of that process is its peak RSS. Afterwards
@@ -118,10 +120,16 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
     def config(steps: int) -> "RenderConfig":
         return RenderConfig(steps=steps, size=spec["size"], seed=0, progress=False)
 
-    # Warm-up, untimed; a pre-hook on the first conv records what the engine feeds the model.
+    # Warm-up, untimed. A global pre-hook records what the engine feeds the network (the engine
+    # may run a private copy of the module, e.g. with BatchNorm folded, so hook by class).
     seen: list[tuple[list[int], bool]] = []
-    first_conv = next(m for m in model.module.modules() if isinstance(m, nn.Conv2d))
-    handle = first_conv.register_forward_pre_hook(lambda m, inputs: seen.append((list(inputs[0].shape), torch.is_grad_enabled())))
+    network = type(model.module)
+
+    def record(module, inputs):
+        if isinstance(module, network):
+            seen.append((list(inputs[0].shape), torch.is_grad_enabled()))
+
+    handle = nn.modules.module.register_module_forward_pre_hook(record)
     try:
         warm = ns.render_units(model, units, config(spec["warmup_steps"]))
     finally:
@@ -149,6 +157,7 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
         "labels": list(result.labels),
         "warnings": list(result.warnings),
         "batch_size": result.manifest.get("batch_size"),
+        "config": repr(config(spec["steps"])),
         "warmup_steps": spec["warmup_steps"],
         "warmup_total_s": float(warm.timing["total_s"]),
         "model_input_shapes_per_step": chunk_shapes,
@@ -172,7 +181,53 @@ def worker_floor(spec: dict, workdir: Path) -> dict:
 
     import neuronscope as ns
 
-    module = ns.load(MODEL).module
+    plain = ns.load(MODEL).module
+    channels = spec["channels"]
+    variants = {"plain": (plain, torch.contiguous_format),
+                "folded_channels_last": (_folded(ns.load(MODEL).module, spec["shapes"][0]), torch.channels_last)}
+    report = {}
+    for name, (module, memory_format) in variants.items():
+        report[name] = _floor_times(module.to(memory_format=memory_format), memory_format, spec)
+    report["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    return report
+
+
+def _folded(module, shape: list[int]):
+    """``module`` with every BatchNorm2d that directly follows a Conv2d folded into it (the BN
+    becomes an Identity, so hooking it still gives the normed output). Pairs are found from the
+    execution order of a probe forward; independent of neuronscope's own folding."""
+    import torch
+    from torch import nn
+
+    order = []
+    handles = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in module.modules()
+               if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+    probe = torch.rand(1, *shape[1:])
+    with torch.no_grad():
+        before = module(probe)
+    for h in handles:
+        h.remove()
+    parents = {child: (parent, name) for parent in module.modules() for name, child in parent.named_children()}
+    with torch.no_grad():
+        for conv, bn in zip(order, order[1:]):
+            if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+            conv.weight.mul_(scale.view(-1, 1, 1, 1))
+            conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias, requires_grad=False)
+            parent, name = parents[bn]
+            setattr(parent, name, nn.Identity())
+        after = module(probe)
+    error = float((after - before).abs().max() / before.abs().max())
+    if error > 1e-3:
+        raise RuntimeError(f"folding changed the output by {error:.2g}")
+    return module
+
+
+def _floor_times(module, memory_format, spec: dict) -> dict:
+    import torch
+
     target = dict(module.named_modules())[LAYER]
     channels = spec["channels"]
 
@@ -185,7 +240,7 @@ def worker_floor(spec: dict, workdir: Path) -> dict:
         box["out"] = output
         raise Stop
 
-    target.register_forward_hook(hook)
+    handle = target.register_forward_hook(hook)
 
     def step(x: torch.Tensor, chans: torch.Tensor) -> None:
         try:
@@ -200,7 +255,7 @@ def worker_floor(spec: dict, workdir: Path) -> dict:
     offset = 0
     for shape in spec["shapes"]:
         _seed(0)
-        x = (torch.rand(*shape) * 2 - 1).requires_grad_(True)
+        x = (torch.rand(*shape) * 2 - 1).contiguous(memory_format=memory_format).requires_grad_(True)
         chans = torch.tensor([channels[(offset + i) % len(channels)] for i in range(shape[0])])
         offset += shape[0]
         for _ in range(3):
@@ -213,17 +268,16 @@ def worker_floor(spec: dict, workdir: Path) -> dict:
         per_shape.append({"shape": shape, "ms_per_call": _summary([t * 1000 for t in times], 2)})
     per_step_median = sum(p["ms_per_call"]["median"] for p in per_shape) / 1000
     per_step_min = sum(p["ms_per_call"]["min"] for p in per_shape) / 1000
+    handle.remove()
     n = len(channels)
     return {
         "per_shape": per_shape,
         "s_per_vis": {"median": round(per_step_median * spec["steps"] / n, 3), "min": round(per_step_min * spec["steps"] / n, 3)},
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
     }
 
 
 def worker_lucent(spec: dict, workdir: Path) -> dict:
     import numpy as np
-    import torch
 
     import neuronscope as ns
 
@@ -392,6 +446,18 @@ def setup_baseline(choice: str) -> tuple[str, Path | str, dict]:
     return "lucent_like", sys.executable, info
 
 
+def _source_state() -> dict:
+    """The commit and the uncommitted files of the package the numbers belong to (read-only git)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": git("rev-parse", "HEAD") or None,
+            "uncommitted": git("status", "--porcelain", "--", "src/neuronscope").splitlines()}
+
+
 def evaluate(images, channels: list[int]) -> list[float]:
     """Mean of each image's target channel at the layer, on the image as rendered (no transforms)."""
     import torch
@@ -468,6 +534,7 @@ def main() -> None:
                  f"{MODEL}, {args.steps} Adam steps, {args.size} px images, torch.set_num_threads({args.threads})"),
         "started_utc": started.isoformat(timespec="seconds"),
         "wall_s": round((datetime.now(timezone.utc) - started).total_seconds(), 1),
+        "neuronscope_source": _source_state(),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__},
         "settings": {"model": MODEL, "layer": LAYER, "lucent_layer": lucent["lucent_layer"], "channels": channels,
@@ -482,6 +549,7 @@ def main() -> None:
             "model_fraction": _summary(fractions, 3),
             "timing_s": [{k: round(v, 2) for k, v in r["timing"].items()} for r in ours["runs"]],
             "cpu_s_per_run": [{k: r[k] for k in ("user_s", "sys_s", "minor_faults")} for r in ours["runs"]],
+            "config": ours["config"],
             "batch_size": ours["batch_size"],
             "model_input_shapes_per_step": ours["model_input_shapes_per_step"],
             "peak_rss_mb": ours["peak_rss_mb"],
@@ -503,17 +571,21 @@ def main() -> None:
             "loadavg_1min_before_start_end": [lucent["loadavg_1min_before_start"], *lucent["loadavg_1min"]],
         },
         "floor": {
-            "what": (f"bare forward+backward (input gradient only) of the module stopped after {LAYER}, at the "
-                     "shapes neuronscope feeds the model, x steps / units"),
-            "s_per_vis": floor["s_per_vis"],
-            "per_shape": floor["per_shape"],
+            "what": (f"bare forward+backward (input gradient only) of Lite0 stopped after {LAYER}, at the shapes "
+                     "neuronscope feeds the model, x steps / units. plain: the module as ns.load gives it; "
+                     "folded_channels_last: BatchNorm folded into the convs and channels-last memory (done here, "
+                     "independently of neuronscope), the tricks neuronscope's fast path uses"),
+            "plain": floor["plain"],
+            "folded_channels_last": floor["folded_channels_last"],
             "peak_rss_mb": floor["peak_rss_mb"],
         },
         "ratios": {
             "lucent_over_neuronscope_median": round(lucent_vis["median"] / ours_vis["median"], 2),
             "lucent_over_neuronscope_min": round(lucent_vis["min"] / ours_vis["min"], 2),
-            "neuronscope_over_floor_median": round(ours_vis["median"] / floor["s_per_vis"]["median"], 2),
-            "lucent_over_floor_median": round(lucent_vis["median"] / floor["s_per_vis"]["median"], 2),
+            "neuronscope_over_floor_plain_median": round(ours_vis["median"] / floor["plain"]["s_per_vis"]["median"], 2),
+            "neuronscope_over_floor_folded_channels_last_median":
+                round(ours_vis["median"] / floor["folded_channels_last"]["s_per_vis"]["median"], 2),
+            "lucent_over_floor_plain_median": round(lucent_vis["median"] / floor["plain"]["s_per_vis"]["median"], 2),
             "peak_rss_lucent_over_neuronscope": round(lucent["peak_rss_mb"] / ours["peak_rss_mb"], 2),
         },
         "objective": {

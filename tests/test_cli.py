@@ -130,3 +130,27 @@ def test_render_layer_writes_a_contact_sheet_with_a_manifest(capsys, tmp_path):
 def test_render_errors_are_one_clear_line(capsys, argv, fragments):
     code, _, err = run(capsys, *argv)
     assert_one_line_error(code, err, *fragments)
+
+
+def test_caricature_writes_a_sheet_and_a_manifest(capsys, tmp_path):
+    sheet = tmp_path / "car.png"
+    code, out, _ = run(capsys, "caricature", "chelsea", "--layers", "blocks.2.1,blocks.4.2", "--steps", "3",
+                       "--size", "48", "-o", str(sheet), "--no-progress")
+    assert code == 0 and "blocks.4.2  cos to input" in out
+    assert __import__("json").loads(sheet.with_suffix(".json").read_text())["layers"] == ["blocks.2.1", "blocks.4.2"]
+    code, _, _ = run(capsys, "caricature", "chelsea", "--model", "efficientnet_lite0", "--model", "efficientnet_lite1",
+                     "--layers", "blocks.3.1", "--steps", "2", "--size", "48", "-o", str(sheet), "--no-progress")
+    assert code == 0 and len(__import__("json").loads(sheet.with_suffix(".json").read_text())["runs"]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["caricature", "chelsea", "--layers", "blocks.9.9", "-o", "c.png"], ["unknown layer 'blocks.9.9'"]),
+        (["caricature", "nope.jpg", "--layers", "blocks.2.1", "-o", "c.png"], ["image file not found: 'nope.jpg'"]),
+        (["caricature", "chelsea", "--layers", "blocks.2.1", "--class", "tabbby", "-o", "c.png"], ["unknown class 'tabbby'"]),
+    ],
+)
+def test_caricature_errors_are_one_clear_line(capsys, argv, fragments):
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, *fragments)

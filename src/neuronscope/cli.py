@@ -9,17 +9,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .caricature import CaricatureConfig, attributive_caricature, caricature, compare_models
 from .data import PHOTOS
 from .errors import NeuronscopeError
+from .images import contact_sheet, save_png
+from .manifest import write_json
 from .models import DEFAULT_MODEL, load
 from .models.zoo import ZOO
-from .images import save_png
-from .manifest import write_json
 from .param import PARAMS
 from .predict import classify
+from .readout import read_units
 from .render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig, render_layer, render_units
 from .transforms import PRESETS
-from .readout import read_units
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,6 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
     lay.add_argument("--columns", type=int, default=8, help="images per row (default 8)")
     _render_options(lay)
     lay.set_defaults(run=_render_layer)
+
+    car = commands.add_parser("caricature", help="what layers see in an image, without choosing neurons (sheet + manifest)")
+    car.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
+    car.add_argument("--model", action="append", default=None,
+                     help=f"zoo model (default {DEFAULT_MODEL}); repeat to compare models at matched depth")
+    car.add_argument("--layers", required=True, help="comma-separated layers, shallow to deep (of the first model)")
+    car.add_argument("--p", type=float, default=None, help="cosine power p (default 1; 0 with --class)")
+    car.add_argument("--class", dest="classes", default=None,
+                     help="attributive caricatures: comma-separated classes (names or indices) or later units")
+    car.add_argument("--steps", type=int, default=256, help="optimization steps (default 256)")
+    car.add_argument("--size", type=int, default=None, help="image side in pixels (default: the model's input size)")
+    car.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    car.add_argument("-o", "--out", required=True, help="the sheet to write (.png); a manifest is written beside it")
+    car.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    car.set_defaults(run=_caricature)
     return parser
 
 
@@ -171,6 +187,38 @@ def _render_layer(args: argparse.Namespace) -> None:
     write_json(out.with_suffix(".json"), {**result.manifest, "values": result.values.tolist(), "timing": result.timing,
                                           "warnings": result.warnings})
     print(f"{out}  ({len(channels)} channels, {result.timing['total_s']:.1f} s)")
+
+
+def _caricature(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise NeuronscopeError(f"--out must be a .png file, got '{out}'")
+    layers = [layer.strip() for layer in args.layers.split(",") if layer.strip()]
+    power = args.p if args.p is not None else (0.0 if args.classes else 1.0)
+    config = CaricatureConfig(steps=args.steps, size=args.size, cosine_power=power, seed=args.seed,
+                              progress=not args.no_progress)
+    models = [load(name) for name in (args.model or [DEFAULT_MODEL])]
+    if len(models) > 1:
+        if args.classes:
+            raise NeuronscopeError("--class works with one --model; compare models with plain caricatures")
+        results, sheet = compare_models(models, args.image, layers, config)
+        manifest = {"kind": "caricature comparison", "image": args.image, "runs": [r.manifest for r in results]}
+    elif args.classes:
+        targets = [t.strip() for t in args.classes.split(",") if t.strip()]
+        results = [attributive_caricature(models[0], args.image, layer, targets, config) for layer in layers]
+        images = [results[0].reference] + [im for r in results for im in r.images]
+        captions = ["input"] + [label for r in results for label in r.labels]
+        sheet = contact_sheet(images, captions, columns=len(targets) * len(layers) + 1)
+        manifest = {"kind": "attributive caricatures", "image": args.image, "runs": [r.manifest for r in results]}
+    else:
+        result = caricature(models[0], args.image, layers, config)
+        sheet, manifest, results = result.sheet(), {**result.manifest, "image": args.image}, [result]
+    save_png(out, sheet)
+    write_json(out.with_suffix(".json"), manifest)
+    for result in results:
+        for label, similarity in zip(result.labels, result.similarity.tolist()):
+            print(f"{label}  cos to input {similarity:.3f}")
+    print(out)
 
 
 def parse_channels(text: str | None, count: int) -> list[int]:

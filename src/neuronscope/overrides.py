@@ -113,6 +113,19 @@ def linearized(network: nn.Module) -> Iterator[None]:
 
 
 @contextmanager
+def frozen_weights(network: nn.Module) -> Iterator[None]:
+    """Parameters need no gradients while images are optimized; the flags are restored after."""
+    flags = [(p, p.requires_grad) for p in network.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+@contextmanager
 def _patched(network: nn.Module, make_forward: Callable[[nn.Module], Callable | None]) -> Iterator[None]:
     patched = []
     try:

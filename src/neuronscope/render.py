@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from . import objectives as obj
@@ -29,7 +27,7 @@ from .images import contact_sheet, save_png
 from .manifest import build_manifest, write_json
 from .models.fuse import folded_copy
 from .models.model import LOGITS, Model
-from .overrides import redirected_relu
+from .overrides import frozen_weights, redirected_relu
 from .param import PARAMS, make_param
 from .param.color import SQUASHES
 from .transforms import PRESETS, RandomAffine, TransformConfig
@@ -247,7 +245,7 @@ def _optimize(model: Model, objective: obj.Objective, config: RenderConfig, seed
     step_box = [0]
     model_seconds, start = 0.0, time.perf_counter()
     layers = objective.model_layers or (LOGITS,)
-    with _frozen(model.module), redirected_relu(model.module, lambda: step_box[0] < config.redirect_steps), \
+    with frozen_weights(model.module), redirected_relu(model.module, lambda: step_box[0] < config.redirect_steps), \
             capture(model, layers) as cap:
         for step in range(config.steps):
             step_box[0] = step
@@ -305,19 +303,6 @@ def _check_start(grad: torch.Tensor | None, labels: list[str]) -> list[str]:
         warnings.warn(note, RenderWarning, stacklevel=3)
         notes.append(note)
     return notes
-
-
-@contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    """Weights need no gradients while images are optimized; restore the flags afterwards."""
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    try:
-        for p, _ in flags:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 # --- batching -------------------------------------------------------------------------------

@@ -67,21 +67,28 @@ class Draw:
 
 
 class RandomAffine:
-    """Samples per-item transform parameters from per-item seeds and applies them in one warp."""
+    """Samples per-item transform parameters from per-item seeds and applies them in one warp.
 
-    def __init__(self, config: TransformConfig, seeds: Sequence[int]) -> None:
+    With ``shared=True`` one draw (from the first seed) is applied to every item of the batch,
+    as caricatures need: the reference image and its caricatures must see the same crop, scale
+    and angle so that their activations stay aligned position by position.
+    """
+
+    def __init__(self, config: TransformConfig, seeds: Sequence[int], shared: bool = False) -> None:
         if min(config.pad, config.jitter, config.jitter_after) < 0 or not config.scales or not config.angles:
             raise NeuronscopeError(f"invalid transform config {config}: sizes must be >= 0 and lists non-empty")
         self.config = config
-        self.generators = [random.Random(int(seed)) for seed in seeds]
+        self.items = len(seeds)
+        self.generators = [random.Random(int(seed)) for seed in (seeds[:1] if shared else seeds)]
 
     def draw(self) -> list[Draw]:
-        """The next step's parameters, one per item (advances every item's generator)."""
+        """The next step's parameters, one per item (advances the generators)."""
         c = self.config
-        return [
+        draws = [
             Draw(_offset(g, c.jitter), g.choice(c.scales), g.choice(c.angles), _offset(g, c.jitter_after))
             for g in self.generators
         ]
+        return draws * self.items if len(draws) == 1 and self.items > 1 else draws
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Warp (B, C, H, W) images with this step's draws onto the fixed output canvas."""

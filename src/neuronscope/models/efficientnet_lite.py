@@ -13,7 +13,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
-from importlib import import_module, resources
+from importlib import import_module
 from pathlib import Path
 
 import torch

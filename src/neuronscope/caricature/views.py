@@ -1,0 +1,81 @@
+"""Caricatures in context: several models at matched depth, and cosine-similarity overlays."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..capture import capture
+from ..errors import NeuronscopeError
+from ..images import contact_sheet
+from ..models.model import Model
+from .core import CaricatureConfig, Caricatures, caricature
+
+
+def matched_layers(reference: Model, layers: Sequence[str], other: Model) -> list[str]:
+    """For each layer of ``reference``, the curated layer of ``other`` at the nearest relative depth.
+
+    Relative depth is a layer's position in run order among all of a model's capturable layers,
+    from 0 (first) to 1 (the output), as ``Model.depth`` gives it.
+    """
+    candidates = [info.name for info in other.layers if info.spatial]
+    return [min(candidates, key=lambda name: abs(other.depth(name) - reference.depth(layer))) for layer in layers]
+
+
+def compare_models(models: Sequence[Model], image: str | np.ndarray, layers: Sequence[str],
+                   config: CaricatureConfig | None = None) -> tuple[list[Caricatures], object]:
+    """Caricatures of one image by several models at matched depth: the results and a sheet with
+    one row per model (input, then one caricature per layer of ``models[0]``'s ``layers``)."""
+    models = list(models)
+    results = [caricature(m, image, matched_layers(models[0], layers, m) if i else list(layers), config)
+               for i, m in enumerate(models)]
+    images, captions = [], []
+    for model, result in zip(models, results):
+        images += [result.reference, *result.images]
+        captions += [f"{model.name}", *[f"{layer} ({model.depth(layer):.2f})" for layer in result.layers]]
+    return results, contact_sheet(images, captions, columns=len(layers) + 1)
+
+
+def similarity_maps(model: Model, reference: torch.Tensor, others: torch.Tensor, layer: str,
+                    position: tuple[int, int]) -> torch.Tensor:
+    """``cos(a0_p, a_q)`` for every position q: how much each place of each image (``others``,
+    (N, C, H, W)) looks, to ``layer``, like position p = (x, y) of the reference (1, C, H, W)."""
+    with torch.no_grad(), capture(model, [layer]) as cap:
+        a0 = cap(reference)[layer][0]
+        a = cap(others)[layer]
+    height, width = a0.shape[1:]
+    x, y = position
+    if not (0 <= x < width and 0 <= y < height):
+        raise NeuronscopeError(f"position ({x}, {y}) is outside layer '{layer}', which is {width}x{height} here")
+    return F.cosine_similarity(a, a0[:, y, x].view(1, -1, 1, 1), dim=1)
+
+
+def similarity_overlay(image: torch.Tensor, similarity: torch.Tensor, position: tuple[int, int] | None = None):
+    """The image dimmed, with the similarity (0..1) as a yellow glow, and the chosen cell outlined."""
+    from PIL import ImageDraw
+
+    from ..images import to_pil
+
+    height, width = image.shape[-2:]
+    heat = F.interpolate(similarity.clamp(0, 1)[None, None], size=(height, width), mode="bilinear",
+                         align_corners=False)[0, 0]
+    glow = torch.stack([heat, heat * 0.85, heat * 0.1])
+    picture = to_pil(image.cpu() * 0.35 + glow.cpu() * 0.65)
+    if position is not None:
+        cell_h, cell_w = height / similarity.shape[0], width / similarity.shape[1]
+        x, y = position
+        ImageDraw.Draw(picture).rectangle([x * cell_w, y * cell_h, (x + 1) * cell_w - 1, (y + 1) * cell_h - 1],
+                                          outline=(0, 200, 255), width=2)
+    return picture
+
+
+def similarity_sheet(model: Model, result: Caricatures, index: int, position: tuple[int, int]):
+    """For caricature ``index``: where the input and the caricature look like the input's position p."""
+    layer = result.layers[index]
+    both = torch.stack([result.reference, result.images[index]]).to(model.device, model.dtype)
+    maps = similarity_maps(model, both[:1], both, layer, position).cpu()
+    pictures = [similarity_overlay(both[0], maps[0], position), similarity_overlay(both[1], maps[1], position)]
+    captions = [f"input: cos to ({position[0]},{position[1]})", f"caricature {layer}"]
+    return contact_sheet(pictures, captions, columns=2)

@@ -1,0 +1,144 @@
+"""Caricatures on the real EfficientNet-Lite0 and bundled photos."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import neuronscope as ns
+from neuronscope import objectives as obj
+from neuronscope.caricature import (CaricatureConfig, attributive_caricature, caricature, caricature_objective,
+                                    normalized_attribution)
+from neuronscope.transforms import LUCID, RandomAffine
+
+PHOTOS = ["chelsea", "coffee", "rocket", "china", "motorcycle"]
+MID_LAYERS = ["blocks.3.1", "blocks.4.2"]
+
+
+def quiet(**changes) -> CaricatureConfig:
+    return CaricatureConfig(progress=False, **changes)
+
+
+def activations(model, images, layer):
+    with torch.no_grad(), ns.capture(model, [layer]) as cap:
+        return cap(images)[layer]
+
+
+def test_reference_and_caricatures_get_the_identical_transform_every_step():
+    transform = RandomAffine(LUCID, [7, 8, 9], shared=True)
+    image = torch.rand(1, 3, 32, 32)
+    for _ in range(10):
+        draws = transform.draw()
+        assert draws[0] == draws[1] == draws[2]
+        warped = transform(image.repeat(3, 1, 1, 1))
+        assert torch.equal(warped[0], warped[1]) and torch.equal(warped[0], warped[2])
+    independent = RandomAffine(LUCID, [7, 8, 9]).draw()
+    assert len({(d.scale, d.angle, d.shift1) for d in independent}) > 1
+
+
+def test_the_objective_is_basis_free_and_a_channel_objective_is_not(lite0):
+    layer = "blocks.4.2"
+    images = torch.stack([lite0.prepare(ns.data.photo(name), 96)[0] for name in ("chelsea", "coffee")])
+    acts = activations(lite0, images, layer)
+    q, _ = torch.linalg.qr(torch.randn(acts.shape[1], acts.shape[1], generator=torch.Generator().manual_seed(0)))
+    rotated = torch.einsum("dc,bchw->bdhw", q, acts)  # the layer read in another orthonormal basis
+    for p in (0.0, 1.0, 2.0):
+        for mode in ("true", "lucid"):
+            before = caricature_objective(acts[1], acts[0], p, mode)
+            after = caricature_objective(rotated[1], rotated[0], p, mode)
+            assert abs((after - before) / before).item() < 1e-5
+    channel = obj.channel(layer, 3)
+    assert not torch.allclose(channel({layer: acts}), channel({layer: rotated}), rtol=1e-2)
+
+
+@pytest.fixture(scope="module")
+def photo_caricatures(lite0):
+    config = quiet(steps=96, size=128, cosine_power=1.0)
+    return {name: caricature(lite0, name, MID_LAYERS, config) for name in PHOTOS}
+
+
+def test_a_caricature_is_closest_to_its_own_photo(lite0, photo_caricatures):
+    references = torch.stack([lite0.prepare(ns.data.photo(n), 128, crop_fraction=1.0)[0] for n in PHOTOS])
+    grey = torch.full((1, 3, 128, 128), 0.5)
+    for index, layer in enumerate(MID_LAYERS):
+        ref = activations(lite0, references, layer).flatten(1)
+        start = activations(lite0, grey, layer).flatten(1)
+        for row, name in enumerate(PHOTOS):
+            car = activations(lite0, photo_caricatures[name].images[index : index + 1], layer).flatten(1)
+            cos = F.cosine_similarity(car, ref)
+            own = cos[row].item()
+            assert own == cos.max().item(), f"{name} at {layer}: {cos.tolist()}"
+            assert own > F.cosine_similarity(start, ref[row : row + 1]).item()
+            assert photo_caricatures[name].similarity[index].item() == pytest.approx(own, abs=1e-3)
+
+
+def test_caricatures_are_more_extreme_and_p_keeps_them_closer(lite0):
+    image, layer = "chelsea", "blocks.3.1"
+    cosines = {}
+    for p in (0.0, 1.0, 2.0):
+        runs = [caricature(lite0, image, [layer], quiet(steps=256, size=96, cosine_power=p, seed=s)) for s in range(3)]
+        cosines[p] = np.mean([r.similarity.item() for r in runs])
+        if p == 0:
+            reference = lite0.prepare(ns.data.photo(image), 96, crop_fraction=1.0)
+            a0 = activations(lite0, reference, layer).flatten()
+            for run in runs:
+                a = activations(lite0, run.images, layer).flatten()
+                assert (a @ a0).item() > (a0 @ a0).item()
+    assert cosines[0.0] <= cosines[1.0] <= cosines[2.0], cosines
+
+
+def test_normalized_attribution_peaks_at_one_and_is_detached(lite0):
+    x = lite0.prepare(ns.data.photo("chelsea"), 96).requires_grad_(True)
+    with ns.capture(lite0, ["blocks.4.2"]) as cap:
+        a = cap(x)["blocks.4.2"]
+        attribution = normalized_attribution(a, a[0].pow(2).sum())
+    assert attribution.max().item() == 1.0 and not attribution.requires_grad
+    expected = a[0].detach().pow(2) / a[0].detach().pow(2).max()  # F = sum a^2 gives a0^2 / max
+    torch.testing.assert_close(attribution, expected, atol=1e-6, rtol=1e-5)
+
+
+def two_objects() -> np.ndarray:
+    cat = ns.models.preprocess.center_crop_resize(ns.models.preprocess.to_tensor(ns.data.photo("chelsea")), (224, 224))
+    cup = ns.models.preprocess.center_crop_resize(ns.models.preprocess.to_tensor(ns.data.photo("coffee")), (224, 224))
+    return torch.cat([cat, cup], dim=3)[0].permute(1, 2, 0).numpy()  # 224 x 448, fed at its own size
+
+
+def test_attributive_caricatures_are_class_specific(lite0):
+    config = quiet(steps=96, size=(224, 448), cosine_power=0.0)
+    result = attributive_caricature(lite0, two_objects(), "blocks.5.1", ["Egyptian cat", "espresso"], config)
+    with torch.no_grad(), ns.capture(lite0, ["logits"]) as cap:
+        logits = cap(result.images)["logits"]
+    cat, espresso = 285, 967
+    assert logits[0, cat] > logits[1, cat]
+    assert logits[1, espresso] > logits[0, espresso]
+    assert result.labels == ["blocks.5.1 · Egyptian cat", "blocks.5.1 · espresso"]
+
+
+def test_the_iterated_and_neuron_specific_variants_run(lite0):
+    config = quiet(steps=4, size=64, cosine_power=0.0)
+    iterated = attributive_caricature(lite0, "chelsea", "blocks.3.1", ["tabby"], config, via=["blocks.4.2", "blocks.5.1"])
+    specific = attributive_caricature(lite0, "chelsea", "blocks.3.1", ["blocks.4.2:5"], config, specific=True)
+    assert iterated.images.shape == specific.images.shape == (1, 3, 64, 64)
+    assert torch.isfinite(iterated.history).all() and torch.isfinite(specific.history).all()
+    assert iterated.labels == ["blocks.3.1 · tabby"] and specific.manifest["specific"] is True
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda m: caricature(m, "chelsea", ["blocks.9"], quiet(steps=1)), "unknown layer 'blocks.9'"),
+        (lambda m: caricature(m, "no_such_photo.png", ["blocks.2.1"], quiet(steps=1)), "image file not found"),
+        (lambda m: attributive_caricature(m, "chelsea", "blocks.4.2", ["tabbby"], quiet(steps=1)), "unknown class 'tabbby'"),
+        (lambda m: caricature(m, "chelsea", [], quiet(steps=1)), "no layers given"),
+        (lambda m: CaricatureConfig(cosine="exact"), "unknown cosine mode 'exact'"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(lite0, make, message):
+    with pytest.raises(ns.NeuronscopeError, match=message):
+        make(lite0)
+
+
+def test_an_unreadable_image_gets_a_clear_error(lite0, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ns.NeuronscopeError, match="cannot read .*broken.jpg.* as an image"):
+        caricature(lite0, str(broken), ["blocks.2.1"], quiet(steps=1))
