@@ -44,15 +44,21 @@ def main() -> None:
     write_json(IMAGES / "caricature_models.json", {"runs": [r.manifest for r in results]})
     print("models", [r.layers for r in results])
 
-    pair = attributive_caricature(lite0, two_objects(), "blocks.5.1", ["Egyptian cat", "espresso"],
-                                  CaricatureConfig(steps=args.steps, size=(224, 448), cosine_power=0.0, progress=False))
-    plain = caricature(lite0, two_objects(), ["blocks.5.1"], CaricatureConfig(steps=args.steps, size=(224, 448), progress=False))
-    sheet = contact_sheet([pair.reference, plain.images[0], *pair.images],
-                          ["input (224 x 448)", "caricature blocks.5.1", *pair.labels], columns=2)
+    wide = dict(steps=args.steps, size=(224, 448), progress=False)
+    classes = ["Egyptian cat", "espresso"]
+    pair = attributive_caricature(lite0, two_objects(), "blocks.5.1", classes, CaricatureConfig(cosine_power=0.0, **wide))
+    positive = attributive_caricature(lite0, two_objects(), "blocks.5.1", classes, CaricatureConfig(cosine_power=1.0, **wide),
+                                      positive=True)
+    plain = caricature(lite0, two_objects(), ["blocks.5.1"], CaricatureConfig(**wide))
+    sheet = contact_sheet([pair.reference, plain.images[0], *pair.images, *positive.images],
+                          ["input (224 x 448)", "caricature blocks.5.1", *[f"{c}, signed (default)" for c in classes],
+                           *[f"{c}, positive only, p = 1" for c in classes]], columns=2)
     save_png(IMAGES / "caricature_attributive.png", sheet)
     with torch.no_grad(), ns.capture(lite0, ["logits"]) as cap:
-        logits = cap(pair.images)["logits"][:, [285, 967]].tolist()
-    write_json(IMAGES / "caricature_attributive.json", {**pair.manifest, "logits_cat_espresso": logits})
+        logits = {"signed": cap(pair.images)["logits"][:, [285, 967]].tolist(),
+                  "positive": cap(positive.images)["logits"][:, [285, 967]].tolist()}
+    write_json(IMAGES / "caricature_attributive.json", {"signed": pair.manifest, "positive": positive.manifest,
+                                                        "logits_cat_espresso": logits})
     print("attributive logits [cat, espresso] per caricature", logits)
 
     save_png(IMAGES / "caricature_similarity.png", similarity_sheet(lite0, layers, LAYERS.index("blocks.4.2"), (6, 5)))

@@ -42,22 +42,24 @@ def contact_sheet(images: Sequence[torch.Tensor | np.ndarray | Image.Image], cap
         raise ValueError("a contact sheet needs at least one image")
     captions = list(captions) if captions is not None else [""] * len(pictures)
     columns = columns or min(8, len(pictures))
-    cell = cell or max(p.width for p in pictures)
-    font = _font(max(10, cell // 11))
+    aspect = pictures[0].width / pictures[0].height  # cells keep the first image's shape
+    longest = cell or max(max(p.width, p.height) for p in pictures)
+    cell_w, cell_h = (longest, round(longest / aspect)) if aspect >= 1 else (round(longest * aspect), longest)
+    font = _font(max(10, min(cell_w, cell_h) // 11))
     caption_h = (font.size + 6) if any(captions) else 0
     title_h = (font.size + 14) if title else 0
     rows = -(-len(pictures) // columns)
-    sheet = Image.new("RGB", (columns * (cell + gap) + gap, title_h + rows * (cell + caption_h + gap) + gap), "white")
+    sheet = Image.new("RGB", (columns * (cell_w + gap) + gap, title_h + rows * (cell_h + caption_h + gap) + gap), "white")
     draw = ImageDraw.Draw(sheet)
     if title:
         draw.text((gap, gap), title, fill="black", font=font)
     for i, (picture, caption) in enumerate(zip(pictures, captions)):
         row, col = divmod(i, columns)
-        x = gap + col * (cell + gap)
-        y = title_h + gap + row * (cell + caption_h + gap)
-        sheet.paste(picture.convert("RGB").resize((cell, cell), Image.Resampling.LANCZOS), (x, y))
+        x = gap + col * (cell_w + gap)
+        y = title_h + gap + row * (cell_h + caption_h + gap)
+        sheet.paste(picture.convert("RGB").resize((cell_w, cell_h), Image.Resampling.LANCZOS), (x, y))
         if caption:
-            draw.text((x, y + cell + 2), _fit(draw, caption, font, cell), fill="black", font=font)
+            draw.text((x, y + cell_h + 2), _fit(draw, caption, font, cell_w), fill="black", font=font)
     return sheet
 
 

@@ -21,7 +21,7 @@ from .core import CaricatureConfig, Caricatures, Direction, _nonempty, _run
 
 def attributive_caricature(model: Model, image: str | np.ndarray, layer: str, targets: Sequence[str | int],
                            config: CaricatureConfig | None = None, *, via: Sequence[str] = (),
-                           specific: bool = False) -> Caricatures:
+                           specific: bool = False, positive: bool = False) -> Caricatures:
     """Caricatures of only the evidence for each target, at one layer.
 
     Args:
@@ -30,6 +30,9 @@ def attributive_caricature(model: Model, image: str | np.ndarray, layer: str, ta
             attribution at the highest layer becomes the score of the next one down.
         specific: the neuron-specific variant for unit targets: ``a0 * w`` with ``w`` the unit's
             linearized input weights from ``layer`` (what that unit reads), instead of the attribution.
+        positive: keep only the positive evidence (negative attribution set to 0). The signed
+            default also pushes against counter-evidence everywhere; positive-only pictures put
+            their structure where the evidence was and are easier to read.
     The objective is the plain dot product (p = 0) unless ``config.cosine_power`` says otherwise.
     """
     config = config or CaricatureConfig(cosine_power=0.0)
@@ -41,10 +44,11 @@ def attributive_caricature(model: Model, image: str | np.ndarray, layer: str, ta
             raise NeuronscopeError("the neuron-specific variant takes later units (like blocks.5.0:3), not classes or via")
         directions = [_weighted_reference(info.name, _input_weights(model, info.name, t)) for t in parsed]
     else:
-        directions = [_attribution(info.name, chain, t) for t in parsed]
+        directions = [_attribution(info.name, chain, t, positive) for t in parsed]
     labels = [f"{info.name} · {_describe(model, t)}" for t in parsed]
     return _run(model, image, [info.name] * len(parsed), directions, labels, config, "attributive caricature",
-                config.cosine_power, extra={"targets": [str(t) for t in parsed], "via": chain, "specific": specific})
+                config.cosine_power, extra={"targets": [str(t) for t in parsed], "via": chain, "specific": specific,
+                       "positive": positive})
 
 
 def _weighted_reference(layer: str, weights: torch.Tensor) -> Direction:
@@ -55,7 +59,7 @@ def _weighted_reference(layer: str, weights: torch.Tensor) -> Direction:
     return direction
 
 
-def _attribution(layer: str, chain: list[str], target: Unit) -> Direction:
+def _attribution(layer: str, chain: list[str], target: Unit, positive: bool = False) -> Direction:
     """``a0 * dF/da0`` normalized to max 1, with F the target's score, passed down ``chain``."""
 
     def direction(acts: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -63,7 +67,8 @@ def _attribution(layer: str, chain: list[str], target: Unit) -> Direction:
         for upper in reversed(chain):
             weight = normalized_attribution(acts[upper], score)
             score = (acts[upper][0] * weight).sum()
-        return normalized_attribution(acts[layer], score)
+        attribution = normalized_attribution(acts[layer], score)
+        return attribution.clamp(min=0) if positive else attribution
 
     direction.needs = (*chain, target.layer)
     return direction

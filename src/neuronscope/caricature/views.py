@@ -53,16 +53,20 @@ def similarity_maps(model: Model, reference: torch.Tensor, others: torch.Tensor,
 
 
 def similarity_overlay(image: torch.Tensor, similarity: torch.Tensor, position: tuple[int, int] | None = None):
-    """The image dimmed, with the similarity (0..1) as a yellow glow, and the chosen cell outlined."""
+    """The image dimmed, with the similarity as a yellow glow, and the chosen cell outlined.
+
+    The glow spans the map's median (dark) to 1 (bright): it marks the places most like the cell.
+    """
     from PIL import ImageDraw
 
     from ..images import to_pil
 
     height, width = image.shape[-2:]
-    heat = F.interpolate(similarity.clamp(0, 1)[None, None], size=(height, width), mode="bilinear",
-                         align_corners=False)[0, 0]
+    floor = similarity.median()
+    scaled = ((similarity - floor) / (1 - floor).clamp(min=1e-6)).clamp(0, 1)
+    heat = F.interpolate(scaled[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0]
     glow = torch.stack([heat, heat * 0.85, heat * 0.1])
-    picture = to_pil(image.cpu() * 0.35 + glow.cpu() * 0.65)
+    picture = to_pil(image.cpu() * 0.3 + glow.cpu() * 0.7)
     if position is not None:
         cell_h, cell_w = height / similarity.shape[0], width / similarity.shape[1]
         x, y = position
