@@ -54,6 +54,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; outputs are meant to be shared and served
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
