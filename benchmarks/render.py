@@ -1,7 +1,7 @@
 """Feature visualization speed, neuronscope vs Lucent 0.1.8, side by side in one run.
 
     bash benchmarks/setup_lucent.sh                  # once: the Lucent venv (render.py also calls it)
-    .venv/bin/python benchmarks/render.py            # full run, ~15 min on 2 cores
+    .venv/bin/python benchmarks/render.py            # full run, ~10 min on 2 cores
     .venv/bin/python benchmarks/render.py --quick    # smoke check (8 steps), writes nothing unless --out
 
 Renders 16 channels (7..22) of ``blocks.4.1.bn1`` of EfficientNet-Lite0 (256 Adam steps, 128 px
@@ -482,7 +482,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=16, help="channels 7, 8, ... of the layer (default 16)")
     parser.add_argument("--repeats", type=int, default=3, help="timed renders of all units, neuronscope (default 3)")
     parser.add_argument("--lucent-repeats", type=int, default=2,
-                        help="timed renders of all units, Lucent (default 2; ~140 s per call of 8 at 256 steps)")
+                        help="timed renders of all units, Lucent (default 2; one call of 8 at 256 steps takes 80-140 s on 2 cores)")
     parser.add_argument("--warmup-steps", type=int, default=8)
     parser.add_argument("--floor-calls", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)

@@ -9,7 +9,7 @@ This module is the only place in the package that registers hooks. They are remo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -25,8 +25,10 @@ class _StopForward(Exception):
 class Capture:
     """Runs the model and holds what the hooks saw. Created by ``capture``; call it with images."""
 
-    def __init__(self, model: Model, layers: Sequence[str], grads: bool, stop_early: bool, strict: bool) -> None:
+    def __init__(self, model: Model, layers: Sequence[str], grads: bool, stop_early: bool, strict: bool,
+                 replace: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> None:
         self.model = model
+        self.replace = dict(replace or {})
         self.layers = tuple(dict.fromkeys(layers))
         self.grads = grads
         self.strict = strict
@@ -82,6 +84,8 @@ class Capture:
                 raise NeuronscopeError(f"layer '{name}' outputs {type(output).__name__}, not a tensor; capture a submodule")
             return None
         replacement = None
+        if name in self.replace:
+            output = replacement = self.replace[name](output)
         if self.grads:
             if not output.requires_grad:
                 # Make the layer output a leaf so gradients reach it even with frozen weights
@@ -116,6 +120,7 @@ def capture(
     grads: bool = False,
     stop_early: bool = True,
     strict: bool = True,
+    replace: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
 ) -> Iterator[Capture]:
     """Hook ``layers`` of ``model`` for the duration of the block.
 
@@ -127,6 +132,8 @@ def capture(
         stop_early: stop the forward pass once every requested layer has run (ignored when
             ``"logits"`` is requested). Later modules never execute.
         strict: validate the names and the outputs (a layer must run once and output a tensor).
+        replace: for some of the ``layers``, a function of the layer's output whose result the rest
+            of the network sees instead (and which is recorded), e.g. copies of it along the batch.
     """
     names = [layers] if isinstance(layers, str) else list(layers)
     if not names:
@@ -139,7 +146,10 @@ def capture(
         unknown = [n for n in names if n not in modules and n != LOGITS]
         if unknown:
             raise NeuronscopeError(f"unknown modules {unknown} in {model.name}")
-    cap = Capture(model, names, grads=grads, stop_early=stop_early, strict=strict)
+    unknown = [n for n in (replace or {}) if n not in names]
+    if unknown:
+        raise NeuronscopeError(f"replace names layers {unknown} that are not captured")
+    cap = Capture(model, names, grads=grads, stop_early=stop_early, strict=strict, replace=replace)
     handles = []
     try:
         for name in cap.layers:

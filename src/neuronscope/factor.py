@@ -1,0 +1,99 @@
+"""Matrix factorization of activations and attributions (scikit-learn does the maths).
+
+``ChannelReducer`` runs any scikit-learn decomposition (NMF by default; PCA, FastICA, ...) on
+N-D tensors whose last axis is channels: it flattens everything else into rows, factors, and
+reshapes back. NMF needs non-negative input; ``negatives`` says what happens to negative values:
+``"clip"`` sets them to 0 (the default; right for evidence *for* something), ``"split"`` appends
+the negated negative part as extra channels, so nothing is lost and components can say which
+sign they use (a channel c < C is the positive part, c >= C the negative part of channel c - C).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sklearn.decomposition
+import torch
+
+from .errors import NeuronscopeError
+
+NEGATIVES = ("clip", "split")
+
+
+class ChannelReducer:
+    """Fit a decomposition on (..., channels) arrays; ``transform`` gives (..., components)."""
+
+    def __init__(self, n_components: int, method: str = "NMF", negatives: str = "clip", seed: int = 0, **options) -> None:
+        if n_components < 1:
+            raise NeuronscopeError(f"n_components must be at least 1, got {n_components}")
+        if negatives not in NEGATIVES:
+            raise NeuronscopeError(f"unknown negatives '{negatives}': choose one of {', '.join(NEGATIVES)}")
+        cls = getattr(sklearn.decomposition, method, None)
+        if cls is None:
+            choices = ", ".join(n for n in dir(sklearn.decomposition) if n[0].isupper())
+            raise NeuronscopeError(f"unknown decomposition '{method}': scikit-learn has {choices}")
+        self.n_components, self.method, self.negatives = n_components, method, negatives
+        defaults = {"init": "nndsvda", "max_iter": 1000} if method == "NMF" else {}
+        self._model = cls(n_components=n_components, random_state=seed, **{**defaults, **options})
+
+    @property
+    def components(self) -> np.ndarray:
+        """(components, channels) the directions found (with ``split``: 2 x channels)."""
+        return self._model.components_
+
+    def fit_transform(self, values: np.ndarray | torch.Tensor) -> np.ndarray:
+        rows, shape = self._rows(values)
+        if self.n_components > rows.shape[1]:
+            raise NeuronscopeError(f"{self.n_components} components asked of only {rows.shape[1]} channels")
+        return self._model.fit_transform(rows).reshape(*shape[:-1], self.n_components)
+
+    def transform(self, values: np.ndarray | torch.Tensor) -> np.ndarray:
+        rows, shape = self._rows(values)
+        return self._model.transform(rows).reshape(*shape[:-1], self.n_components)
+
+    def reconstruction_error(self, values: np.ndarray | torch.Tensor) -> float:
+        """Relative Frobenius error of the fitted factors on ``values``."""
+        rows, _ = self._rows(values)
+        approximation = self._model.inverse_transform(self._model.transform(rows))
+        return float(np.linalg.norm(rows - approximation) / max(np.linalg.norm(rows), 1e-12))
+
+    def _rows(self, values: np.ndarray | torch.Tensor) -> tuple[np.ndarray, tuple[int, ...]]:
+        array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+        array = array.astype(np.float64)
+        if self.method == "NMF":
+            if self.negatives == "split":
+                array = np.concatenate([np.maximum(array, 0), np.maximum(-array, 0)], axis=-1)
+            else:
+                array = np.maximum(array, 0)
+        return array.reshape(-1, array.shape[-1]), array.shape
+
+
+@dataclass
+class ClassFactors:
+    """NMF of an all-classes attribution: k factors, each a spatial map and a set of classes."""
+
+    maps: np.ndarray
+    """(k, H, W) where each factor's evidence lies."""
+    classes: np.ndarray
+    """(k, classes) how much each factor supports each class."""
+    labels: list[str]
+
+    def top(self, factor: int, n: int = 5) -> list[tuple[int, str]]:
+        """The n classes the factor supports most: (index, label)."""
+        order = np.argsort(-self.classes[factor])[:n]
+        return [(int(i), self.labels[i]) for i in order]
+
+
+def class_factors(attribution, k: int = 2, seed: int = 0, negatives: str = "clip") -> ClassFactors:
+    """Factor a (classes, C, H, W) attribution's spatial maps, as a (positions x classes) matrix,
+    into k parts (Building Blocks' multi-class spatial attribution)."""
+    spatial = attribution.spatial  # (classes, H, W)
+    classes, height, width = spatial.shape
+    if not 1 <= k <= min(classes, height * width):
+        raise NeuronscopeError(f"k must be in 1..{min(classes, height * width)} for {height}x{width} positions, got {k}")
+    reducer = ChannelReducer(k, "NMF", negatives=negatives, seed=seed)
+    maps = reducer.fit_transform(spatial.permute(1, 2, 0))  # (H, W, k)
+    loadings = reducer.components
+    if negatives == "split":
+        loadings = loadings[:, :classes]
+    return ClassFactors(np.moveaxis(maps, -1, 0), loadings, list(attribution.targets))
