@@ -46,6 +46,8 @@ class Attribution:
     """(targets,) each target's score (logit or unit value) on the image."""
     image: torch.Tensor
     """(3, H, W) the prepared input."""
+    gradients: torch.Tensor | None = None
+    """(targets, C, H, W) ``ds/da`` (kept so other decompositions of ``a`` can be attributed)."""
 
     @property
     def spatial(self) -> torch.Tensor:
@@ -92,7 +94,7 @@ def _attribute(model: Model, x: torch.Tensor, layer: str, targets: list[Unit], s
         if model.depth(unit_layer) <= model.depth(layer):
             raise NeuronscopeError(f"target layer '{unit_layer}' must come after '{layer}'")
     groups = [targets[i : i + chunk] for i in range(0, len(targets), chunk)]
-    values, scores, activation = [], [], None
+    values, gradients, scores, activation = [], [], [], None
     overrides = smooth_maxpool(model.module) if smooth else nullcontext()
     with overrides, torch.enable_grad():
         for group in groups:
@@ -109,10 +111,11 @@ def _attribute(model: Model, x: torch.Tensor, layer: str, targets: list[Unit], s
             (grad,) = torch.autograd.grad(chosen.sum(), copies["a"])
             a = copies["a"].detach()
             values.append(a * grad)
+            gradients.append(grad.detach())
             scores.append(chosen.detach())
             activation = a[0]
     return Attribution(layer, [_label(model, t) for t in targets], torch.cat(values).cpu(), activation.cpu(),
-                       torch.cat(scores).cpu(), x[0].detach().cpu())
+                       torch.cat(scores).cpu(), x[0].detach().cpu(), torch.cat(gradients).cpu())
 
 
 def _score(acts: dict[str, torch.Tensor], target: Unit, item: int) -> torch.Tensor:
