@@ -78,3 +78,23 @@ def _error(values, k):
 def test_bad_input_gets_a_clear_error(lite0, make, message):
     with pytest.raises(ns.NeuronscopeError, match=message):
         make(lite0)
+
+
+def test_attribution_depends_on_the_weights_above_the_layer(lite0):
+    """Adebayo et al.'s model-randomization check: re-initialize everything above the layer."""
+    import copy
+
+    from scipy.stats import spearmanr
+
+    torch.manual_seed(0)
+    network = copy.deepcopy(lite0.module)
+    for name, module in network.named_modules():
+        if name.startswith(("blocks.5", "blocks.6", "conv_head", "bn2", "classifier")) and hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.reset_running_stats()
+    randomized = ns.wrap(network, input_size=224, normalize="tf", labels="imagenet")
+    original = attribute(lite0, "chelsea", "blocks.4.2", ["Egyptian cat"]).spatial[0].flatten()
+    shuffled = attribute(randomized, "chelsea", "blocks.4.2", ["Egyptian cat"]).spatial[0].flatten()
+    assert abs(spearmanr(original, shuffled).statistic) < 0.5
+    assert abs(spearmanr(original.abs(), shuffled.abs()).statistic) < 0.5

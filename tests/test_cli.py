@@ -154,3 +154,30 @@ def test_caricature_writes_a_sheet_and_a_manifest(capsys, tmp_path):
 def test_caricature_errors_are_one_clear_line(capsys, argv, fragments):
     code, _, err = run(capsys, *argv)
     assert_one_line_error(code, err, *fragments)
+
+
+def test_attribute_and_groups_write_pictures_and_manifests(capsys, tmp_path):
+    picture = tmp_path / "attribution.png"
+    code, out, err = run(capsys, "attribute", "chelsea", "--top", "2", "-o", str(picture))
+    assert code == 0 and picture.exists() and err == ""
+    manifest = __import__("json").loads(picture.with_suffix(".json").read_text())
+    assert manifest["layer"] == "act2" and manifest["logit_agreement"] > 0.99
+    code, _, err = run(capsys, "attribute", "chelsea", "--layer", "blocks.4.2", "--classes", "tabby", "-o", str(picture))
+    assert code == 0 and "agree poorly with the logits" in err
+    groups = tmp_path / "groups.png"
+    code, out, _ = run(capsys, "groups", "chelsea", "--k", "3", "--steps", "2", "-o", str(groups), "--no-progress")
+    assert code == 0 and "3 groups at blocks.4.2" in out
+    assert len(__import__("json").loads(groups.with_suffix(".json").read_text())["attribution_to_top_class"]) == 3
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["attribute", "chelsea", "--classes", "tabbby", "-o", "a.png"], ["unknown class 'tabbby'"]),
+        (["attribute", "chelsea", "--layer", "logits", "-o", "a.png"], ["no spatial extent"]),
+        (["groups", "chelsea", "--k", "500", "-o", "g.png"], ["k must be in 1..112"]),
+    ],
+)
+def test_attribution_errors_are_one_clear_line(capsys, argv, fragments):
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, *fragments)

@@ -84,6 +84,23 @@ def attribute_all_classes(model: Model, image: str | np.ndarray | torch.Tensor, 
     return _attribute(model, _input(model, image, size), model.layer(layer).name, targets, smooth, chunk)
 
 
+def default_layer(model: Model) -> str:
+    """Where class attribution is trustworthy by default: the last layer with spatial extent
+    (for EfficientNet-Lite the head activation ``act2``, after which the network is pooling and
+    a linear classifier, so attributions sum exactly to logit minus bias)."""
+    spatial = [info.name for info in model.all_layers() if info.spatial]
+    if not spatial:
+        raise NeuronscopeError(f"{model.name} has no layer with spatial extent")
+    return spatial[-1]
+
+
+def logit_agreement(result: Attribution) -> float:
+    """Correlation, over all targets, between summed attribution and score: near 1 where one-step
+    attribution decomposes the logits (late layers), low where the class ranking breaks down."""
+    totals, scores = result.total.double(), result.scores.double()
+    return float(torch.corrcoef(torch.stack([totals, scores]))[0, 1])
+
+
 def _attribute(model: Model, x: torch.Tensor, layer: str, targets: list[Unit], smooth: bool,
                chunk: int = 1) -> Attribution:
     info = model.layer(layer)

@@ -9,17 +9,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
+from . import objectives
+from .attribution import attribute, attribute_all_classes, default_layer, logit_agreement
 from .caricature import CaricatureConfig, attributive_caricature, caricature, compare_models
 from .data import PHOTOS
 from .errors import NeuronscopeError
-from .images import contact_sheet, save_png
-from .manifest import write_json
+from .groups import neuron_groups
+from .images import contact_sheet, heat_overlay, save_png
+from .manifest import build_manifest, write_json
 from .models import DEFAULT_MODEL, load
 from .models.zoo import ZOO
 from .param import PARAMS
 from .predict import classify
 from .readout import read_units
-from .render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig, render_layer, render_units
+from .render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig, render, render_layer, render_units
 from .transforms import PRESETS
 
 
@@ -97,6 +102,26 @@ def build_parser() -> argparse.ArgumentParser:
     car.add_argument("-o", "--out", required=True, help="the sheet to write (.png); a manifest is written beside it")
     car.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     car.set_defaults(run=_caricature)
+
+    att = commands.add_parser("attribute", help="which places of an image (at a layer) support which classes")
+    att.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
+    att.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+    att.add_argument("--layer", default=None, help="layer (default: the last spatial layer, act2 for Lite)")
+    att.add_argument("--classes", default=None, help="comma-separated classes (names or indices); default: --top")
+    att.add_argument("--top", type=int, default=3, help="attribute the model's top N classes (default 3)")
+    att.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
+    att.set_defaults(run=_attribute)
+
+    grp = commands.add_parser("groups", help="a layer's activations on an image as k neuron groups (NMF)")
+    grp.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
+    grp.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+    grp.add_argument("--layer", default="blocks.4.2", help="layer (default blocks.4.2: 14x14 positions at 224 px)")
+    grp.add_argument("--k", type=int, default=6, help="number of groups (default 6)")
+    grp.add_argument("--steps", type=int, default=128, help="steps for each group's feature visualization (default 128)")
+    grp.add_argument("--seed", type=int, default=0, help="NMF and render seed (default 0)")
+    grp.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
+    grp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    grp.set_defaults(run=_groups)
     return parser
 
 
@@ -219,6 +244,67 @@ def _caricature(args: argparse.Namespace) -> None:
         for label, similarity in zip(result.labels, result.similarity.tolist()):
             print(f"{label}  cos to input {similarity:.3f}")
     print(out)
+
+
+def _attribute(args: argparse.Namespace) -> None:
+    out = _png(args.out)
+    model = load(args.model)
+    layer = args.layer or default_layer(model)
+    if args.classes:
+        targets = [t.strip() for t in args.classes.split(",") if t.strip()]
+    else:
+        targets = [p.index for p in classify(model, [args.image], top=args.top)[0]]
+    everything = attribute_all_classes(model, args.image, layer)
+    agreement = logit_agreement(everything)
+    if agreement < 0.8:
+        print(f"neuronscope: warning: at '{layer}' summed attributions agree poorly with the logits (correlation "
+              f"{agreement:.2f} over all classes): class rankings may be wrong; '{default_layer(model)}' is exact",
+              file=sys.stderr)
+    result = attribute(model, args.image, layer, targets)
+    pictures = [result.image] + [heat_overlay(result.image, m) for m in result.spatial]
+    captions = ["input"] + [f"{t} ({v:+.2f})" for t, v in zip(result.targets, result.total.tolist())]
+    save_png(out, contact_sheet(pictures, captions, columns=len(pictures), title=f"{model.name} {layer}: attribution"))
+    write_json(out.with_suffix(".json"), build_manifest(
+        "attribution", model=model.name, image=args.image, layer=layer, targets=result.targets,
+        totals=result.total.tolist(), scores=result.scores.tolist(), logit_agreement=agreement))
+    for target, total, score in zip(result.targets, result.total.tolist(), result.scores.tolist()):
+        print(f"{target}: attribution {total:+.3f} (score {score:+.3f})")
+    print(out)
+
+
+def _groups(args: argparse.Namespace) -> None:
+    out = _png(args.out)
+    model = load(args.model)
+    groups = neuron_groups(model, args.image, args.layer, args.k, seed=args.seed)
+    objective = sum(objectives.direction(groups.layer, torch.from_numpy(d).float(), batch=g)
+                    for g, d in enumerate(groups.directions))
+    icons = render(model, objective, RenderConfig(steps=args.steps, size=96, seed=args.seed, progress=not args.no_progress),
+                   batch=groups.k)
+    top = classify(model, [args.image], top=1)[0][0]
+    gradients = attribute(model, groups.image[None], groups.layer, [top.index]).gradients
+    shares = groups.attribution(gradients)[0]  # each group's attribution to the top class
+    maps = [heat_overlay(groups.image, torch.from_numpy(m), c) for m, c in zip(groups.maps, groups.colors())]
+    blank = torch.ones_like(groups.image)
+    pictures = [groups.image, groups.overlay(), *maps, blank, blank, *icons.images]
+    captions = ["input", f"{groups.k} groups", *[f"group {g}: {v:+.2f} {top.label}" for g, v in enumerate(shares)],
+                "", "", *[f"group {g} direction" for g in range(groups.k)]]
+    columns = groups.k + 2
+    save_png(out, contact_sheet(pictures, captions, columns=columns,
+                                title=f"{model.name} {groups.layer}: {groups.k} neuron groups (error {groups.error:.2f})"))
+    write_json(out.with_suffix(".json"), build_manifest(
+        "neuron groups", model=model.name, image=args.image, layer=groups.layer, k=groups.k, seed=args.seed,
+        reconstruction_error=groups.error, top_class=top.label, attribution_to_top_class=shares.tolist(),
+        icons=icons.manifest))
+    print(f"{groups.k} groups at {groups.layer}, reconstruction error {groups.error:.3f}; attribution to {top.label}: "
+          + ", ".join(f"{v:+.2f}" for v in shares))
+    print(out)
+
+
+def _png(path: str) -> Path:
+    out = Path(path)
+    if out.suffix.lower() != ".png":
+        raise NeuronscopeError(f"--out must be a .png file, got '{out}'")
+    return out
 
 
 def parse_channels(text: str | None, count: int) -> list[int]:

@@ -74,3 +74,15 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width:
     while text and draw.textlength(text, font=font) > width:
         text = text[:-2] + "…" if len(text) > 2 else ""
     return text
+
+
+def heat_overlay(image: torch.Tensor, heat: torch.Tensor, color: tuple[float, float, float] = (1.0, 0.3, 0.1)) -> torch.Tensor:
+    """(3, H, W) image dimmed, with a (h, w) map of non-negative values (scaled to its maximum)
+    upsampled on top in ``color``."""
+    import torch.nn.functional as F
+
+    height, width = image.shape[-2:]
+    scaled = heat.clamp(min=0) / heat.clamp(min=0).max().clamp(min=1e-8)
+    up = F.interpolate(scaled[None, None].float(), size=(height, width), mode="bilinear", align_corners=False)[0]
+    tint = torch.tensor(color).view(3, 1, 1) * up
+    return (image.cpu() * (0.35 + 0.4 * up) + tint * 0.6).clamp(0, 1)
