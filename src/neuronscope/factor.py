@@ -78,6 +78,12 @@ class ClassFactors:
     """(k, classes) how much each factor supports each class."""
     labels: list[str]
 
+    def overlay(self, image: torch.Tensor) -> torch.Tensor:
+        """(3, H, W): brightness = attribution magnitude, hue = factor (the image is (3, H, W))."""
+        from .images import factor_colors, factor_overlay
+
+        return factor_overlay(image, torch.from_numpy(self.maps), factor_colors(len(self.maps)))
+
     def top(self, factor: int, n: int = 5) -> list[tuple[int, str]]:
         """The n classes the factor supports most: (index, label)."""
         order = np.argsort(-self.classes[factor])[:n]

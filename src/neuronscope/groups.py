@@ -9,17 +9,16 @@ magnitude at each position (``reconstruction`` = S C^T ~ max(X, 0)).
 """
 from __future__ import annotations
 
-import colorsys
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .capture import capture
 from .data import resolve_image
 from .errors import NeuronscopeError
 from .factor import ChannelReducer
+from .images import factor_colors, factor_overlay
 from .models.model import Model
 
 
@@ -54,18 +53,11 @@ class NeuronGroups:
 
     def colors(self) -> list[tuple[float, float, float]]:
         """One RGB colour per group, evenly spaced hues."""
-        return [colorsys.hsv_to_rgb(g / self.k, 0.85, 1.0) for g in range(self.k)]
+        return factor_colors(self.k)
 
     def overlay(self) -> torch.Tensor:
-        """(3, H_img, W_img): the image, dimmed, tinted by the dominant group; brightness = strength."""
-        maps = torch.from_numpy(self.maps).float()
-        height, width = self.image.shape[-2:]
-        maps = F.interpolate(maps[None], size=(height, width), mode="bilinear", align_corners=False)[0]
-        strength = maps / maps.flatten(1).max(1).values.clamp(min=1e-8).view(-1, 1, 1)
-        colors = torch.tensor(self.colors()).float()
-        tint = torch.einsum("khw,kc->chw", strength, colors) / strength.sum(0).clamp(min=1e-8)
-        weight = strength.max(0).values
-        return (self.image * 0.35 + tint * weight * 0.65).clamp(0, 1)
+        """(3, H_img, W_img): the image tinted by the dominant group; brightness = strength."""
+        return factor_overlay(self.image, torch.from_numpy(self.maps).float(), self.colors())
 
 
 def neuron_groups(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, k: int = 6, *,

@@ -86,3 +86,22 @@ def heat_overlay(image: torch.Tensor, heat: torch.Tensor, color: tuple[float, fl
     up = F.interpolate(scaled[None, None].float(), size=(height, width), mode="bilinear", align_corners=False)[0]
     tint = torch.tensor(color).view(3, 1, 1) * up
     return (image.cpu() * (0.35 + 0.4 * up) + tint * 0.6).clamp(0, 1)
+
+
+def factor_colors(k: int) -> list[tuple[float, float, float]]:
+    """k evenly spaced, saturated hues."""
+    import colorsys
+
+    return [colorsys.hsv_to_rgb(g / k, 0.85, 1.0) for g in range(k)]
+
+
+def factor_overlay(image: torch.Tensor, maps: torch.Tensor, colors: Sequence[tuple[float, float, float]]) -> torch.Tensor:
+    """(3, H, W): the image dimmed and tinted by k non-negative maps (k, h, w): hue = which map
+    dominates, brightness = how strong it is (each map scaled to its own maximum)."""
+    import torch.nn.functional as F
+
+    height, width = image.shape[-2:]
+    maps = F.interpolate(maps.float()[None], size=(height, width), mode="bilinear", align_corners=False)[0].clamp(min=0)
+    strength = maps / maps.flatten(1).max(1).values.clamp(min=1e-8).view(-1, 1, 1)
+    tint = torch.einsum("khw,kc->chw", strength, torch.tensor(colors).float()) / strength.sum(0).clamp(min=1e-8)
+    return (image.cpu() * 0.35 + tint * strength.max(0).values * 0.65).clamp(0, 1)
