@@ -6,8 +6,13 @@ import torch.nn.functional as F
 
 import neuronscope as ns
 from neuronscope import objectives as obj
-from neuronscope.caricature import (CaricatureConfig, attributive_caricature, caricature, caricature_objective,
-                                    normalized_attribution)
+from neuronscope.caricature import (
+    CaricatureConfig,
+    attributive_caricature,
+    caricature,
+    caricature_objective,
+    normalized_attribution,
+)
 from neuronscope.transforms import LUCID, RandomAffine
 
 PHOTOS = ["chelsea", "coffee", "rocket", "china", "motorcycle"]

@@ -181,3 +181,12 @@ def test_attribute_and_groups_write_pictures_and_manifests(capsys, tmp_path):
 def test_attribution_errors_are_one_clear_line(capsys, argv, fragments):
     code, _, err = run(capsys, *argv)
     assert_one_line_error(code, err, *fragments)
+
+
+def test_dictionary_and_grid_write_pictures_and_manifests(capsys, tmp_path):
+    out = tmp_path / "dictionary.png"
+    code, _, _ = run(capsys, "dictionary", "chelsea", "--steps", "2", "--cache", str(tmp_path / "cache"), "-o", str(out), "--no-progress")
+    assert code == 0 and out.exists() and out.with_suffix(".json").exists()
+    grid = tmp_path / "grid.png"
+    code, _, _ = run(capsys, "grid", "chelsea", "--steps", "2", "-o", str(grid), "--no-progress")
+    assert code == 0 and __import__("json").loads(grid.with_suffix(".json").read_text())["layer"] == "blocks.5.1"

@@ -1,7 +1,6 @@
 """Neuron groups on the real Lite0."""
 import numpy as np
 import pytest
-import torch
 
 import neuronscope as ns
 from neuronscope.attribution import attribute

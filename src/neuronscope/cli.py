@@ -15,6 +15,7 @@ from . import objectives
 from .attribution import attribute, attribute_all_classes, default_layer, logit_agreement
 from .caricature import CaricatureConfig, attributive_caricature, caricature, compare_models
 from .data import PHOTOS
+from .dictionary import activation_grid, semantic_dictionary
 from .errors import NeuronscopeError
 from .groups import neuron_groups
 from .images import contact_sheet, heat_overlay, save_png
@@ -122,6 +123,28 @@ def build_parser() -> argparse.ArgumentParser:
     grp.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
     grp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     grp.set_defaults(run=_groups)
+
+    dic = commands.add_parser("dictionary", help="the top channels at every position of a layer, as their visualizations")
+    dic.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
+    dic.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+    dic.add_argument("--layer", default="blocks.5.1", help="layer (default blocks.5.1: 7x7 positions)")
+    dic.add_argument("--top", type=int, default=4, help="channels per position (default 4)")
+    dic.add_argument("--steps", type=int, default=128, help="steps per channel visualization (default 128)")
+    dic.add_argument("--cache", default=str(Path.home() / ".cache" / "neuronscope" / "icons"),
+                     help="folder where channel visualizations are kept for reuse")
+    dic.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
+    dic.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    dic.set_defaults(run=_dictionary)
+
+    gri = commands.add_parser("grid", help="a feature visualization of every position's activation vector")
+    gri.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
+    gri.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+    gri.add_argument("--layer", default="blocks.5.1", help="layer (default blocks.5.1: 7x7 positions)")
+    gri.add_argument("--steps", type=int, default=128, help="optimization steps (default 128)")
+    gri.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gri.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
+    gri.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    gri.set_defaults(run=_grid)
     return parser
 
 
@@ -297,6 +320,41 @@ def _groups(args: argparse.Namespace) -> None:
         icons=icons.manifest))
     print(f"{groups.k} groups at {groups.layer}, reconstruction error {groups.error:.3f}; attribution to {top.label}: "
           + ", ".join(f"{v:+.2f}" for v in shares))
+    print(out)
+
+
+def _dictionary(args: argparse.Namespace) -> None:
+    out = _png(args.out)
+    model = load(args.model)
+    config = RenderConfig(steps=args.steps, size=64, progress=not args.no_progress)
+    result = semantic_dictionary(model, args.image, args.layer, args.top, config=config, cache=args.cache)
+    x, y = result.strongest_position()
+    strongest = [result.icons[int(c)] for c in result.channels[y, x]]
+    labels = [f"{result.layer}:{int(c)} ({v:.2f})" for c, v in zip(result.channels[y, x], result.values[y, x])]
+    mosaic = result.mosaic()
+    side = mosaic.height
+    sheet = contact_sheet([result.image, mosaic, *strongest],
+                          ["input", f"top channel per position of {result.layer}", *[f"@{x},{y}: {t}" for t in labels]],
+                          columns=2 + len(strongest), cell=side)
+    save_png(out, sheet)
+    write_json(out.with_suffix(".json"), build_manifest(
+        "semantic dictionary", model=model.name, image=args.image, layer=result.layer, top=args.top,
+        channels=result.channels.tolist(), values=result.values.round(4).tolist(), render=config))
+    print(f"{len(result.icons)} channel visualizations; strongest position ({x},{y}): {', '.join(labels)}")
+    print(out)
+
+
+def _grid(args: argparse.Namespace) -> None:
+    out = _png(args.out)
+    model = load(args.model)
+    config = RenderConfig(steps=args.steps, size=48, seed=args.seed, progress=not args.no_progress)
+    grid = activation_grid(model, args.image, args.layer, config=config)
+    picture = grid.picture()
+    save_png(out, contact_sheet([grid.image, picture], ["input", f"activation grid of {grid.layer}"], columns=2,
+                                cell=picture.height))
+    write_json(out.with_suffix(".json"), build_manifest(
+        "activation grid", model=model.name, image=args.image, layer=grid.layer, render=config,
+        magnitudes=grid.magnitudes.tolist()))
     print(out)
 
 

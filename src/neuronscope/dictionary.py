@@ -1,0 +1,164 @@
+"""Semantic dictionaries and activation grids: what a layer sees at each place of an image.
+
+* A **semantic dictionary** lists, at each position, the channels that fire most there, each shown
+  by its channel feature visualization ("icon"). Icons are rendered once per model, layer, channel
+  and render settings, and cached as PNGs in a folder you choose.
+* An **activation grid** renders, for every position p, an image that maximizes the direction of
+  that position's whole activation vector a_p (``direction(L, a_p)`` with a cosine power), all
+  positions optimized in one batch; cells are tiled like the layer's grid and fade to white with
+  the magnitude |a_p|.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import objectives as obj
+from .capture import capture
+from .data import resolve_image
+from .errors import NeuronscopeError
+from .images import save_png
+from .models.model import Model
+from .render import RenderConfig, render, render_units
+from .units import Unit
+
+
+@dataclass
+class SemanticDictionary:
+    """The top channels at every position of one image's activations at one layer."""
+
+    layer: str
+    channels: np.ndarray
+    """(H, W, n) channel indices, strongest first."""
+    values: np.ndarray
+    """(H, W, n) their activations."""
+    icons: dict[int, torch.Tensor]
+    """Channel -> its feature visualization (3, S, S)."""
+    image: torch.Tensor
+
+    def strongest_position(self) -> tuple[int, int]:
+        """(x, y) of the position with the largest top activation."""
+        row, col = np.unravel_index(np.argmax(self.values[..., 0]), self.values.shape[:2])
+        return int(col), int(row)
+
+    def mosaic(self, cell: int = 48) -> Image.Image:
+        """The layer's grid with each position's top channel icon, faded (square root) by its activation."""
+        height, width = self.values.shape[:2]
+        peak = max(float(self.values[..., 0].max()), 1e-8)
+        canvas = Image.new("RGB", (width * cell, height * cell), "white")
+        for row in range(height):
+            for col in range(width):
+                icon = self.icons[int(self.channels[row, col, 0])]
+                weight = float(np.clip(self.values[row, col, 0] / peak, 0, 1)) ** 0.5
+                faded = icon * weight + (1 - weight)
+                canvas.paste(_pil(faded).resize((cell, cell)), (col * cell, row * cell))
+        return canvas
+
+
+def semantic_dictionary(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, top: int = 4, *,
+                        config: RenderConfig | None = None, cache: str | Path | None = None,
+                        size: int | tuple[int, int] | None = None) -> SemanticDictionary:
+    """The ``top`` channels at every position of ``layer``, with their feature visualizations
+    (rendered with ``config``, reused from and saved to ``cache`` when given)."""
+    info = model.layer(layer)
+    if info.spatial is None:
+        raise NeuronscopeError(f"layer '{layer}' has no spatial extent; choose a conv layer")
+    if not 1 <= top <= info.channels:
+        raise NeuronscopeError(f"top must be in 1..{info.channels}, got {top}")
+    x = _input(model, image, size)
+    with torch.no_grad(), capture(model, [info.name]) as cap:
+        acts = cap(x)[info.name][0].permute(1, 2, 0)  # (H, W, C)
+    values, channels = acts.topk(top, dim=-1)
+    needed = sorted({int(c) for c in channels.flatten()})
+    icons = channel_icons(model, info.name, needed, config or RenderConfig(steps=128, size=64), cache)
+    return SemanticDictionary(info.name, channels.cpu().numpy(), values.cpu().numpy(), icons, x[0].cpu())
+
+
+def channel_icons(model: Model, layer: str, channels: list[int], config: RenderConfig,
+                  cache: str | Path | None = None) -> dict[int, torch.Tensor]:
+    """Feature visualizations of channels, from the cache where present; new ones are rendered in
+    one batched call and written to the cache (one PNG per channel, atomically)."""
+    folder = _cache_folder(cache, model, layer, config)
+    icons, missing = {}, []
+    for c in channels:
+        path = folder / f"{c}.png" if folder else None
+        if path is not None and path.exists():
+            icons[c] = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+        else:
+            missing.append(c)
+    if missing:
+        result = render_units(model, [Unit(layer, c) for c in missing], config)
+        for c, picture in zip(missing, result.images):
+            icons[c] = picture
+            if folder:
+                save_png(folder / f"{c}.png", picture)
+    return icons
+
+
+@dataclass
+class ActivationGrid:
+    """One feature visualization per position of a layer, for one image."""
+
+    layer: str
+    cells: torch.Tensor
+    """(H*W, 3, S, S) in row-major order."""
+    magnitudes: torch.Tensor
+    """(H, W) |a_p| / max |a_p|."""
+    image: torch.Tensor
+
+    def picture(self, cell: int | None = None) -> Image.Image:
+        """Cells tiled like the layer's grid, faded to white with the activation magnitude."""
+        height, width = self.magnitudes.shape
+        side = cell or self.cells.shape[-1]
+        canvas = Image.new("RGB", (width * side, height * side), "white")
+        for p, picture in enumerate(self.cells):
+            row, col = divmod(p, width)
+            weight = float(self.magnitudes[row, col])
+            canvas.paste(_pil(picture * weight + (1 - weight)).resize((side, side)), (col * side, row * side))
+        return canvas
+
+
+def activation_grid(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, *,
+                    config: RenderConfig | None = None, cosine_power: float = 1.0,
+                    size: int | tuple[int, int] | None = None) -> ActivationGrid:
+    """For every position p of ``layer``: an image maximizing ``direction(layer, a_p)`` (dot x
+    cos^p), all cells optimized together in one batch (item p uses seed ``config.seed + p``)."""
+    info = model.layer(layer)
+    if info.spatial is None:
+        raise NeuronscopeError(f"layer '{layer}' has no spatial extent; choose a conv layer")
+    config = config or RenderConfig(steps=128, size=48)
+    x = _input(model, image, size)
+    with torch.no_grad(), capture(model, [info.name]) as cap:
+        acts = cap(x)[info.name][0]  # (C, H, W)
+    vectors = acts.flatten(1).T.cpu()  # (H*W, C), row-major positions
+    objective = sum(obj.direction(info.name, v, cosine_power=cosine_power, batch=p) for p, v in enumerate(vectors))
+    result = render(model, objective, config, batch=len(vectors))
+    norms = vectors.norm(dim=1)
+    magnitudes = (norms / norms.max().clamp(min=1e-8)).view(acts.shape[1:])
+    return ActivationGrid(info.name, result.images, magnitudes, x[0].cpu())
+
+
+def _cache_folder(cache: str | Path | None, model: Model, layer: str, config: RenderConfig) -> Path | None:
+    if cache is None:
+        return None
+    settings = json.dumps({k: str(v) for k, v in sorted(vars(config).items()) if k != "progress"})
+    key = hashlib.sha256(settings.encode()).hexdigest()[:12]
+    return Path(cache) / model.name / layer / key
+
+
+def _input(model: Model, image, size) -> torch.Tensor:
+    if isinstance(image, torch.Tensor) and image.dim() == 4:
+        return image.to(model.device, model.dtype)
+    return model.prepare(resolve_image(image), size)
+
+
+def _pil(image: torch.Tensor) -> Image.Image:
+    from .images import to_pil
+
+    return to_pil(image.clamp(0, 1))
