@@ -29,7 +29,7 @@ from .data import resolve_image
 from .errors import NeuronscopeError
 from .models.model import LOGITS, Model
 from .overrides import smooth_maxpool
-from .units import Unit, parse_unit
+from .units import Unit, parse_target, unit_score
 
 
 @dataclass
@@ -69,7 +69,7 @@ def attribute(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, 
               *, size: int | tuple[int, int] | None = None, smooth: bool = True) -> Attribution:
     """Attribution of each target (a class by name or index, or a later unit like ``blocks.6.0:3``)
     to ``layer`` for one image (path, bundled photo, RGB array, or a prepared (1, C, H, W) tensor)."""
-    parsed = [_target(model, t) for t in _nonempty(targets)]
+    parsed = [parse_target(t, model) for t in _nonempty(targets)]
     return _attribute(model, _input(model, image, size), model.layer(layer).name, parsed, smooth)
 
 
@@ -124,7 +124,7 @@ def _attribute(model: Model, x: torch.Tensor, layer: str, targets: list[Unit], s
             needed = [layer, *sorted(deeper, key=model.depth), *([LOGITS] if any(t.layer == LOGITS for t in group) else [])]
             with capture(model, needed, replace={layer: replicate}) as cap:
                 acts = cap(x)
-            chosen = torch.stack([_score(acts, t, i) for i, t in enumerate(group)])
+            chosen = torch.stack([unit_score(acts, t, i) for i, t in enumerate(group)])
             (grad,) = torch.autograd.grad(chosen.sum(), copies["a"])
             a = copies["a"].detach()
             values.append(a * grad)
@@ -133,23 +133,6 @@ def _attribute(model: Model, x: torch.Tensor, layer: str, targets: list[Unit], s
             activation = a[0]
     return Attribution(layer, [_label(model, t) for t in targets], torch.cat(values).cpu(), activation.cpu(),
                        torch.cat(scores).cpu(), x[0].detach().cpu(), torch.cat(gradients).cpu())
-
-
-def _score(acts: dict[str, torch.Tensor], target: Unit, item: int) -> torch.Tensor:
-    values = acts[target.layer][item]
-    if target.channel is None:
-        return values.pow(2).sum()
-    values = values[target.channel]
-    if target.position is not None:
-        x, y = target.position
-        return values[y, x]
-    return values.mean() if values.dim() else values
-
-
-def _target(model: Model, target: str | int) -> Unit:
-    if isinstance(target, (int, np.integer)) or ":" not in str(target):
-        return Unit(LOGITS, model.class_index(target))
-    return parse_unit(str(target), model)
 
 
 def _label(model: Model, unit: Unit) -> str:

@@ -93,3 +93,24 @@ def _position(text: str, spatial: tuple[int, int] | None, address: str) -> tuple
             f"(x in 0..{width - 1}, y in 0..{height - 1})"
         )
     return (x, y)
+
+
+def parse_target(target: str | int, model: Model) -> Unit:
+    """What an attribution or caricature explains: a class (``281``, ``"tabby"``) or a unit
+    address of a later layer (``"blocks.6.0:3"``)."""
+    if not isinstance(target, str) or ":" not in target:
+        return Unit(LOGITS, model.class_index(target))
+    return parse_unit(target, model)
+
+
+def unit_score(activations: dict, unit: Unit, item: int = 0):
+    """A unit's scalar score in batch item ``item``: a neuron's value, a channel's mean, a class
+    logit, or for a whole layer the sum of squares."""
+    values = activations[unit.layer][item]
+    if unit.channel is None:
+        return values.pow(2).sum()
+    values = values[unit.channel]
+    if unit.position is not None:
+        x, y = unit.position
+        return values[y, x]
+    return values.mean() if values.dim() else values

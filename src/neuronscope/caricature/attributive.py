@@ -15,7 +15,7 @@ from ..capture import capture
 from ..errors import NeuronscopeError
 from ..models.model import LOGITS, Model
 from ..overrides import linearized
-from ..units import Unit, parse_unit
+from ..units import Unit, parse_target, unit_score
 from .core import CaricatureConfig, Caricatures, Direction, _nonempty, _run
 
 
@@ -38,7 +38,7 @@ def attributive_caricature(model: Model, image: str | np.ndarray, layer: str, ta
     config = config or CaricatureConfig(cosine_power=0.0)
     info = model.layer(layer)
     chain = [model.layer(v).name for v in via]
-    parsed = [_target(model, t) for t in _nonempty(targets, "targets")]
+    parsed = [parse_target(t, model) for t in _nonempty(targets, "targets")]
     if specific:
         if chain or any(t.layer == LOGITS for t in parsed):
             raise NeuronscopeError("the neuron-specific variant takes later units (like blocks.5.0:3), not classes or via")
@@ -63,7 +63,7 @@ def _attribution(layer: str, chain: list[str], target: Unit, positive: bool = Fa
     """``a0 * dF/da0`` normalized to max 1, with F the target's score, passed down ``chain``."""
 
     def direction(acts: dict[str, torch.Tensor]) -> torch.Tensor:
-        score = _score(acts, target)
+        score = unit_score(acts, target)
         for upper in reversed(chain):
             weight = normalized_attribution(acts[upper], score)
             score = (acts[upper][0] * weight).sum()
@@ -84,17 +84,6 @@ def normalized_attribution(activations: torch.Tensor, score: torch.Tensor) -> to
     return attribution / peak
 
 
-def _score(acts: dict[str, torch.Tensor], target: Unit) -> torch.Tensor:
-    values = acts[target.layer][0]
-    if target.channel is None:
-        return values.pow(2).sum()
-    values = values[target.channel]
-    if target.position is not None:
-        x, y = target.position
-        return values[y, x]
-    return values.mean() if values.dim() else values
-
-
 def _input_weights(model: Model, layer: str, target: Unit) -> torch.Tensor:
     """The target's linearized weights on each channel of ``layer``, summed over positions."""
     if target.channel is None:
@@ -102,15 +91,8 @@ def _input_weights(model: Model, layer: str, target: Unit) -> torch.Tensor:
     probe = torch.zeros(1, model.input_channels, *model.input_size, device=model.device, dtype=model.dtype)
     with linearized(model.module), capture(model, [layer, target.layer], grads=True) as cap:
         acts = cap(probe)
-        _score(acts, target).backward()
+        unit_score(acts, target).backward()
     return cap.gradients[layer][0].flatten(1).sum(1).detach()
-
-
-def _target(model: Model, target: str | int) -> Unit:
-    """A class (index or name) or a later unit address."""
-    if isinstance(target, int) or ":" not in str(target) and str(target) not in {i.name for i in model.all_layers()}:
-        return Unit(LOGITS, model.class_index(target))
-    return parse_unit(str(target), model)
 
 
 def _describe(model: Model, unit: Unit) -> str:
