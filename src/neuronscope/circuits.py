@@ -1,0 +1,94 @@
+"""Weights between layers, read through gradients: how a unit is built from the layer below.
+
+``expanded_weights(model, from_layer, to)`` gives ``E[dy, dx, i, j] = d a2[j, centre] / d a1[i, dy, dx]``
+with every nonlinearity between the layers linearized (ReLU/ReLU6 backward = identity, max-pool
+backward = average-pool backward). Where the layers interact linearly this is the true linear map,
+however the model stores it (1x1 bottlenecks, depthwise convs, BatchNorm, residuals), so nothing
+needs to know the architecture (Olah et al., *Visualizing Weights*, Circuits thread).
+
+Conventions: the from-layer is fed its own activations on a blank image sized so that its grid is
+exactly ``window`` x ``window`` (the content does not matter once linearized); the centre of the
+later layer is ``((H2 - 1) // 2, (W2 - 1) // 2)``; ``dy, dx`` index the window from its top-left.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .capture import capture
+from .errors import NeuronscopeError
+from .models.model import LOGITS, Model
+from .overrides import linearized
+from .units import Unit, parse_unit
+
+
+@dataclass
+class ExpandedWeights:
+    """``weights[dy, dx, i, j]``: from channel i of ``source`` at window position (dy, dx) to
+    channel ``targets[j]`` of ``target`` at its centre."""
+
+    source: str
+    target: str
+    targets: list[int]
+    weights: torch.Tensor
+
+    def strength(self) -> torch.Tensor:
+        """(C1, C2) Frobenius norm over the window of each (input, output) pair."""
+        return self.weights.pow(2).sum((0, 1)).sqrt()
+
+    def sign(self) -> torch.Tensor:
+        """(C1, C2) sign of the summed weight of each pair."""
+        return torch.sign(self.weights.sum((0, 1)))
+
+    def top_inputs(self, output: int = 0, n: int = 8) -> list[tuple[int, float]]:
+        """The n input channels that drive output ``targets[output]`` most: (channel, signed strength)."""
+        strength = self.strength()[:, output] * self.sign()[:, output]
+        order = strength.abs().argsort(descending=True)[:n]
+        return [(int(i), float(strength[i])) for i in order]
+
+    def top_outputs(self, source_channel: int, n: int = 8) -> list[tuple[int, float]]:
+        """The n output channels that input ``source_channel`` drives most: (channel, signed strength)."""
+        strength = self.strength()[source_channel] * self.sign()[source_channel]
+        order = strength.abs().argsort(descending=True)[:n]
+        return [(self.targets[int(j)], float(strength[j])) for j in order]
+
+
+def expanded_weights(model: Model, from_layer: str, to: str, window: int = 5, chunk: int = 64) -> ExpandedWeights:
+    """Expanded weights from ``from_layer`` to ``to`` (a later layer, or one channel ``layer:c``)."""
+    source = model.layer(from_layer)
+    unit = parse_unit(to, model) if ":" in to else Unit(model.layer(to).name)
+    target = model.layer(unit.layer)
+    if unit.layer == LOGITS or target.spatial is None or source.spatial is None:
+        raise NeuronscopeError("expanded weights need two layers with spatial extent (not logits or pooled outputs)")
+    if model.depth(target.name) <= model.depth(source.name):
+        raise NeuronscopeError(f"'{target.name}' must come after '{source.name}' (its --from layer)")
+    if window < 1:
+        raise NeuronscopeError(f"window must be at least 1, got {window}")
+    stride_h = model.input_size[0] // source.spatial[0]
+    stride_w = model.input_size[1] // source.spatial[1]
+    probe = torch.zeros(1, model.input_channels, window * stride_h, window * stride_w, device=model.device, dtype=model.dtype)
+    outputs = [unit.channel] if unit.channel is not None else list(range(target.channels))
+    columns = []
+    with linearized(model.module), torch.enable_grad():
+        for start in range(0, len(outputs), chunk):
+            group = outputs[start : start + chunk]
+            copies: dict[str, torch.Tensor] = {}
+
+            def replicate(output: torch.Tensor, n: int = len(group)) -> torch.Tensor:
+                if output.shape[-2:] != (window, window):
+                    raise NeuronscopeError(f"'{source.name}' is {tuple(output.shape[-2:])} at this input size, not "
+                                           f"{window}x{window}; its stride does not divide the input evenly")
+                copies["a"] = output.detach().expand(n, *output.shape[1:]).clone().requires_grad_(True)
+                return copies["a"]
+
+            with capture(model, [source.name, target.name], replace={source.name: replicate}) as cap:
+                later = cap(probe)[target.name]
+            height, width = later.shape[-2:]
+            centre = later[torch.arange(len(group)), torch.tensor(group), (height - 1) // 2, (width - 1) // 2]
+            (grad,) = torch.autograd.grad(centre.sum(), copies["a"])
+            columns.append(grad.detach())  # (n, C1, W, W)
+    weights = torch.cat(columns).permute(2, 3, 1, 0).cpu()  # (W, W, C1, C2)
+    if weights.shape[:2] != (window, window):
+        raise NeuronscopeError(f"window {window} does not fit '{source.name}'")
+    return ExpandedWeights(source.name, target.name, outputs, weights)

@@ -1,0 +1,90 @@
+"""Expanded weights: exact on hand-built models, and on the real Lite0 where the path is linear."""
+import pytest
+import torch
+from torch import nn
+
+import neuronscope as ns
+from neuronscope.circuits import expanded_weights
+
+
+def wrapped(*layers, size):
+    torch.manual_seed(0)
+    return ns.wrap(nn.Sequential(*layers).eval(), input_size=size, input_channels=layers[0].in_channels)
+
+
+def test_an_adjacent_conv_gives_its_kernel_unflipped():
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    model = wrapped(nn.Conv2d(3, 3, 1), conv, size=3)  # layer "0" feeds the conv under test
+    e = expanded_weights(model, "0", "1", window=3)
+    torch.testing.assert_close(e.weights, conv.weight.detach().permute(2, 3, 1, 0), atol=1e-6, rtol=0)
+
+
+def test_batchnorm_folds_into_the_kernel():
+    conv, bn = nn.Conv2d(2, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2)
+        bn.running_var.uniform_(0.5, 2)
+    model = wrapped(nn.Conv2d(2, 2, 1), conv, bn, size=3)
+    e = expanded_weights(model, "0", "2", window=3)
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    torch.testing.assert_close(e.weights, (conv.weight * scale.view(-1, 1, 1, 1)).detach().permute(2, 3, 1, 0), atol=1e-6, rtol=0)
+
+
+def test_a_bottleneck_multiplies_out_and_two_3x3_convs_make_a_5x5():
+    first, second = nn.Conv2d(3, 5, 1), nn.Conv2d(5, 2, 3, padding=1)
+    model = wrapped(nn.Conv2d(3, 3, 1), first, nn.ReLU(), second, size=3)
+    e = expanded_weights(model, "0", "3", window=3)
+    expected = torch.einsum("jmuv,mi->uvij", second.weight, first.weight[:, :, 0, 0]).detach()
+    torch.testing.assert_close(e.weights, expected, atol=1e-6, rtol=0)
+
+    a, b = nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(3, 2, 3, padding=1)
+    model = wrapped(nn.Conv2d(2, 2, 1), a, nn.ReLU(), b, size=5)
+    e = expanded_weights(model, "0", "3", window=5)
+    for i in range(2):
+        for j in range(2):
+            expected = sum(_full(a.weight[m, i].detach(), b.weight[j, m].detach()) for m in range(3))
+            torch.testing.assert_close(e.weights[:, :, i, j], expected, atol=1e-6, rtol=0)
+
+
+def _full(inner: torch.Tensor, outer: torch.Tensor) -> torch.Tensor:
+    """Weight of input offset (dy, dx) on the output centre through two stacked 3x3 cross-correlations."""
+    result = torch.zeros(5, 5)
+    for u in range(3):
+        for v in range(3):
+            result[u : u + 3, v : v + 3] += outer[u, v] * inner
+    return result
+
+
+def test_expanded_weights_do_not_depend_on_the_input():
+    model = wrapped(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 2, 3, padding=1), size=5)
+    first = expanded_weights(model, "0", "2", window=5)
+    with torch.no_grad():
+        model.module[0].bias.add_(3.0)  # changes the activations fed in, not the linearized map
+    torch.testing.assert_close(expanded_weights(model, "0", "2", window=5).weights, first.weights, atol=1e-6, rtol=0)
+
+
+def folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> torch.Tensor:
+    return (conv.weight * (bn.weight / torch.sqrt(bn.running_var + bn.eps)).view(-1, 1, 1, 1)).detach()
+
+
+def test_lite0_expand_conv_and_depthwise_conv_are_read_exactly(lite0):
+    block = lite0.module.blocks[3][2]
+    e = expanded_weights(lite0, "blocks.3.1", "blocks.3.2.bn1", window=5)
+    expected = folded(block.conv_pw, block.bn1)[:, :, 0, 0].T  # (C1, C2)
+    torch.testing.assert_close(e.weights[2, 2], expected, atol=1e-5, rtol=0)
+    assert e.weights[[0, 1, 3, 4]].abs().max() == 0 and e.weights[:, [0, 1, 3, 4]].abs().max() == 0
+    d = expanded_weights(lite0, "blocks.3.2.bn1", "blocks.3.2.bn2", window=3)
+    kernel = folded(block.conv_dw, block.bn2)[:, 0]  # (C, 3, 3)
+    diagonal = d.weights[:, :, torch.arange(480), torch.arange(480)].permute(2, 0, 1)
+    torch.testing.assert_close(diagonal, kernel, atol=1e-5, rtol=0)
+    off = d.weights.clone()
+    off[:, :, torch.arange(480), torch.arange(480)] = 0
+    assert off.abs().max() == 0
+    assert e.top_inputs(0, 3)[0][0] == int(expected[:, 0].abs().argmax())
+
+
+def test_bad_requests_get_clear_errors(lite0):
+    with pytest.raises(ns.NeuronscopeError, match="must come after 'blocks.4.2'"):
+        expanded_weights(lite0, "blocks.4.2", "blocks.3.1")
+    with pytest.raises(ns.NeuronscopeError, match="spatial extent"):
+        expanded_weights(lite0, "blocks.4.2", "logits")
