@@ -88,3 +88,20 @@ def test_bad_requests_get_clear_errors(lite0):
         expanded_weights(lite0, "blocks.4.2", "blocks.3.1")
     with pytest.raises(ns.NeuronscopeError, match="spatial extent"):
         expanded_weights(lite0, "blocks.4.2", "logits")
+
+
+def test_the_sum_rule_holds_where_the_path_is_linear(lite0):
+    """On a linear path, the unit's value on any patch = sum over the window of weights . activations + bias."""
+    e = expanded_weights(lite0, "blocks.3.2.bn1", "blocks.3.2.bn2:7", window=3)
+    patch = torch.randn(1, 480, 3, 3, generator=torch.Generator().manual_seed(1))
+    block = lite0.module.blocks[3][2]
+    with torch.no_grad():
+        value = block.bn2(block.conv_dw(patch))[0, 7, 1, 1]  # centre of the 3x3 output
+        bias = block.bn2.bias[7] - block.bn2.running_mean[7] * block.bn2.weight[7] / torch.sqrt(block.bn2.running_var[7] + block.bn2.eps)
+    predicted = (e.weights[:, :, :, 0] * patch[0].permute(1, 2, 0)).sum() + bias
+    torch.testing.assert_close(predicted, value, atol=1e-4, rtol=1e-4)
+
+
+def test_a_window_smaller_than_the_kernels_is_a_clear_error(lite0):
+    with pytest.raises(ns.NeuronscopeError, match="window 1 is too small.*at least 3"):
+        expanded_weights(lite0, "blocks.3.2.bn1", "blocks.3.2.bn2:7", window=1)

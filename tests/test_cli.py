@@ -190,3 +190,12 @@ def test_dictionary_and_grid_write_pictures_and_manifests(capsys, tmp_path):
     grid = tmp_path / "grid.png"
     code, _, _ = run(capsys, "grid", "chelsea", "--steps", "2", "-o", str(grid), "--no-progress")
     assert code == 0 and __import__("json").loads(grid.with_suffix(".json").read_text())["layer"] == "blocks.5.1"
+
+
+def test_weights_shows_the_top_inputs_of_a_unit(capsys, tmp_path):
+    out = tmp_path / "weights.png"
+    code, stdout, _ = run(capsys, "weights", "efficientnet_lite0", "blocks.4.2:6", "--from", "blocks.3.2", "--top", "3",
+                          "--steps", "2", "-o", str(out), "--no-progress")
+    assert code == 0 and len(stdout.strip().splitlines()) == 4 and out.exists()
+    code, _, err = run(capsys, "weights", "efficientnet_lite0", "blocks.3.1:2", "--from", "blocks.4.2", "-o", str(out))
+    assert_one_line_error(code, err, "must come after 'blocks.4.2'")

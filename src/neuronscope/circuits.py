@@ -23,6 +23,10 @@ from .overrides import linearized
 from .units import Unit, parse_unit
 
 
+class WindowTooSmall(NeuronscopeError):
+    """The window cuts off weights: the kernels between the layers reach further."""
+
+
 @dataclass
 class ExpandedWeights:
     """``weights[dy, dx, i, j]``: from channel i of ``source`` at window position (dy, dx) to
@@ -54,8 +58,23 @@ class ExpandedWeights:
         return [(self.targets[int(j)], float(strength[j])) for j in order]
 
 
-def expanded_weights(model: Model, from_layer: str, to: str, window: int = 5, chunk: int = 64) -> ExpandedWeights:
-    """Expanded weights from ``from_layer`` to ``to`` (a later layer, or one channel ``layer:c``)."""
+MAX_WINDOW = 31
+
+
+def expanded_weights(model: Model, from_layer: str, to: str, window: int | None = None, chunk: int = 64) -> ExpandedWeights:
+    """Expanded weights from ``from_layer`` to ``to`` (a later layer, or one channel ``layer:c``).
+
+    ``window`` None: the smallest odd window from 5 up that holds every weight. An explicit
+    window is checked on a window two cells larger: if any weight falls outside it, the window is
+    too small for the kernels between the layers and an error says so.
+    """
+    if window is None:
+        for size in range(5, MAX_WINDOW + 1, 2):
+            try:
+                return expanded_weights(model, from_layer, to, size, chunk)
+            except WindowTooSmall:
+                continue
+        raise NeuronscopeError(f"the weights from '{from_layer}' to '{to}' reach beyond a {MAX_WINDOW}x{MAX_WINDOW} window")
     source = model.layer(from_layer)
     unit = parse_unit(to, model) if ":" in to else Unit(model.layer(to).name)
     target = model.layer(unit.layer)
@@ -65,6 +84,19 @@ def expanded_weights(model: Model, from_layer: str, to: str, window: int = 5, ch
         raise NeuronscopeError(f"'{target.name}' must come after '{source.name}' (its --from layer)")
     if window < 1:
         raise NeuronscopeError(f"window must be at least 1, got {window}")
+    wide = _weights(model, source.name, target.name, unit, window + 2, chunk)
+    inner = wide[1:-1, 1:-1]
+    if wide.abs().sum() - inner.abs().sum() > 1e-6 * max(float(wide.abs().sum()), 1e-12):
+        raise WindowTooSmall(
+            f"window {window} is too small: weights from '{source.name}' to '{target.name}' reach beyond it; "
+            f"use a window of at least {window + 2}"
+        )
+    outputs = [unit.channel] if unit.channel is not None else list(range(target.channels))
+    return ExpandedWeights(source.name, target.name, outputs, inner.contiguous())
+
+
+def _weights(model: Model, source_name: str, target_name: str, unit: Unit, window: int, chunk: int) -> torch.Tensor:
+    source, target = model.layer(source_name), model.layer(target_name)
     stride_h = model.input_size[0] // source.spatial[0]
     stride_w = model.input_size[1] // source.spatial[1]
     probe = torch.zeros(1, model.input_channels, window * stride_h, window * stride_w, device=model.device, dtype=model.dtype)
@@ -88,7 +120,4 @@ def expanded_weights(model: Model, from_layer: str, to: str, window: int = 5, ch
             centre = later[torch.arange(len(group)), torch.tensor(group), (height - 1) // 2, (width - 1) // 2]
             (grad,) = torch.autograd.grad(centre.sum(), copies["a"])
             columns.append(grad.detach())  # (n, C1, W, W)
-    weights = torch.cat(columns).permute(2, 3, 1, 0).cpu()  # (W, W, C1, C2)
-    if weights.shape[:2] != (window, window):
-        raise NeuronscopeError(f"window {window} does not fit '{source.name}'")
-    return ExpandedWeights(source.name, target.name, outputs, weights)
+    return torch.cat(columns).permute(2, 3, 1, 0).cpu()  # (W, W, C1, C2)

@@ -14,11 +14,12 @@ import torch
 from . import objectives
 from .attribution import attribute, attribute_all_classes, default_layer, logit_agreement
 from .caricature import CaricatureConfig, attributive_caricature, caricature, compare_models
+from .circuits import expanded_weights
 from .data import PHOTOS
 from .dictionary import activation_grid, semantic_dictionary
 from .errors import NeuronscopeError
 from .groups import neuron_groups
-from .images import contact_sheet, heat_overlay, save_png
+from .images import contact_sheet, diverging, heat_overlay, save_png
 from .manifest import build_manifest, write_json
 from .models import DEFAULT_MODEL, load
 from .models.zoo import ZOO
@@ -27,6 +28,7 @@ from .predict import classify
 from .readout import read_units
 from .render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig, render, render_layer, render_units
 from .transforms import PRESETS
+from .units import parse_unit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,6 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
     gri.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
     gri.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     gri.set_defaults(run=_grid)
+
+    wei = commands.add_parser("weights", help="how a unit is built from an earlier layer: expanded weights of its top inputs")
+    wei.add_argument("model", metavar="MODEL", help=f"a zoo model, e.g. {DEFAULT_MODEL}")
+    wei.add_argument("unit", metavar="UNIT", help="a channel, like blocks.3.2.bn2:7")
+    wei.add_argument("--from", dest="source", required=True, help="an earlier layer, like blocks.3.1")
+    wei.add_argument("--window", type=int, default=None, help="window side in the earlier layer (default: the smallest that holds all weights)")
+    wei.add_argument("--top", type=int, default=6, help="how many input channels to show (default 6)")
+    wei.add_argument("--steps", type=int, default=128, help="steps per feature visualization (default 128)")
+    wei.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
+    wei.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    wei.set_defaults(run=_weights)
     return parser
 
 
@@ -355,6 +368,35 @@ def _grid(args: argparse.Namespace) -> None:
     write_json(out.with_suffix(".json"), build_manifest(
         "activation grid", model=model.name, image=args.image, layer=grid.layer, render=config,
         magnitudes=grid.magnitudes.tolist()))
+    print(out)
+
+
+def _weights(args: argparse.Namespace) -> None:
+    out = _png(args.out)
+    model = load(args.model)
+    unit = parse_unit(args.unit, model)
+    if unit.channel is None or unit.position is not None:
+        raise NeuronscopeError(f"give one channel as the unit, like {unit.layer}:0 (got '{args.unit}')")
+    weights = expanded_weights(model, args.source, str(unit), window=args.window)
+    top = weights.top_inputs(0, args.top)
+    config = RenderConfig(steps=args.steps, size=64, progress=not args.no_progress)
+    icons = render_units(model, [str(unit), *[f"{weights.source}:{i}" for i, _ in top]], config).images
+    scale = float(weights.weights[..., 0].abs().max())
+    def cells(values: torch.Tensor) -> torch.Tensor:  # one flat square per weight (nearest, not smoothed)
+        factor = max(1, 96 // values.shape[-1])
+        return values.repeat_interleave(factor, -1).repeat_interleave(factor, -2)
+
+    heatmaps = [cells(diverging(weights.weights[:, :, i, 0], scale)) for i, _ in top]
+    pictures = [icons[0], *icons[1:], cells(diverging(weights.weights[..., 0].sum(2), None)), *heatmaps]
+    captions = [str(unit), *[f"{weights.source}:{i} ({v:+.3f})" for i, v in top],
+                "summed over inputs", *[f"weights {weights.source}:{i}" for i, _ in top]]
+    save_png(out, contact_sheet(pictures, captions, columns=len(top) + 1, cell=96,
+                                title=f"{model.name}: {unit} from {weights.source} (expanded weights, {len(weights.weights)}x{len(weights.weights)})"))
+    write_json(out.with_suffix(".json"), build_manifest(
+        "expanded weights", model=model.name, unit=str(unit), source=weights.source, window=len(weights.weights),
+        top_inputs=top, render=config))
+    for channel, value in top:
+        print(f"{weights.source}:{channel}  {value:+.4f}")
     print(out)
 
 

@@ -105,3 +105,18 @@ def factor_overlay(image: torch.Tensor, maps: torch.Tensor, colors: Sequence[tup
     strength = maps / maps.flatten(1).max(1).values.clamp(min=1e-8).view(-1, 1, 1)
     tint = torch.einsum("khw,kc->chw", strength, torch.tensor(colors).float()) / strength.sum(0).clamp(min=1e-8)
     return (image.cpu() * 0.35 + tint * strength.max(0).values * 0.65).clamp(0, 1)
+
+
+DIVERGING = ((0.020, 0.443, 0.690), (0.573, 0.773, 0.871), (0.969, 0.969, 0.969), (0.957, 0.647, 0.510), (0.792, 0.0, 0.125))
+"""Blue (negative) to white (zero) to red (positive), the palette of the Circuits weight figures."""
+
+
+def diverging(values: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+    """(h, w) signed values as a (3, h, w) image, normalized by ``scale`` (default: max |value|)."""
+    peak = scale if scale is not None else float(values.abs().max())
+    t = (values / max(peak, 1e-12)).clamp(-1, 1) * 2 + 2  # -1..1 -> 0..4 along the palette
+    palette = torch.tensor(DIVERGING)
+    low = t.floor().clamp(0, 3).long()
+    frac = (t - low).unsqueeze(-1)
+    rgb = palette[low] * (1 - frac) + palette[(low + 1).clamp(max=4)] * frac
+    return rgb.permute(2, 0, 1)
