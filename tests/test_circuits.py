@@ -105,3 +105,31 @@ def test_the_sum_rule_holds_where_the_path_is_linear(lite0):
 def test_a_window_smaller_than_the_kernels_is_a_clear_error(lite0):
     with pytest.raises(ns.NeuronscopeError, match="window 1 is too small.*at least 3"):
         expanded_weights(lite0, "blocks.3.2.bn1", "blocks.3.2.bn2:7", window=1)
+
+
+def test_weight_pictures_have_the_window_shape(lite0):
+    from neuronscope.circuits import spatial_position_images, weight_picture
+    from neuronscope.render import RenderConfig
+
+    e = expanded_weights(lite0, "blocks.3.2", "blocks.4.0.bn1:5")
+    picture = weight_picture(e)
+    assert picture.shape == (3, 5, 5) and picture.min() >= 0 and picture.max() == 1
+    tiled = spatial_position_images(lite0, e, config=RenderConfig(steps=2, size=32, progress=False))
+    assert tiled.shape == (3, 5 * 32, 5 * 32)
+
+
+def test_neuron_channel_and_cosine_views_each_win_their_own_objective(lite0):
+    from neuronscope import objectives as obj
+    from neuronscope.circuits import objective_views
+    from neuronscope.render import RenderConfig
+
+    views = objective_views(lite0, "blocks.4.2:6", RenderConfig(steps=48, size=64, progress=False))
+    assert views.labels == ["blocks.4.2:6 neuron", "blocks.4.2:6 channel", "blocks.4.2:6 direction x cos"]
+    with torch.no_grad(), ns.capture(lite0, ["blocks.4.2"]) as cap:
+        acts = cap(views.images)
+    neuron = obj.neuron("blocks.4.2", 6)(acts)
+    channel = obj.channel("blocks.4.2", 6)(acts)
+    concentration = neuron / channel.clamp(min=1e-6)  # the neuron view puts its activation at the centre
+    assert concentration.argmax() == 0 and channel[1] > channel[0]
+    share = acts["blocks.4.2"][:, 6].flatten(1).norm(dim=1) / acts["blocks.4.2"].flatten(1).norm(dim=1)
+    assert share.argmax() == 2  # the cosine view makes the channel the largest part of the activation vector

@@ -121,3 +121,57 @@ def _weights(model: Model, source_name: str, target_name: str, unit: Unit, windo
             (grad,) = torch.autograd.grad(centre.sum(), copies["a"])
             columns.append(grad.detach())  # (n, C1, W, W)
     return torch.cat(columns).permute(2, 3, 1, 0).cpu()  # (W, W, C1, C2)
+
+
+def weight_picture(weights: ExpandedWeights, output: int = 0, seed: int = 0) -> torch.Tensor:
+    """One-sided NMF of a unit's weights into 3 components, read as RGB over the window: (3, W, W).
+
+    The window positions are rows and the input channels, split into positive and negative parts,
+    are columns; smooth colour regions mean the unit learned spatial structure.
+    """
+    from .factor import ChannelReducer
+
+    values = weights.weights[..., output]  # (W, W, C1)
+    reducer = ChannelReducer(3, "NMF", negatives="split", seed=seed)
+    maps = torch.from_numpy(reducer.fit_transform(values)).float()  # (W, W, 3)
+    return (maps / maps.max().clamp(min=1e-12)).permute(2, 0, 1)
+
+
+def spatial_position_images(model: Model, weights: ExpandedWeights, output: int = 0, config=None) -> torch.Tensor:
+    """For each window cell (dy, dx): a feature visualization of the weight vector ``E[dy, dx, :, j]``
+    at the earlier layer (``direction_neuron`` at the centre), blended toward light grey by the
+    cell's weight magnitude, tiled into one (3, W*S, W*S) image."""
+    import warnings
+
+    from . import objectives as obj
+    from .render import RenderConfig, RenderWarning, render
+
+    config = config or RenderConfig(steps=128, size=48)
+    window = weights.weights.shape[0]
+    vectors = weights.weights[..., output].reshape(window * window, -1)
+    objective = sum(obj.direction_neuron(weights.source, v, batch=p) for p, v in enumerate(vectors))
+    with warnings.catch_warnings():  # cells whose weight vector is zero have no gradient; they fade to grey anyway
+        warnings.simplefilter("ignore", RenderWarning)
+        cells = render(model, objective, config, batch=len(vectors)).images  # (W*W, 3, S, S)
+    magnitude = vectors.norm(dim=1) / vectors.norm(dim=1).max().clamp(min=1e-12)
+    blended = cells * magnitude.view(-1, 1, 1, 1) + 0.9 * (1 - magnitude.view(-1, 1, 1, 1))
+    side = cells.shape[-1]
+    return blended.view(window, window, 3, side, side).permute(2, 0, 3, 1, 4).reshape(3, window * side, window * side)
+
+
+def objective_views(model: Model, unit: str, config=None):
+    """A unit three ways, side by side (a ``Result`` of 3 images): its neuron at the centre, its whole
+    channel, and the cosine-weighted direction of its channel (``dot * max(0.1, cos)``), which asks
+    for inputs where this channel dominates the activation vector rather than merely being large."""
+    from . import objectives as obj
+    from .render import RenderConfig, render
+
+    parsed = parse_unit(unit, model)
+    if parsed.channel is None or parsed.layer == LOGITS or model.layer(parsed.layer).spatial is None:
+        raise NeuronscopeError(f"give a channel of a spatial layer, like blocks.4.2:7 (got '{unit}')")
+    basis = torch.zeros(model.layer(parsed.layer).channels)
+    basis[parsed.channel] = 1.0
+    objective = (obj.neuron(parsed.layer, parsed.channel, batch=0) + obj.channel(parsed.layer, parsed.channel, batch=1)
+                 + obj.direction(parsed.layer, basis, cosine_power=1.0, batch=2))
+    labels = [f"{parsed} neuron", f"{parsed} channel", f"{parsed} direction x cos"]
+    return render(model, objective, config or RenderConfig(), batch=3, labels=labels)
