@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .capture import capture
-from .data import resolve_image
+from .capture import Copies, capture
 from .errors import NeuronscopeError
 from .models.model import LOGITS, Model
 from .overrides import smooth_maxpool
@@ -49,6 +48,12 @@ class Attribution:
     gradients: torch.Tensor | None = None
     """(targets, C, H, W) ``ds/da`` (kept so other decompositions of ``a`` can be attributed)."""
 
+    def select(self, indices: Sequence[int]) -> Attribution:
+        """The same attribution for the targets at ``indices`` only (e.g. some classes of all 1000)."""
+        index = list(indices)
+        return Attribution(self.layer, [self.targets[i] for i in index], self.values[index], self.activations,
+                           self.scores[index], self.image, None if self.gradients is None else self.gradients[index])
+
     @property
     def spatial(self) -> torch.Tensor:
         """(targets, H, W): summed over channels."""
@@ -70,7 +75,7 @@ def attribute(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, 
     """Attribution of each target (a class by name or index, or a later unit like ``blocks.6.0:3``)
     to ``layer`` for one image (path, bundled photo, RGB array, or a prepared (1, C, H, W) tensor)."""
     parsed = [parse_target(t, model) for t in _nonempty(targets)]
-    return _attribute(model, _input(model, image, size), model.layer(layer).name, parsed, smooth)
+    return _attribute(model, model.input(image, size), model.layer(layer).name, parsed, smooth)
 
 
 def attribute_all_classes(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, *,
@@ -81,7 +86,7 @@ def attribute_all_classes(model: Model, image: str | np.ndarray | torch.Tensor, 
     if model.num_classes is None:
         raise NeuronscopeError(f"{model.name} has no class output to attribute")
     targets = [Unit(LOGITS, k) for k in range(model.num_classes)]
-    return _attribute(model, _input(model, image, size), model.layer(layer).name, targets, smooth, chunk)
+    return _attribute(model, model.input(image, size), model.layer(layer).name, targets, smooth, chunk)
 
 
 def default_layer(model: Model) -> str:
@@ -103,9 +108,7 @@ def logit_agreement(result: Attribution) -> float:
 
 def _attribute(model: Model, x: torch.Tensor, layer: str, targets: list[Unit], smooth: bool,
                chunk: int = 1) -> Attribution:
-    info = model.layer(layer)
-    if info.spatial is None:
-        raise NeuronscopeError(f"layer '{layer}' has no spatial extent (it outputs {info.channels} values); choose a conv layer")
+    model.spatial_layer(layer)
     deeper = {t.layer for t in targets} - {LOGITS}
     for unit_layer in deeper:
         if model.depth(unit_layer) <= model.depth(layer):
@@ -115,18 +118,13 @@ def _attribute(model: Model, x: torch.Tensor, layer: str, targets: list[Unit], s
     overrides = smooth_maxpool(model.module) if smooth else nullcontext()
     with overrides, torch.enable_grad():
         for group in groups:
-            copies: dict[str, torch.Tensor] = {}
-
-            def replicate(output: torch.Tensor, n: int = len(group)) -> torch.Tensor:
-                copies["a"] = output.detach().expand(n, *output.shape[1:]).clone().requires_grad_(True)
-                return copies["a"]
-
+            copies = Copies(len(group))
             needed = [layer, *sorted(deeper, key=model.depth), *([LOGITS] if any(t.layer == LOGITS for t in group) else [])]
-            with capture(model, needed, replace={layer: replicate}) as cap:
+            with capture(model, needed, replace={layer: copies}) as cap:
                 acts = cap(x)
             chosen = torch.stack([unit_score(acts, t, i) for i, t in enumerate(group)])
-            (grad,) = torch.autograd.grad(chosen.sum(), copies["a"])
-            a = copies["a"].detach()
+            (grad,) = torch.autograd.grad(chosen.sum(), copies.tensor)
+            a = copies.tensor.detach()
             values.append(a * grad)
             gradients.append(grad.detach())
             scores.append(chosen.detach())
@@ -139,12 +137,6 @@ def _label(model: Model, unit: Unit) -> str:
     if unit.layer == LOGITS and model.labels:
         return model.labels[unit.channel]
     return str(unit)
-
-
-def _input(model: Model, image, size) -> torch.Tensor:
-    if isinstance(image, torch.Tensor) and image.dim() == 4:
-        return image.to(model.device, model.dtype)
-    return model.prepare(resolve_image(image), size)
 
 
 def _nonempty(values: Sequence) -> list:

@@ -112,6 +112,22 @@ class Capture:
                 )
 
 
+class Copies:
+    """A ``replace`` function for ``capture``: the rest of the network sees ``n`` copies of the
+    layer's output, as one leaf tensor that requires grad, so one backward pass gives n gradients.
+    ``check`` may inspect the original output first (and raise)."""
+
+    def __init__(self, n: int, check: Callable[[torch.Tensor], None] | None = None) -> None:
+        self.n, self.check = n, check
+        self.tensor: torch.Tensor | None = None
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        if self.check is not None:
+            self.check(output)
+        self.tensor = output.detach().expand(self.n, *output.shape[1:]).clone().requires_grad_(True)
+        return self.tensor
+
+
 @contextmanager
 def capture(
     model: Model,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .capture import capture
+from .capture import Copies, capture
 from .errors import NeuronscopeError
 from .models.model import LOGITS, Model
 from .overrides import linearized
@@ -97,30 +97,34 @@ def expanded_weights(model: Model, from_layer: str, to: str, window: int | None 
 
 def _weights(model: Model, source_name: str, target_name: str, unit: Unit, window: int, chunk: int) -> torch.Tensor:
     source, target = model.layer(source_name), model.layer(target_name)
-    stride_h = model.input_size[0] // source.spatial[0]
-    stride_w = model.input_size[1] // source.spatial[1]
-    probe = torch.zeros(1, model.input_channels, window * stride_h, window * stride_w, device=model.device, dtype=model.dtype)
+    probe = _window_probe(model, source.name, window)
     outputs = [unit.channel] if unit.channel is not None else list(range(target.channels))
     columns = []
     with linearized(model.module), torch.enable_grad():
         for start in range(0, len(outputs), chunk):
             group = outputs[start : start + chunk]
-            copies: dict[str, torch.Tensor] = {}
-
-            def replicate(output: torch.Tensor, n: int = len(group)) -> torch.Tensor:
-                if output.shape[-2:] != (window, window):
-                    raise NeuronscopeError(f"'{source.name}' is {tuple(output.shape[-2:])} at this input size, not "
-                                           f"{window}x{window}; its stride does not divide the input evenly")
-                copies["a"] = output.detach().expand(n, *output.shape[1:]).clone().requires_grad_(True)
-                return copies["a"]
-
-            with capture(model, [source.name, target.name], replace={source.name: replicate}) as cap:
+            copies = Copies(len(group), check=lambda output: _check_window(output, source.name, window))
+            with capture(model, [source.name, target.name], replace={source.name: copies}) as cap:
                 later = cap(probe)[target.name]
             height, width = later.shape[-2:]
             centre = later[torch.arange(len(group)), torch.tensor(group), (height - 1) // 2, (width - 1) // 2]
-            (grad,) = torch.autograd.grad(centre.sum(), copies["a"])
+            (grad,) = torch.autograd.grad(centre.sum(), copies.tensor)
             columns.append(grad.detach())  # (n, C1, W, W)
     return torch.cat(columns).permute(2, 3, 1, 0).cpu()  # (W, W, C1, C2)
+
+
+def _window_probe(model: Model, layer: str, window: int) -> torch.Tensor:
+    """A blank input sized so that ``layer``'s grid is ``window`` x ``window``."""
+    source = model.layer(layer)
+    stride_h = model.input_size[0] // source.spatial[0]
+    stride_w = model.input_size[1] // source.spatial[1]
+    return torch.zeros(1, model.input_channels, window * stride_h, window * stride_w, device=model.device, dtype=model.dtype)
+
+
+def _check_window(output: torch.Tensor, layer: str, window: int) -> None:
+    if output.shape[-2:] != (window, window):
+        raise NeuronscopeError(f"'{layer}' is {tuple(output.shape[-2:])} at this input size, not "
+                               f"{window}x{window}; its stride does not divide the input evenly")
 
 
 def weight_picture(weights: ExpandedWeights, output: int = 0, seed: int = 0) -> torch.Tensor:
@@ -191,9 +195,7 @@ def optimal_input_pattern(model: Model, from_layer: str, unit: str, window: int 
     target = parse_unit(unit, model)
     if target.channel is None or target.layer == LOGITS or model.depth(target.layer) <= model.depth(source.name):
         raise NeuronscopeError(f"give a channel of a layer after '{source.name}', like {source.name}:0 of a later layer")
-    stride_h = model.input_size[0] // source.spatial[0]
-    stride_w = model.input_size[1] // source.spatial[1]
-    probe = torch.zeros(1, model.input_channels, window * stride_h, window * stride_w, device=model.device, dtype=model.dtype)
+    probe = _window_probe(model, source.name, window)
     generator = torch.Generator().manual_seed(seed)
     pattern = torch.rand(1, source.channels, window, window, generator=generator).to(model.device, model.dtype)
     pattern = (pattern / pattern.norm()).requires_grad_(True)

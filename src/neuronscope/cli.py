@@ -21,14 +21,14 @@ from .errors import NeuronscopeError
 from .groups import neuron_groups
 from .images import contact_sheet, diverging, heat_overlay, save_png
 from .manifest import build_manifest, write_json
-from .models import DEFAULT_MODEL, load
+from .models import DEFAULT_MODEL, LOGITS, load
 from .models.zoo import ZOO
 from .param import PARAMS
 from .predict import classify
 from .readout import read_units
 from .render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig, render, render_layer, render_units
 from .transforms import PRESETS
-from .units import parse_unit
+from .units import parse_target, parse_unit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,9 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     cls.set_defaults(run=_classify)
 
     act = commands.add_parser("activations", help="how strongly units respond to an image")
-    act.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
+    _image_and_model(act)
     act.add_argument("units", nargs="+", metavar="UNIT", help="layer, layer:channel, layer:channel@x,y or logits:class")
-    act.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
     act.set_defaults(run=_activations)
 
     ren = commands.add_parser("render", help="feature visualizations of units into a folder (PNGs, sheet, manifest)")
@@ -85,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     lay = commands.add_parser("render-layer", help="a contact sheet of a layer's channel visualizations")
     lay.add_argument("model", metavar="MODEL", help=f"a zoo model, e.g. {DEFAULT_MODEL}")
     lay.add_argument("layer", metavar="LAYER", help="a layer name (see `neuronscope layers MODEL`)")
-    lay.add_argument("-o", "--out", required=True, help="the sheet to write (.png); a manifest is written beside it")
+    _out_png(lay, "the sheet")
     lay.add_argument("--channels", default=None, help="channels: 0:32, 3,7,9 or 5 (default: all)")
     lay.add_argument("--columns", type=int, default=8, help="images per row (default 8)")
     _render_options(lay)
@@ -102,50 +101,46 @@ def build_parser() -> argparse.ArgumentParser:
     car.add_argument("--steps", type=int, default=256, help="optimization steps (default 256)")
     car.add_argument("--size", type=int, default=None, help="image side in pixels (default: the model's input size)")
     car.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    car.add_argument("-o", "--out", required=True, help="the sheet to write (.png); a manifest is written beside it")
-    car.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _out_png(car, "the sheet")
+    _no_progress(car)
     car.set_defaults(run=_caricature)
 
     att = commands.add_parser("attribute", help="which places of an image (at a layer) support which classes")
-    att.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
-    att.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+    _image_and_model(att)
     att.add_argument("--layer", default=None, help="layer (default: the last spatial layer, act2 for Lite)")
     att.add_argument("--classes", default=None, help="comma-separated classes (names or indices); default: --top")
     att.add_argument("--top", type=int, default=3, help="attribute the model's top N classes (default 3)")
-    att.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
+    _out_png(att)
     att.set_defaults(run=_attribute)
 
     grp = commands.add_parser("groups", help="a layer's activations on an image as k neuron groups (NMF)")
-    grp.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
-    grp.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+    _image_and_model(grp)
     grp.add_argument("--layer", default="blocks.4.2", help="layer (default blocks.4.2: 14x14 positions at 224 px)")
     grp.add_argument("--k", type=int, default=6, help="number of groups (default 6)")
     grp.add_argument("--steps", type=int, default=128, help="steps for each group's feature visualization (default 128)")
     grp.add_argument("--seed", type=int, default=0, help="NMF and render seed (default 0)")
-    grp.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
-    grp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _out_png(grp)
+    _no_progress(grp)
     grp.set_defaults(run=_groups)
 
     dic = commands.add_parser("dictionary", help="the top channels at every position of a layer, as their visualizations")
-    dic.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
-    dic.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+    _image_and_model(dic)
     dic.add_argument("--layer", default="blocks.5.1", help="layer (default blocks.5.1: 7x7 positions)")
     dic.add_argument("--top", type=int, default=4, help="channels per position (default 4)")
     dic.add_argument("--steps", type=int, default=128, help="steps per channel visualization (default 128)")
     dic.add_argument("--cache", default=str(Path.home() / ".cache" / "neuronscope" / "icons"),
                      help="folder where channel visualizations are kept for reuse")
-    dic.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
-    dic.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _out_png(dic)
+    _no_progress(dic)
     dic.set_defaults(run=_dictionary)
 
     gri = commands.add_parser("grid", help="a feature visualization of every position's activation vector")
-    gri.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
-    gri.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+    _image_and_model(gri)
     gri.add_argument("--layer", default="blocks.5.1", help="layer (default blocks.5.1: 7x7 positions)")
     gri.add_argument("--steps", type=int, default=128, help="optimization steps (default 128)")
     gri.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    gri.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
-    gri.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _out_png(gri)
+    _no_progress(gri)
     gri.set_defaults(run=_grid)
 
     wei = commands.add_parser("weights", help="how a unit is built from an earlier layer: expanded weights of its top inputs")
@@ -155,10 +150,23 @@ def build_parser() -> argparse.ArgumentParser:
     wei.add_argument("--window", type=int, default=None, help="window side in the earlier layer (default: the smallest that holds all weights)")
     wei.add_argument("--top", type=int, default=6, help="how many input channels to show (default 6)")
     wei.add_argument("--steps", type=int, default=128, help="steps per feature visualization (default 128)")
-    wei.add_argument("-o", "--out", required=True, help="the picture to write (.png); a manifest is written beside it")
-    wei.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _out_png(wei)
+    _no_progress(wei)
     wei.set_defaults(run=_weights)
     return parser
+
+
+def _image_and_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+
+
+def _out_png(parser: argparse.ArgumentParser, what: str = "the picture") -> None:
+    parser.add_argument("-o", "--out", required=True, help=f"{what} to write (.png); a manifest is written beside it")
+
+
+def _no_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def _render_options(parser: argparse.ArgumentParser) -> None:
@@ -169,7 +177,7 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.05; 1.0 for maco)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")
     parser.add_argument("--transforms", default="lucid", help=f"transform preset: {', '.join(PRESETS)} (default lucid)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _no_progress(parser)
 
 
 def _config(args: argparse.Namespace) -> RenderConfig:
@@ -235,14 +243,12 @@ def _render(args: argparse.Namespace) -> None:
 
 
 def _render_layer(args: argparse.Namespace) -> None:
+    out = _png(args.out)  # checked before the render, not after it
     config = _config(args)
     model = load(args.model)
     info = model.layer(args.layer)
     channels = parse_channels(args.channels, info.channels)
     result = render_layer(model, info.name, channels, config)
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise NeuronscopeError(f"--out must be a .png file, got '{out}'")
     title = f"{model.name} {info.name}: channels {args.channels or 'all'} ({config.param}, {config.steps} steps, seed {config.seed})"
     save_png(out, result.sheet(columns=args.columns, title=title))
     write_json(out.with_suffix(".json"), {**result.manifest, "values": result.values.tolist(), "timing": result.timing,
@@ -251,9 +257,7 @@ def _render_layer(args: argparse.Namespace) -> None:
 
 
 def _caricature(args: argparse.Namespace) -> None:
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise NeuronscopeError(f"--out must be a .png file, got '{out}'")
+    out = _png(args.out)
     layers = [layer.strip() for layer in args.layers.split(",") if layer.strip()]
     power = args.p if args.p is not None else (0.0 if args.classes else 1.0)
     config = CaricatureConfig(steps=args.steps, size=args.size, cosine_power=power, seed=args.seed,
@@ -296,7 +300,11 @@ def _attribute(args: argparse.Namespace) -> None:
         print(f"neuronscope: warning: at '{layer}' summed attributions agree poorly with the logits (correlation "
               f"{agreement:.2f} over all classes): class rankings may be wrong; '{default_layer(model)}' is exact",
               file=sys.stderr)
-    result = attribute(model, args.image, layer, targets)
+    units = [parse_target(t, model) for t in targets]
+    if all(unit.layer == LOGITS for unit in units):  # classes: already in the all-classes pass
+        result = everything.select([unit.channel for unit in units])
+    else:
+        result = attribute(model, args.image, layer, targets)
     pictures = [result.image] + [heat_overlay(result.image, m) for m in result.spatial]
     captions = ["input"] + [f"{t} ({v:+.2f})" for t, v in zip(result.targets, result.total.tolist())]
     save_png(out, contact_sheet(pictures, captions, columns=len(pictures), title=f"{model.name} {layer}: attribution"))

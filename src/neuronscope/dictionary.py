@@ -20,11 +20,10 @@ import torch
 from PIL import Image
 
 from . import objectives as obj
-from .capture import capture
-from .data import resolve_image
 from .errors import NeuronscopeError
-from .images import save_png
+from .images import save_png, to_pil
 from .models.model import Model
+from .readout import layer_activations
 from .render import RenderConfig, render, render_units
 from .units import Unit
 
@@ -57,7 +56,7 @@ class SemanticDictionary:
                 icon = self.icons[int(self.channels[row, col, 0])]
                 weight = float(np.clip(self.values[row, col, 0] / peak, 0, 1)) ** 0.5
                 faded = icon * weight + (1 - weight)
-                canvas.paste(_pil(faded).resize((cell, cell)), (col * cell, row * cell))
+                canvas.paste(to_pil(faded).resize((cell, cell)), (col * cell, row * cell))
         return canvas
 
 
@@ -66,15 +65,11 @@ def semantic_dictionary(model: Model, image: str | np.ndarray | torch.Tensor, la
                         size: int | tuple[int, int] | None = None) -> SemanticDictionary:
     """The ``top`` channels at every position of ``layer``, with their feature visualizations
     (rendered with ``config``, reused from and saved to ``cache`` when given)."""
-    info = model.layer(layer)
-    if info.spatial is None:
-        raise NeuronscopeError(f"layer '{layer}' has no spatial extent; choose a conv layer")
+    info = model.spatial_layer(layer)
     if not 1 <= top <= info.channels:
         raise NeuronscopeError(f"top must be in 1..{info.channels}, got {top}")
-    x = _input(model, image, size)
-    with torch.no_grad(), capture(model, [info.name]) as cap:
-        acts = cap(x)[info.name][0].permute(1, 2, 0)  # (H, W, C)
-    values, channels = acts.topk(top, dim=-1)
+    x, acts = layer_activations(model, image, info.name, size)
+    values, channels = acts.permute(1, 2, 0).topk(top, dim=-1)  # over channels, at each (row, column)
     needed = sorted({int(c) for c in channels.flatten()})
     icons = channel_icons(model, info.name, needed, config or RenderConfig(steps=128, size=64), cache)
     return SemanticDictionary(info.name, channels.cpu().numpy(), values.cpu().numpy(), icons, x[0].cpu())
@@ -120,7 +115,7 @@ class ActivationGrid:
         for p, picture in enumerate(self.cells):
             row, col = divmod(p, width)
             weight = float(self.magnitudes[row, col])
-            canvas.paste(_pil(picture * weight + (1 - weight)).resize((side, side)), (col * side, row * side))
+            canvas.paste(to_pil(picture * weight + (1 - weight)).resize((side, side)), (col * side, row * side))
         return canvas
 
 
@@ -129,13 +124,9 @@ def activation_grid(model: Model, image: str | np.ndarray | torch.Tensor, layer:
                     size: int | tuple[int, int] | None = None) -> ActivationGrid:
     """For every position p of ``layer``: an image maximizing ``direction(layer, a_p)`` (dot x
     cos^p), all cells optimized together in one batch (item p uses seed ``config.seed + p``)."""
-    info = model.layer(layer)
-    if info.spatial is None:
-        raise NeuronscopeError(f"layer '{layer}' has no spatial extent; choose a conv layer")
+    info = model.spatial_layer(layer)
     config = config or RenderConfig(steps=128, size=48)
-    x = _input(model, image, size)
-    with torch.no_grad(), capture(model, [info.name]) as cap:
-        acts = cap(x)[info.name][0]  # (C, H, W)
+    x, acts = layer_activations(model, image, info.name, size)  # acts: (C, H, W)
     vectors = acts.flatten(1).T.cpu()  # (H*W, C), row-major positions
     objective = sum(obj.direction(info.name, v, cosine_power=cosine_power, batch=p) for p, v in enumerate(vectors))
     result = render(model, objective, config, batch=len(vectors))
@@ -150,15 +141,3 @@ def _cache_folder(cache: str | Path | None, model: Model, layer: str, config: Re
     settings = json.dumps({k: str(v) for k, v in sorted(vars(config).items()) if k != "progress"})
     key = hashlib.sha256(settings.encode()).hexdigest()[:12]
     return Path(cache) / model.name / layer / key
-
-
-def _input(model: Model, image, size) -> torch.Tensor:
-    if isinstance(image, torch.Tensor) and image.dim() == 4:
-        return image.to(model.device, model.dtype)
-    return model.prepare(resolve_image(image), size)
-
-
-def _pil(image: torch.Tensor) -> Image.Image:
-    from .images import to_pil
-
-    return to_pil(image.clamp(0, 1))

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .capture import capture
-from .data import resolve_image
 from .errors import NeuronscopeError
 from .factor import ChannelReducer
 from .images import factor_colors, factor_overlay
 from .models.model import Model
+from .readout import layer_activations
 
 
 @dataclass
@@ -63,14 +62,10 @@ class NeuronGroups:
 def neuron_groups(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, k: int = 6, *,
                   seed: int = 0, negatives: str = "clip", size: int | tuple[int, int] | None = None) -> NeuronGroups:
     """Factor ``layer``'s activations on ``image`` into ``k`` neuron groups (NMF, fixed seed)."""
-    info = model.layer(layer)
-    if info.spatial is None:
-        raise NeuronscopeError(f"layer '{layer}' has no spatial extent; choose a conv layer")
+    info = model.spatial_layer(layer)
     if not 1 <= k <= info.channels:
         raise NeuronscopeError(f"k must be in 1..{info.channels} for layer '{layer}' ({info.channels} channels), got {k}")
-    x = image.to(model.device, model.dtype) if isinstance(image, torch.Tensor) else model.prepare(resolve_image(image), size)
-    with torch.no_grad(), capture(model, [info.name]) as cap:
-        acts = cap(x)[info.name][0]  # (C, H, W)
+    x, acts = layer_activations(model, image, info.name, size)  # acts: (C, H, W)
     positions = acts.permute(1, 2, 0)  # (H, W, C)
     reducer = ChannelReducer(k, "NMF", negatives=negatives, seed=seed)
     maps = reducer.fit_transform(positions)  # (H, W, k)

@@ -12,6 +12,11 @@ from PIL import Image, ImageDraw, ImageFont
 from .manifest import atomic_write_bytes
 
 
+def file_safe(text: str, limit: int = 80) -> str:
+    """``text`` as part of a file name: letters, digits, ``-_.`` kept, everything else ``_``."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)[:limit]
+
+
 def to_pil(image: torch.Tensor | np.ndarray) -> Image.Image:
     """A (C, H, W) tensor or (H, W, C) array in [0, 1] as an 8-bit RGB (or L) image."""
     if isinstance(image, torch.Tensor):

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 REDIRECT_STEPS = 16
+"""Steps with the redirected gradient at the start of a render (Lucid's default)."""
 
 
 @contextmanager

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from .capture import capture
-from .data import resolve_image
 from .errors import NeuronscopeError
 from .models.model import LOGITS, Model
 
@@ -31,7 +30,7 @@ def classify(model: Model, images: Sequence[str | np.ndarray], top: int = 5, cro
         raise NeuronscopeError(f"{model.name} has no class output (its output is not a (batch, classes) tensor)")
     if top < 1:
         raise NeuronscopeError(f"--top must be at least 1, got {top}")
-    batch = torch.cat([model.prepare(resolve_image(image), crop_fraction=None if crop else 1.0) for image in images])
+    batch = torch.cat([model.input(image, crop_fraction=None if crop else 1.0) for image in images])
     with torch.no_grad(), capture(model, [LOGITS]) as cap:
         logits = cap(batch)[LOGITS]
     probabilities = logits.softmax(dim=1)

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from .capture import capture
-from .data import resolve_image
 from .models.model import Model
 from .units import Unit, parse_units
 
@@ -28,10 +27,19 @@ class Reading:
 def read_units(model: Model, image: str | np.ndarray, units: Sequence[str | Unit]) -> list[Reading]:
     """The response of each unit (addresses or parsed Units) to one image at the model's input size."""
     parsed = [u if isinstance(u, Unit) else parse_units([u], model)[0] for u in units]
-    x = model.prepare(resolve_image(image))
+    x = model.input(image)
     with torch.no_grad(), capture(model, sorted({u.layer for u in parsed})) as cap:
         acts = cap(x)
     return [_read(acts[u.layer][0], u) for u in parsed]
+
+
+def layer_activations(model: Model, image, layer: str,
+                      size: int | tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One image's activations at one layer, without gradients: (the prepared (1, C, H, W) input,
+    the layer's (C, ...) output). ``image`` is anything ``Model.input`` accepts."""
+    x = model.input(image, size)
+    with torch.no_grad(), capture(model, [layer]) as cap:
+        return x, cap(x)[layer][0]
 
 
 def _read(activation: torch.Tensor, unit: Unit) -> Reading:

@@ -23,14 +23,14 @@ from tqdm.auto import tqdm
 from . import objectives as obj
 from .capture import capture
 from .errors import NeuronscopeError
-from .images import contact_sheet, save_png
+from .images import contact_sheet, file_safe, save_png
 from .manifest import build_manifest, write_json
-from .models.fuse import folded_copy
+from .models.fuse import fast_copy
 from .models.model import LOGITS, Model
-from .overrides import frozen_weights, redirected_relu
-from .param import PARAMS, make_param
+from .overrides import REDIRECT_STEPS, frozen_weights, redirected_relu
+from .param import check_param, make_param
 from .param.color import SQUASHES
-from .transforms import PRESETS, RandomAffine, TransformConfig
+from .transforms import RandomAffine, TransformConfig, preset
 from .units import Unit, parse_unit
 
 MIN_SIZE = 16
@@ -62,7 +62,7 @@ class RenderConfig:
     """``sigmoid`` or ``clip`` (for fourier and pixel)."""
     transforms: TransformConfig | str = "lucid"
     """A TransformConfig or a preset name: ``lucid`` (standard_transforms), ``article``, ``none``."""
-    redirect_steps: int = 16
+    redirect_steps: int = REDIRECT_STEPS
     """Steps with the redirected ReLU/ReLU6 gradient at the start (0 to disable)."""
     seed: int = 0
     """Seed of item 0; item i of a batch uses seed + i."""
@@ -84,12 +84,10 @@ class RenderConfig:
             raise NeuronscopeError(f"size must be an integer of at least {MIN_SIZE} pixels, got {self.size!r}")
         if self.lr is not None and not self.lr > 0:
             raise NeuronscopeError(f"lr must be positive, got {self.lr!r}")
-        if self.param not in PARAMS:
-            raise NeuronscopeError(f"unknown parameterization '{self.param}': choose one of {', '.join(PARAMS)}")
+        check_param(self.param)
         if self.squash not in SQUASHES:
             raise NeuronscopeError(f"unknown squash '{self.squash}': choose one of {', '.join(SQUASHES)}")
-        if isinstance(self.transforms, str) and self.transforms not in PRESETS:
-            raise NeuronscopeError(f"unknown transform preset '{self.transforms}': choose one of {', '.join(PRESETS)}")
+        preset(self.transforms)
         if self.max_batch < 1 or self.memory_budget_mb < 1:
             raise NeuronscopeError("max_batch and memory_budget_mb must be positive")
 
@@ -99,7 +97,7 @@ class RenderConfig:
 
     @property
     def transform_config(self) -> TransformConfig:
-        return PRESETS[self.transforms] if isinstance(self.transforms, str) else self.transforms
+        return preset(self.transforms)
 
 
 @dataclass
@@ -131,7 +129,7 @@ class Result:
         """Write one PNG per image and ``manifest.json`` into ``folder`` (atomically)."""
         folder = Path(folder)
         paths = [
-            save_png(folder / f"{i:03d}_{_file_safe(label)}.png", image)
+            save_png(folder / f"{i:03d}_{file_safe(label)}.png", image)
             for i, (image, label) in enumerate(zip(self.images, self.labels))
         ]
         manifest = {**self.manifest, "files": [p.name for p in paths], "values": self.values.tolist(),
@@ -232,11 +230,7 @@ def _optimize(model: Model, objective: obj.Objective, config: RenderConfig, seed
     size = (config.size, config.size)
     memory_format = torch.contiguous_format
     if config.fast:
-        fast = folded_copy(model, keep=objective.model_layers)
-        if fast is not model:  # a private copy: safe to change its memory layout
-            fast.module.to(memory_format=torch.channels_last)
-            memory_format = torch.channels_last
-        model = fast
+        model, memory_format = fast_copy(model, keep=objective.model_layers)
     image = make_param(config.param, size, seeds, model.input_channels, config.decorrelate, config.squash,
                        model.device, model.dtype)
     transform = RandomAffine(config.transform_config, seeds)
@@ -389,7 +383,3 @@ def _manifest(model: Model, config: RenderConfig, seeds: list[int], labels: list
 
 def _progress(config: RenderConfig, total: int, what: str):
     return tqdm(total=total, desc=f"render {what}"[:60], unit="step", disable=not config.progress, leave=False)
-
-
-def _file_safe(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)[:80]

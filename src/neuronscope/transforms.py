@@ -56,6 +56,15 @@ ARTICLE = TransformConfig(pad=16, jitter=16, scales=(1.0, 0.975, 1.025, 0.95, 1.
 PRESETS = {"lucid": LUCID, "article": ARTICLE, "none": NONE}
 
 
+def preset(transforms: TransformConfig | str) -> TransformConfig:
+    """A TransformConfig as it is, or the preset of that name (an unknown name lists the presets)."""
+    if isinstance(transforms, TransformConfig):
+        return transforms
+    if transforms not in PRESETS:
+        raise NeuronscopeError(f"unknown transform preset '{transforms}': choose one of {', '.join(PRESETS)}")
+    return PRESETS[transforms]
+
+
 @dataclass(frozen=True)
 class Draw:
     """One item's random parameters for one step (offsets in pixels, relative to centred)."""

@@ -12,15 +12,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..capture import capture
-from ..data import resolve_image
 from ..errors import NeuronscopeError
-from ..images import contact_sheet, save_png
+from ..images import contact_sheet, file_safe, save_png
 from ..manifest import build_manifest, write_json
-from ..models.fuse import folded_copy
+from ..models.fuse import fast_copy
 from ..models.model import Model
 from ..overrides import frozen_weights
-from ..param import PARAMS, make_param
-from ..transforms import PRESETS, RandomAffine, TransformConfig
+from ..param import check_param, make_param
+from ..transforms import RandomAffine, TransformConfig, preset
 
 COSINE_MODES = ("true", "lucid")
 COSINE_FLOOR = 0.1
@@ -56,16 +55,14 @@ class CaricatureConfig:
             raise NeuronscopeError(f"cosine power p must be in 0..8, got {self.cosine_power!r}")
         if self.cosine not in COSINE_MODES:
             raise NeuronscopeError(f"unknown cosine mode '{self.cosine}': choose one of {', '.join(COSINE_MODES)}")
-        if self.param not in PARAMS:
-            raise NeuronscopeError(f"unknown parameterization '{self.param}': choose one of {', '.join(PARAMS)}")
-        if isinstance(self.transforms, str) and self.transforms not in PRESETS:
-            raise NeuronscopeError(f"unknown transform preset '{self.transforms}': choose one of {', '.join(PRESETS)}")
+        check_param(self.param)
+        preset(self.transforms)
         if not self.lr > 0:
             raise NeuronscopeError(f"lr must be positive, got {self.lr!r}")
 
     @property
     def transform_config(self) -> TransformConfig:
-        return PRESETS[self.transforms] if isinstance(self.transforms, str) else self.transforms
+        return preset(self.transforms)
 
 
 @dataclass
@@ -95,7 +92,7 @@ class Caricatures:
         """Write input.png, one PNG per caricature, sheet.png and manifest.json (atomically)."""
         folder = Path(folder)
         paths = [save_png(folder / "input.png", self.reference)]
-        paths += [save_png(folder / f"{i:02d}_{_safe(label)}.png", image) for i, (image, label) in
+        paths += [save_png(folder / f"{i:02d}_{file_safe(label)}.png", image) for i, (image, label) in
                   enumerate(zip(self.images, self.labels))]
         paths.append(save_png(folder / "sheet.png", self.sheet()))
         write_json(folder / "manifest.json", {**self.manifest, "files": [p.name for p in paths],
@@ -124,7 +121,7 @@ def _reference_activations(layer: str) -> Direction:
 def _run(model: Model, image: str | np.ndarray, layers: list[str], directions: list[Direction], labels: list[str],
          config: CaricatureConfig, kind: str, power: float, extra: dict | None = None) -> Caricatures:
     size = _size(model, config.size)
-    reference = model.prepare(resolve_image(image), size, crop_fraction=1.0)
+    reference = model.input(image, size, crop_fraction=1.0)
     seeds = [config.seed + i for i in range(len(layers))]
     start = time.perf_counter()
     images, history = _optimize(model, reference, layers, directions, config, power, seeds)
@@ -139,12 +136,7 @@ def _run(model: Model, image: str | np.ndarray, layers: list[str], directions: l
 def _optimize(model: Model, reference: torch.Tensor, layers: list[str], directions: list[Direction],
               config: CaricatureConfig, power: float, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     needed = _needed_layers(layers, directions)
-    fast, memory_format = model, torch.contiguous_format
-    if config.fast:
-        fast = folded_copy(model, keep=needed)
-        if fast is not model:
-            fast.module.to(memory_format=torch.channels_last)
-            memory_format = torch.channels_last
+    fast, memory_format = fast_copy(model, keep=needed) if config.fast else (model, torch.contiguous_format)
     param = make_param(config.param, tuple(reference.shape[-2:]), seeds, model.input_channels,
                        device=model.device, dtype=model.dtype)
     transform = RandomAffine(config.transform_config, [config.seed] * (len(layers) + 1), shared=True)
@@ -230,10 +222,6 @@ def _nonempty(values: Sequence, what: str) -> list:
     if not values:
         raise NeuronscopeError(f"no {what} given")
     return values
-
-
-def _safe(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)[:80]
 
 
 

@@ -46,6 +46,16 @@ def folded_copy(model: Model, keep: Iterable[str] = ()) -> Model:
     return fast if _agrees(model, fast, [n for n in order if n in copied and n not in {c for c, _ in pairs}]) else model
 
 
+def fast_copy(model: Model, keep: Iterable[str] = ()) -> tuple[Model, torch.memory_format]:
+    """The model to optimize images with, and the memory format its inputs should have: a folded
+    copy in channels-last memory when anything could be folded, else the model itself (untouched)."""
+    fast = folded_copy(model, keep)
+    if fast is model:
+        return model, torch.contiguous_format
+    fast.module.to(memory_format=torch.channels_last)  # a private copy: safe to change its layout
+    return fast, torch.channels_last
+
+
 def _foldable(conv: nn.Module | None, bn: nn.Module | None) -> bool:
     return (
         isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and not bn.training

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data import resolve_image
 from ..errors import NeuronscopeError, did_you_mean
 from . import preprocess
 from .labels import class_index
@@ -93,6 +94,13 @@ class Model:
             )
         raise NeuronscopeError(f"unknown layer '{name}' in {self.name}: {did_you_mean(name, table)}")
 
+    def spatial_layer(self, name: str) -> LayerInfo:
+        """``layer(name)``, which must have spatial extent (positions), as maps and grids need."""
+        info = self.layer(name)
+        if info.spatial is None:
+            raise NeuronscopeError(f"layer '{name}' has no spatial extent (it outputs {info.channels} values); choose a conv layer")
+        return info
+
     def submodule(self, name: str) -> nn.Module:
         """The module registered under ``name`` (validated like ``layer``)."""
         self.layer(name)
@@ -142,6 +150,15 @@ class Model:
         x = preprocess.to_tensor(image).to(self.device, self.dtype)
         x = preprocess.match_channels(x, self.input_channels)
         return preprocess.center_crop_resize(x, target, fraction)
+
+    def input(self, image, size: int | tuple[int, int] | None = None,
+              crop_fraction: float | None = None) -> torch.Tensor:
+        """Anything that names an image as a (1, C, H, W) input: a batch tensor already prepared
+        (used as it is, on the model's device), or a path, bundled photo name, RGB array or
+        (C, H, W) tensor, prepared with ``prepare``."""
+        if isinstance(image, torch.Tensor):
+            return image.to(self.device, self.dtype) if image.dim() == 4 else self.prepare(image, size, crop_fraction)
+        return self.prepare(resolve_image(image), size, crop_fraction)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Map images in the value range [0, 1] to what the network expects (done by ``capture``)."""

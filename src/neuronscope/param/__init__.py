@@ -18,19 +18,24 @@ from .pixel import PixelImage
 PARAMS = ("fourier", "pixel", "maco")
 
 
+def check_param(kind: str) -> str:
+    """``kind`` if it names a parameterization; otherwise an error listing them."""
+    if kind not in PARAMS:
+        raise NeuronscopeError(f"unknown parameterization '{kind}': choose one of {', '.join(PARAMS)}")
+    return kind
+
+
 def make_param(kind: str, size: tuple[int, int], seeds: Sequence[int], channels: int = 3,
                decorrelate: bool = True, squash: str = "sigmoid", device=None,
                dtype: torch.dtype = torch.float32) -> ImageParam:
     """Build a parameterization by name (see ``PARAMS``)."""
-    if kind == "fourier":
+    if check_param(kind) == "fourier":
         return FourierImage(size, seeds, channels, decorrelate=decorrelate, squash=squash, device=device, dtype=dtype)
     if kind == "pixel":
         return PixelImage(size, seeds, channels, decorrelate=decorrelate, squash=squash, device=device, dtype=dtype)
-    if kind == "maco":
-        from .maco import MacoImage
+    from .maco import MacoImage  # kind == "maco"
 
-        return MacoImage(size, seeds, channels, device=device, dtype=dtype)
-    raise NeuronscopeError(f"unknown parameterization '{kind}': choose one of {', '.join(PARAMS)}")
+    return MacoImage(size, seeds, channels, device=device, dtype=dtype)
 
 
-__all__ = ["PARAMS", "FourierImage", "ImageParam", "PixelImage", "make_param"]
+__all__ = ["PARAMS", "FourierImage", "ImageParam", "PixelImage", "check_param", "make_param"]
