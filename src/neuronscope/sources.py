@@ -1,0 +1,291 @@
+"""Image sources: sets of images streamed one at a time, each item named by a stable key.
+
+    source = resolve_source(None)            # the bundled photos, cut into many crops
+    source = folder_source("~/pictures")     # every jpg/png/webp below a folder
+    for key, image in source: ...            # float32 (H, W, 3) in [0, 1], one image in memory
+
+Unreadable files are skipped and listed in ``source.skipped``; they never stop a pass.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .data import PHOTOS, load_image, photo, photo_names, photo_path
+from .errors import NeuronscopeError, did_you_mean
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+"""File types a folder source picks up (case-insensitive)."""
+
+BUNDLED_VERSION = "bundled-crops-v1"
+"""Changes whenever the bundled crop lattice changes, so cached results are not reused by mistake."""
+
+BUNDLED_LATTICE: tuple[tuple[float, int], ...] = ((1.0, 1), (0.7, 2), (0.5, 3), (0.35, 4))
+"""(scale, grid) pairs of the bundled source: per photo, a grid x grid lattice of square crops whose
+side is ``scale`` times the photo's short side; 1 + 4 + 9 + 16 = 30 crops per photo."""
+
+
+class ImageSource:
+    """A deterministic, streamed sequence of images, each named by a key.
+
+    Subclasses give ``keys`` (every candidate item, cheap: nothing is decoded) and ``load``;
+    iteration decodes one image at a time, so memory does not grow with the source.
+    """
+
+    name: str = "images"
+    """A human description, e.g. "folder ~/pictures (120 files)"."""
+
+    def __init__(self) -> None:
+        self.skipped: list[tuple[str, str]] = []
+        """(key, reason) of every item that could not be read during the last iteration."""
+
+    def keys(self) -> Sequence[str]:
+        """Every candidate item, in iteration order."""
+        raise NotImplementedError
+
+    def load(self, key: str) -> np.ndarray:
+        """One item as a float32 RGB array (H, W, 3) in [0, 1]; NeuronscopeError if unreadable."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """A short stable hash of what the source contains; changes when the contents change."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        for _, key, image in self.items():
+            yield key, image
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    def items(self, start: int = 0) -> Iterator[tuple[int, str, np.ndarray]]:
+        """(position, key, image) for each readable item from candidate position ``start`` on.
+
+        Unreadable items are recorded in ``skipped`` (reset when a full iteration starts). A full
+        iteration in which every item fails raises a NeuronscopeError naming the count.
+        """
+        keys = self.keys()
+        if start == 0:
+            self.skipped = []
+        loaded = 0
+        for position in range(start, len(keys)):
+            key = keys[position]
+            try:
+                image = self.load(key)
+            except NeuronscopeError as error:
+                self.skipped.append((key, str(error)))
+                continue
+            loaded += 1
+            yield position, key, image
+        if start == 0 and loaded == 0 and keys:
+            raise NeuronscopeError(
+                f"no readable image in {self.name}: all {len(keys)} files failed to load "
+                f"(first: {self.skipped[0][1]})"
+            )
+
+
+def bundled_source(names: Sequence[str] | None = None,
+                   lattice: Sequence[tuple[float, int]] = BUNDLED_LATTICE) -> ImageSource:
+    """The embedded default dataset: deterministic square crops at several scales of every
+    bundled photo (``neuronscope.data.PHOTOS``, 11 photos).
+
+    With the defaults: 30 crops per photo (``BUNDLED_LATTICE``), 330 in all. Keys read
+    ``"chelsea@0.5,4"``: photo, scale, crop index in row-major order.
+    """
+    return BundledSource(names, lattice)
+
+
+def folder_source(path: str | Path) -> ImageSource:
+    """Every .jpg, .jpeg, .png and .webp file below ``path`` (recursive, case-insensitive,
+    hidden files and folders ignored), in sorted order of relative path, which is the key."""
+    return FolderSource(path)
+
+
+def file_list_source(files: str | Path | Iterable[str | Path]) -> ImageSource:
+    """Image files listed explicitly, or in a text file with one path per line (blank lines and
+    lines starting with ``#`` are ignored; relative paths are relative to the text file).
+    Missing or unreadable files are skipped like unreadable files of a folder."""
+    return FileListSource(files)
+
+
+def first(source: ImageSource, count: int) -> ImageSource:
+    """The first ``count`` candidates of ``source`` (a quick run on a big folder)."""
+    return FirstSource(source, count)
+
+
+def resolve_source(spec: str | Path | None) -> ImageSource:
+    """The source a command-line argument names: nothing or ``"photos"`` for the bundled crops,
+    a folder for its images, a ``.txt`` file for a list of files, an image file for itself."""
+    if spec is None or str(spec) == "photos":
+        return bundled_source()
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return folder_source(path)
+    if path.is_file():
+        if path.suffix.lower() == ".txt":
+            return file_list_source(path)
+        return file_list_source([path])
+    raise NeuronscopeError(
+        f"image source '{spec}' not found: give a folder of images, a .txt file listing image files, "
+        "or 'photos' for the bundled photos"
+    )
+
+
+class BundledSource(ImageSource):
+    """Crops of the bundled photos; see ``bundled_source``."""
+
+    def __init__(self, names: Sequence[str] | None, lattice: Sequence[tuple[float, int]]) -> None:
+        super().__init__()
+        names = list(names) if names is not None else photo_names()
+        for name in names:
+            if name not in PHOTOS:
+                raise NeuronscopeError(f"unknown photo '{name}': {did_you_mean(name, PHOTOS)} (bundled: {', '.join(PHOTOS)})")
+        if not names or not lattice:
+            raise NeuronscopeError("the bundled source needs at least one photo and one (scale, grid) pair")
+        for scale, grid in lattice:
+            if not 0 < scale <= 1 or grid < 1:
+                raise NeuronscopeError(f"bad crop lattice entry ({scale}, {grid}): scale must be in (0, 1], grid >= 1")
+        self.names = names
+        self.lattice = tuple((float(s), int(g)) for s, g in lattice)
+        self._crops = {f"{n}@{s:g},{i}": (n, s, g, i) for n in names for s, g in self.lattice for i in range(g * g)}
+        self._keys = list(self._crops)
+        self._photo: tuple[str, np.ndarray] | None = None  # the last photo decoded, reused by its crops
+        self.name = f"bundled photos ({len(names)} photos, {len(self._keys)} crops)"
+
+    def keys(self) -> Sequence[str]:
+        return self._keys
+
+    def load(self, key: str) -> np.ndarray:
+        if key not in self._crops:
+            raise NeuronscopeError(f"'{key}' is not an item of {self.name}: {did_you_mean(key, self._keys)}")
+        name, scale, grid, index = self._crops[key]
+        if self._photo is None or self._photo[0] != name:
+            self._photo = (name, photo(name))
+        image = self._photo[1]
+        height, width = image.shape[:2]
+        side = max(1, round(min(height, width) * scale))
+        row, col = divmod(index, grid)
+        fy, fx = (row / (grid - 1), col / (grid - 1)) if grid > 1 else (0.5, 0.5)
+        top, left = round((height - side) * fy), round((width - side) * fx)
+        return np.ascontiguousarray(image[top : top + side, left : left + side])
+
+    def fingerprint(self) -> str:
+        sizes = [(n, _file_size(photo_path(n))) for n in self.names]
+        return _digest([BUNDLED_VERSION, sizes, self.lattice])
+
+
+class FolderSource(ImageSource):
+    """Image files below a folder; see ``folder_source``."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        root = Path(path).expanduser()
+        if not root.exists():
+            raise NeuronscopeError(f"image folder '{path}' does not exist")
+        if not root.is_dir():
+            raise NeuronscopeError(f"'{path}' is not a folder; give a folder of images (or a .txt file listing them)")
+        self.root = root
+        self._keys = sorted(_image_files(root))
+        if not self._keys:
+            raise NeuronscopeError(
+                f"no image files in folder '{path}' (looked recursively for {', '.join(IMAGE_SUFFIXES)})"
+            )
+        self.name = f"folder {root} ({len(self._keys)} files)"
+
+    def keys(self) -> Sequence[str]:
+        return self._keys
+
+    def load(self, key: str) -> np.ndarray:
+        return load_image(self.root / key)
+
+    def fingerprint(self) -> str:
+        return _digest(["folder", [(key, *_file_stat(self.root / key)) for key in self._keys]])
+
+
+class FileListSource(ImageSource):
+    """Explicitly listed image files; see ``file_list_source``."""
+
+    def __init__(self, files: str | Path | Iterable[str | Path]) -> None:
+        super().__init__()
+        if isinstance(files, (str, Path)):
+            listing = Path(files).expanduser()
+            if not listing.is_file():
+                raise NeuronscopeError(f"file list '{files}' does not exist")
+            lines = [line.strip() for line in listing.read_text(errors="replace").splitlines()]
+            paths = [listing.parent / line if not Path(line).expanduser().is_absolute() else Path(line).expanduser()
+                     for line in lines if line and not line.startswith("#")]
+            described = f"file list {listing}"
+        else:
+            paths = [Path(p).expanduser() for p in files]
+            described = "file list"
+        if not paths:
+            raise NeuronscopeError(f"{described} names no image files")
+        self._paths = {str(p): p for p in paths}
+        self._keys = list(self._paths)
+        self.name = f"{described} ({len(self._keys)} files)"
+
+    def keys(self) -> Sequence[str]:
+        return self._keys
+
+    def load(self, key: str) -> np.ndarray:
+        if key not in self._paths:
+            raise NeuronscopeError(f"'{key}' is not in {self.name}")
+        return load_image(self._paths[key])
+
+    def fingerprint(self) -> str:
+        return _digest(["files", [(key, *_file_stat(self._paths[key])) for key in self._keys]])
+
+
+class FirstSource(ImageSource):
+    """The first items of another source; see ``first``."""
+
+    def __init__(self, source: ImageSource, count: int) -> None:
+        super().__init__()
+        if count < 1:
+            raise NeuronscopeError(f"first(source, count) needs count >= 1, got {count}")
+        self.source = source
+        self._keys = list(source.keys()[:count])
+        self.name = f"first {len(self._keys)} of {source.name}"
+
+    def keys(self) -> Sequence[str]:
+        return self._keys
+
+    def load(self, key: str) -> np.ndarray:
+        return self.source.load(key)
+
+    def fingerprint(self) -> str:
+        return _digest(["first", len(self._keys), self.source.fingerprint()])
+
+
+def _image_files(root: Path) -> Iterator[str]:
+    for folder, subfolders, files in os.walk(root, followlinks=False):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        for file in files:
+            if not file.startswith(".") and file.lower().endswith(IMAGE_SUFFIXES):
+                yield (Path(folder) / file).relative_to(root).as_posix()
+
+
+def _file_stat(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def _digest(parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]

@@ -1,0 +1,128 @@
+"""Image sources: the bundled crops, folders and file lists stream images by key, skip bad files."""
+import numpy as np
+import pytest
+from PIL import Image
+
+import neuronscope as ns
+from neuronscope.data import photo_names
+from neuronscope.sources import (
+    BundledSource,
+    FileListSource,
+    FolderSource,
+    bundled_source,
+    file_list_source,
+    first,
+    folder_source,
+    resolve_source,
+)
+
+
+def _save(path, seed=0, size=(20, 30)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rgb = (np.random.default_rng(seed).random((*size, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(path)
+
+
+def test_bundled_source_is_330_deterministic_crops():
+    source = bundled_source()
+    assert len(source) == 30 * len(photo_names()) == 330
+    keys = list(source.keys())
+    assert len(set(keys)) == 330 and keys[:3] == ["chelsea@1,0", "chelsea@0.7,0", "chelsea@0.7,1"]
+    assert bundled_source().keys() == keys and bundled_source().fingerprint() == source.fingerprint()
+    assert bundled_source(["coffee"]).fingerprint() != source.fingerprint()
+
+    items = list(first(source, 31))  # all of chelsea, then the first crop of the next photo
+    assert [key for key, _ in items] == keys[:31]
+    for key, image in items:
+        assert image.dtype == np.float32 and image.ndim == 3 and image.shape[2] == 3
+        assert image.shape[0] == image.shape[1] and 0 <= image.min() and image.max() <= 1
+    assert np.array_equal(source.load("chelsea@0.5,4"), dict(items)["chelsea@0.5,4"])
+    assert items[0][1].shape[0] > items[1][1].shape[0] > items[5][1].shape[0]  # several scales
+
+
+def test_bundled_source_rejects_unknown_photos_and_keys():
+    with pytest.raises(ns.NeuronscopeError, match="did you mean 'chelsea'"):
+        bundled_source(["chelsae"])
+    with pytest.raises(ns.NeuronscopeError, match="not an item"):
+        bundled_source(["coffee"]).load("coffee@0.3,0")
+
+
+def test_folder_source_finds_images_recursively_in_sorted_order(tmp_path):
+    _save(tmp_path / "b.png")
+    _save(tmp_path / "sub" / "a.JPG", 1)
+    _save(tmp_path / "sub" / "deeper" / "c.webp", 2)
+    _save(tmp_path / "d.jpeg", 3)
+    (tmp_path / "notes.txt").write_text("not an image")
+    _save(tmp_path / ".hidden" / "e.png", 4)
+    source = folder_source(tmp_path)
+    assert list(source.keys()) == ["b.png", "d.jpeg", "sub/a.JPG", "sub/deeper/c.webp"]
+    assert [key for key, _ in source] == list(source.keys()) and source.skipped == []
+    assert str(tmp_path) in source.name and "4 files" in source.name
+
+
+def test_folder_source_skips_and_counts_corrupt_files(tmp_path):
+    _save(tmp_path / "good1.png")
+    (tmp_path / "broken.png").write_bytes(b"not a png at all")
+    _save(tmp_path / "good2.jpg", 1)
+    source = folder_source(tmp_path)
+    assert len(source) == 3
+    assert [key for key, _ in source] == ["good1.png", "good2.jpg"]
+    assert [key for key, _ in source.skipped] == ["broken.png"] and "cannot read" in source.skipped[0][1]
+    list(source)
+    assert len(source.skipped) == 1  # a new iteration starts a new count
+
+
+def test_bad_folders_fail_clearly(tmp_path):
+    with pytest.raises(ns.NeuronscopeError, match="does not exist"):
+        folder_source(tmp_path / "missing")
+    _save(tmp_path / "one.png")
+    with pytest.raises(ns.NeuronscopeError, match="is not a folder"):
+        folder_source(tmp_path / "one.png")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no pictures here")
+    with pytest.raises(ns.NeuronscopeError, match=r"no image files in folder .*empty.*\.jpg"):
+        folder_source(empty)
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for name in ("a.png", "b.jpg"):
+        (corrupt / name).write_bytes(b"garbage")
+    source = folder_source(corrupt)
+    with pytest.raises(ns.NeuronscopeError, match=r"no readable image in folder .*corrupt.*all 2 files failed"):
+        list(source)
+
+
+def test_folder_fingerprint_follows_the_contents(tmp_path):
+    _save(tmp_path / "a.png")
+    before = folder_source(tmp_path).fingerprint()
+    assert folder_source(tmp_path).fingerprint() == before
+    _save(tmp_path / "a.png", size=(25, 30))
+    assert folder_source(tmp_path).fingerprint() != before
+
+
+def test_file_list_source_from_a_text_file_or_paths(tmp_path):
+    _save(tmp_path / "images" / "a.png")
+    _save(tmp_path / "b.png", 1)
+    listing = tmp_path / "list.txt"
+    listing.write_text("# my picks\nimages/a.png\n\nb.png\nmissing.png\n")
+    source = file_list_source(listing)
+    assert len(source) == 3
+    assert [key for key, _ in source] == [str(tmp_path / "images" / "a.png"), str(tmp_path / "b.png")]
+    assert len(source.skipped) == 1 and "not found" in source.skipped[0][1]
+    direct = file_list_source([tmp_path / "b.png"])
+    assert [key for key, _ in direct] == [str(tmp_path / "b.png")]
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(ns.NeuronscopeError, match="names no image files"):
+        file_list_source(tmp_path / "empty.txt")
+
+
+def test_resolve_source_reads_command_line_specs(tmp_path):
+    assert isinstance(resolve_source(None), BundledSource)
+    assert isinstance(resolve_source("photos"), BundledSource)
+    _save(tmp_path / "a.png")
+    (tmp_path / "list.txt").write_text("a.png\n")
+    assert isinstance(resolve_source(str(tmp_path)), FolderSource)
+    assert isinstance(resolve_source(str(tmp_path / "list.txt")), FileListSource)
+    assert len(resolve_source(str(tmp_path / "a.png"))) == 1
+    with pytest.raises(ns.NeuronscopeError, match="not found: give a folder"):
+        resolve_source(str(tmp_path / "nope"))
