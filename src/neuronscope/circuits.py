@@ -61,12 +61,15 @@ class ExpandedWeights:
 MAX_WINDOW = 31
 
 
-def expanded_weights(model: Model, from_layer: str, to: str, window: int | None = None, chunk: int = 64) -> ExpandedWeights:
+def expanded_weights(model: Model, from_layer: str, to: str, window: int | None = None, chunk: int = 64,
+                     clip: bool = False) -> ExpandedWeights:
     """Expanded weights from ``from_layer`` to ``to`` (a later layer, or one channel ``layer:c``).
 
     ``window`` None: the smallest odd window from 5 up that holds every weight. An explicit
     window is checked on a window two cells larger: if any weight falls outside it, the window is
-    too small for the kernels between the layers and an error says so.
+    too small for the kernels between the layers and an error says so, unless ``clip`` is True:
+    then the weights inside the window are returned as they are (for distant layers, whose full
+    weights would need a window wider than the layer itself).
     """
     if window is None:
         for size in range(5, MAX_WINDOW + 1, 2):
@@ -84,6 +87,9 @@ def expanded_weights(model: Model, from_layer: str, to: str, window: int | None 
         raise NeuronscopeError(f"'{target.name}' must come after '{source.name}' (its --from layer)")
     if window < 1:
         raise NeuronscopeError(f"window must be at least 1, got {window}")
+    outputs = [unit.channel] if unit.channel is not None else list(range(target.channels))
+    if clip:
+        return ExpandedWeights(source.name, target.name, outputs, _weights(model, source.name, target.name, unit, window, chunk))
     wide = _weights(model, source.name, target.name, unit, window + 2, chunk)
     inner = wide[1:-1, 1:-1]
     if wide.abs().sum() - inner.abs().sum() > 1e-6 * max(float(wide.abs().sum()), 1e-12):
@@ -91,7 +97,6 @@ def expanded_weights(model: Model, from_layer: str, to: str, window: int | None 
             f"window {window} is too small: weights from '{source.name}' to '{target.name}' reach beyond it; "
             f"use a window of at least {window + 2}"
         )
-    outputs = [unit.channel] if unit.channel is not None else list(range(target.channels))
     return ExpandedWeights(source.name, target.name, outputs, inner.contiguous())
 
 

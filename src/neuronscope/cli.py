@@ -18,6 +18,7 @@ from .circuits import expanded_weights
 from .data import PHOTOS
 from .dictionary import activation_grid, semantic_dictionary
 from .errors import NeuronscopeError
+from .gallery.commands import add_commands as add_gallery_commands
 from .groups import neuron_groups
 from .images import contact_sheet, diverging, heat_overlay, save_png
 from .manifest import build_manifest, write_json
@@ -153,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     _out_png(wei)
     _no_progress(wei)
     wei.set_defaults(run=_weights)
+
+    add_gallery_commands(commands)
     return parser
 
 

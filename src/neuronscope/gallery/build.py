@@ -1,0 +1,200 @@
+"""``build_gallery``: plan the work, skip what the manifest says is done, do the rest in chunks
+with one progress bar, and write the pages. Killing a build loses at most the chunk in progress."""
+from __future__ import annotations
+
+import errno
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..data import PHOTOS, load_image
+from ..errors import NeuronscopeError
+from ..examples import ExamplesConfig, dataset_examples
+from ..models import load
+from ..models.model import Model
+from ..sources import ImageSource, resolve_source
+from .config import DEFAULT_PHOTOS, GalleryConfig
+from .layer_views import AGREEMENT, agreement, neighbours, unit_classes
+from .pages import Pages, photo_slug
+from .photo_views import photo_views
+from .plan import Plan, chunks, make_plan
+from .state import BuildState
+from .unit_views import crop_extent, render_chunk
+
+PHOTO_WEIGHT = 8
+"""A photo page counts as this many units on the progress bar (about as long to make)."""
+
+
+@dataclass
+class BuildSummary:
+    """What one run did, and where its time went (seconds)."""
+
+    folder: Path
+    rendered: int = 0
+    reused: int = 0
+    photos: int = 0
+    pages: int = 0
+    skipped_images: list[tuple[str, str]] = field(default_factory=list)
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def build_gallery(out: str | Path, config: GalleryConfig | None = None, model: Model | None = None) -> BuildSummary:
+    """Build (or extend, or resume) the gallery of ``config.model`` (default: ``GalleryConfig()``)
+    in ``out``; ``model`` saves loading it again."""
+    out = Path(out)
+    config = config or GalleryConfig()
+    if out.exists() and not out.is_dir():
+        raise NeuronscopeError(f"--out '{out}' is a file, not a folder")
+    model = model or load(config.model)
+    plan = make_plan(model, config.layers, config.units)
+    source = resolve_source(config.source)
+    photos = _photo_names(config, source)
+    folder = out / model.name
+    with _disk_errors(out):
+        state = BuildState(folder, model.name, {**config.pinned(), "source": source.fingerprint()})
+        try:
+            summary = BuildSummary(folder)
+            _Build(model, plan, source, photos, config, state, summary).run()
+            with _timed(summary, "pages_s"):
+                summary.pages = Pages(out).write_all(state.data, source.name)
+            state.finish({"rendered": summary.rendered, "photos": summary.photos, "timing": summary.timing})
+        finally:
+            state.release()
+    summary.skipped_images = list(source.skipped)
+    return summary
+
+
+class _Build:
+    """One run's steps over a plan; each step records its results in the manifest when done."""
+
+    def __init__(self, model: Model, plan: Plan, source: ImageSource, photos: list[str], config: GalleryConfig,
+                 state: BuildState, summary: BuildSummary) -> None:
+        self.model, self.plan, self.source, self.photos = model, plan, source, photos
+        self.config, self.state, self.summary = config, state, summary
+
+    def run(self) -> None:
+        plan, state = self.plan, self.state
+        pending = {layer: [c for c in plan.channels[layer] if not state.unit_done(layer, c)] for layer in plan.layers}
+        pairs = [(a, b) for a, b in zip(plan.layers, plan.layers[1:]) if state.layer(b).get("inputs_from") != a
+                 or state.layer(a).get("outputs_to") != b]
+        photos = [name for name in self.photos if state.photo(name) is None]
+        self.summary.reused = len(plan.units) - sum(map(len, pending.values()))
+        total = 1 + len(pairs) + sum(map(len, pending.values())) + len(plan.layers) + PHOTO_WEIGHT * len(photos)
+        bar = tqdm(total=total, desc=f"gallery {self.model.name}", unit="task", disable=not self.config.progress)
+        try:
+            with self._timed("examples_s"):
+                examples, extents = self._examples()
+            bar.update(1)
+            for earlier, later in pairs:
+                with self._timed("weights_s"):
+                    self._neighbours(earlier, later)
+                bar.update(1)
+            for layer in plan.layers:
+                for channels in chunks(pending[layer], max(1, self.config.render.max_batch // self.config.samples)):
+                    bar.set_postfix_str(f"{layer}:{channels[0]}-{channels[-1]}")
+                    with self._timed("render_s"):
+                        records = render_chunk(self.model, layer, channels, self.config, state.folder / layer,
+                                               examples[layer], self.source, extents[layer])
+                    state.record_units(records)
+                    self.summary.rendered += len(channels)
+                    bar.update(len(channels))
+            for layer in plan.layers:
+                with self._timed("classes_s"):
+                    self._classes(layer, examples[layer])
+                bar.update(1)
+            for name in photos:
+                bar.set_postfix_str(name)
+                with self._timed("photos_s"):
+                    record = photo_views(self.model, _photo_image(name, self.source), list(plan.layers), self.config,
+                                         state.folder / "photos" / photo_slug(name), state.folder / "_cache" / "icons")
+                state.record_photo(name, record)
+                self.summary.photos += 1
+                bar.update(PHOTO_WEIGHT)
+        finally:
+            bar.close()
+
+    def _examples(self) -> tuple[dict, dict]:
+        """Every layer's dataset examples (one pass, cached) and the size of their crops."""
+        config = ExamplesConfig(k=self.config.examples, progress=False)
+        examples = dataset_examples(self.model, list(self.plan.layers), self.source, config,
+                                    cache_dir=self.state.folder / "_cache" / "examples")
+        extents = {}
+        for layer in self.plan.layers:
+            info = self.model.layer(layer)
+            field, crop = examples[layer].field_size, crop_extent(self.model, layer)
+            extents[layer] = crop
+            self.state.layer(layer)["info"] = {"kind": info.kind, "channels": info.channels, "spatial": list(info.spatial),
+                                               "depth": round(self.model.depth(layer), 4),
+                                               "receptive_field": "x".join(map(str, field)) if field else "all",
+                                               "crop": "x".join(map(str, crop)) if crop else "all"}
+        self.state.save()
+        return examples, extents
+
+    def _neighbours(self, earlier: str, later: str) -> None:
+        inputs, outputs, window = neighbours(self.model, earlier, later)
+        self.state.layer(later).update(inputs=inputs, inputs_from=earlier, window=window)
+        self.state.layer(earlier).update(outputs=outputs, outputs_to=later)
+        self.state.save()
+
+    def _classes(self, layer: str, examples) -> None:
+        record = self.state.layer(layer)
+        if "agreement" not in record:
+            first = _photo_image(self.photos[0], self.source) if self.photos else self.source.load(examples.keys[0])
+            self.state.record_layer(layer, "agreement", round(agreement(self.model, first, layer), 4))
+        if record["agreement"] < AGREEMENT:
+            return
+        known = record.setdefault("classes", {})
+        missing = [c for c in self.plan.channels[layer] if str(c) not in known]
+        if missing:
+            found = unit_classes(self.model, layer, missing, examples, self.source)
+            known.update({str(c): v for c, v in found.items()})
+            self.state.save()
+
+    def _timed(self, key: str):
+        return _timed(self.summary, key)
+
+
+@contextmanager
+def _timed(summary: BuildSummary, key: str):
+    """Add the time spent inside to ``summary.timing[key]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        summary.timing[key] = summary.timing.get(key, 0.0) + time.perf_counter() - start
+
+
+def _photo_names(config: GalleryConfig, source: ImageSource) -> list[str]:
+    if config.photos is not None:
+        return list(config.photos)
+    if config.source in (None, "photos"):
+        return list(DEFAULT_PHOTOS)
+    return list(source.keys()[:3])
+
+
+def _photo_image(name: str, source: ImageSource):
+    """A photo page's image: a bundled photo, a file, or an item of the source by key."""
+    if name in PHOTOS or Path(name).is_file():
+        return load_image(name)
+    return source.load(name)
+
+
+@contextmanager
+def _disk_errors(out: Path):
+    """Turn a full disk or an unwritable folder into one clear error; what is done stays done."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            problem = "no space left on the device"
+        elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            problem = "no permission to write"
+        else:
+            raise
+        raise NeuronscopeError(
+            f"{problem} while writing the gallery in {out} ({error.strerror}: {error.filename or ''}); "
+            "everything finished before this is kept: free space (or fix the folder) and run the same command "
+            "again to resume") from None

@@ -1,0 +1,70 @@
+"""The gallery's commands: ``neuronscope microscope`` (build) and ``neuronscope serve``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..models import DEFAULT_MODEL
+from .config import DEFAULT_UNITS, GalleryConfig
+
+DEFAULT_OUT = "gallery"
+
+
+def add_commands(commands) -> None:
+    """Add ``microscope`` and ``serve`` to the CLI's subcommands."""
+    micro = commands.add_parser(
+        "microscope", help="build (or extend, or resume) a browsable static gallery of a model's units",
+        description="Render feature visualizations, dataset examples, weights and photo pages into a static "
+                    "site. Re-running resumes where a build stopped and reuses everything done.")
+    micro.add_argument("model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL", help=f"a zoo model (default {DEFAULT_MODEL})")
+    micro.add_argument("--layers", default=None, help="comma-separated layers (default: the last layer of each of the 6 deepest stages)")
+    count = micro.add_mutually_exclusive_group()
+    count.add_argument("--units", type=int, default=DEFAULT_UNITS, help=f"the first N channels of each layer (default {DEFAULT_UNITS})")
+    count.add_argument("--all", action="store_true", help="every channel of the chosen layers, reusing what is done")
+    micro.add_argument("--source", default=None, help="images for dataset examples: a folder, or a .txt list of files (default: crops of the bundled photos)")
+    micro.add_argument("--photos", default=None, help="comma-separated photos (bundled names, files or source keys) that get a page; \"\" for none")
+    micro.add_argument("--samples", type=int, default=GalleryConfig.samples, help=f"feature visualizations per unit (default {GalleryConfig.samples})")
+    micro.add_argument("--steps", type=int, default=None, help="optimization steps per feature visualization (default 192)")
+    micro.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
+    micro.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    micro.set_defaults(run=_microscope)
+
+    serve = commands.add_parser("serve", help="serve a built gallery on 127.0.0.1")
+    serve.add_argument("folder", nargs="?", default=DEFAULT_OUT, metavar="DIR", help=f"the gallery folder (default ./{DEFAULT_OUT})")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.set_defaults(run=_serve)
+
+
+def _microscope(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from .build import build_gallery
+
+    config = GalleryConfig(
+        model=args.model, layers=_names(args.layers), units=None if args.all else args.units,
+        source=args.source, photos=_names(args.photos), samples=args.samples, progress=not args.no_progress)
+    if args.steps is not None:
+        config = replace(config, render=replace(config.render, steps=args.steps))
+    summary = build_gallery(args.out, config)
+    print(f"{summary.folder}: {summary.rendered} units rendered, {summary.reused} reused, "
+          f"{summary.photos} photo pages, {summary.pages} pages written")
+    if summary.skipped_images:
+        print(f"skipped {len(summary.skipped_images)} unreadable images, e.g. {summary.skipped_images[0][0]}: {summary.skipped_images[0][1]}")
+    print(f"open {Path(args.out) / 'index.html'}, or run: neuronscope serve {args.out}")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from .serve import make_server
+
+    server = make_server(args.folder, args.port, quiet=False)
+    host, port = server.server_address[:2]
+    print(f"serving {args.folder} at http://{host}:{port}/ (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """Comma-separated names; None when the option was not given, () when given empty."""
+    return None if text is None else tuple(name.strip() for name in text.split(",") if name.strip())

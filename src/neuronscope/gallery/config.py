@@ -1,0 +1,57 @@
+"""What a gallery build shows and how: one small frozen dataclass with documented defaults."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..errors import NeuronscopeError
+from ..models import DEFAULT_MODEL
+from ..render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig
+
+DEFAULT_UNITS = 6
+"""Units per layer in a default build: the first channels of each layer (``--all`` for every one)."""
+
+DEFAULT_PHOTOS = ("chelsea", "coffee", "rocket")
+"""Photos that get a page of their own when the image source is the bundled set."""
+
+
+@dataclass(frozen=True)
+class GalleryConfig:
+    """One gallery build. Settings that change pictures (``render`` with its seed, ``samples``,
+    ``diversity``, ``examples``) are pinned by the first build into a folder; later builds into the same
+    folder may add layers, units and photos but not change those."""
+
+    model: str = DEFAULT_MODEL
+    layers: tuple[str, ...] | None = None
+    """Layers to show; None: a representative set (the last layer of each of the deepest stages)."""
+    units: int | None = DEFAULT_UNITS
+    """The first ``units`` channels of each layer; None: every channel."""
+    samples: int = 3
+    """Feature visualizations per unit, pushed apart by a diversity term."""
+    diversity: float = DEFAULT_DIVERSITY_WEIGHT
+    render: RenderConfig = field(default_factory=lambda: RenderConfig(steps=192, progress=False))
+    """How units are rendered (192 steps at 128 px: the channel objective has settled on Lite0)."""
+    examples: int = 9
+    """Dataset examples kept per unit (top-k, and bottom-k where activations go negative)."""
+    source: str | None = None
+    """Image source for dataset examples: None (the bundled photo crops), a folder or a .txt list."""
+    photos: tuple[str, ...] | None = None
+    """Images with a page of their own; None: ``DEFAULT_PHOTOS`` for the bundled source, else the
+    source's first three images."""
+    caricature_steps: int = 128
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.units is not None and self.units < 1:
+            raise NeuronscopeError(f"units must be at least 1 (or all), got {self.units}")
+        if self.samples < 1:
+            raise NeuronscopeError(f"samples must be at least 1, got {self.samples}")
+        if self.examples < 1:
+            raise NeuronscopeError(f"examples must be at least 1, got {self.examples}")
+        if self.caricature_steps < 1:
+            raise NeuronscopeError(f"caricature_steps must be at least 1, got {self.caricature_steps}")
+
+    def pinned(self) -> dict:
+        """The settings a folder's existing pictures were made with (compared on every resume)."""
+        render = {k: v for k, v in asdict(self.render).items() if k not in ("progress", "max_batch", "memory_budget_mb")}
+        return {"render": render, "samples": self.samples, "diversity": self.diversity,
+                "examples": self.examples, "caricature_steps": self.caricature_steps}

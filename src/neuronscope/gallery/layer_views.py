@@ -1,0 +1,61 @@
+"""Views shared by a layer's units: strongest weights to the neighbouring gallery layers, and the
+classes each channel supports where one-step attribution can be trusted at that layer."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..attribution import attribute, attribute_all_classes, logit_agreement
+from ..circuits import expanded_weights
+from ..examples import LayerExamples
+from ..models.model import Model
+from ..sources import ImageSource
+
+NEIGHBOURS = 6
+"""Strongest input and output units listed per unit."""
+AGREEMENT = 0.8
+"""Least correlation between summed attribution and logits (over 50 classes) for class views."""
+CLASS_EXAMPLES = 3
+"""A unit's class attribution is averaged over its top dataset examples, this many."""
+
+
+def neighbours(model: Model, earlier: str, later: str) -> tuple[dict[str, list], dict[str, list], int]:
+    """Expanded weights from ``earlier`` to ``later``: for every channel of ``later`` its strongest
+    inputs, for every channel of ``earlier`` its strongest outputs, as (channel, signed strength)
+    lists, and the window used: the earlier layer's whole grid at the model's input size, so
+    weights of distant layers are read where they fit in the image (``clip``), in one pass."""
+    window = min(model.spatial_layer(earlier).spatial)
+    weights = expanded_weights(model, earlier, later, window=window, clip=True)
+    inputs = {str(c): weights.top_inputs(j, NEIGHBOURS) for j, c in enumerate(weights.targets)}
+    outputs = {str(i): weights.top_outputs(i, NEIGHBOURS) for i in range(weights.weights.shape[2])}
+    return inputs, outputs, window
+
+
+def agreement(model: Model, image: np.ndarray, layer: str) -> float:
+    """How well one-step attribution at ``layer`` decomposes the logits on ``image``: correlation
+    of summed attribution and logit over the image's top 10 classes and 40 evenly spaced others."""
+    with torch.no_grad():
+        logits = model.module(model.normalize(model.input(image)))[0]
+    top = logits.topk(10).indices.tolist()
+    spread = [int(i) for i in np.linspace(0, model.num_classes - 1, 40).round()]
+    targets = list(dict.fromkeys(top + spread))
+    return logit_agreement(attribute(model, image, layer, targets))
+
+
+def unit_classes(model: Model, layer: str, channels: Sequence[int], examples: LayerExamples,
+                 source: ImageSource, top: int = 5) -> dict[int, list[tuple[str, float]]]:
+    """For each channel, the classes its activation supports most, averaged over the channel's top
+    dataset examples (attribution of all classes at ``layer``, one pass per distinct image)."""
+    wanted = {c: [e.key for e in examples.top(c)[:CLASS_EXAMPLES]] for c in channels}
+    per_image = {}
+    for key in sorted({k for keys in wanted.values() for k in keys}):
+        result = attribute_all_classes(model, source.load(key), layer)
+        per_image[key] = result.channel  # (classes, C)
+    classes = {}
+    for c, keys in wanted.items():
+        mean = torch.stack([per_image[k][:, c] for k in keys]).mean(0)
+        order = mean.argsort(descending=True)[:top]
+        classes[c] = [(model.labels[int(i)] if model.labels else str(int(i)), float(mean[i])) for i in order]
+    return classes

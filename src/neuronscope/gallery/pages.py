@@ -1,0 +1,124 @@
+"""HTML pages of a gallery, written from the build manifests with Jinja2 templates.
+
+Every link is relative, so the output folder works from anywhere (a file:// URL, any static
+server). Stable addresses: ``<model>/<layer>/<channel>.html`` and ``<model>/photos/<photo>.html``.
+"""
+from __future__ import annotations
+
+import json
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from ..images import file_safe
+from ..manifest import atomic_write_bytes
+from .layer_views import CLASS_EXAMPLES
+from .state import MANIFEST
+
+
+def _environment() -> Environment:
+    return Environment(loader=PackageLoader("neuronscope.gallery", "templates"),
+                       autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def photo_slug(name: str) -> str:
+    """A photo's file name in the gallery (``chelsea``; ``holiday_beach.jpg`` for ``holiday/beach.jpg``)."""
+    return file_safe(name.replace("/", "_"), limit=120)
+
+
+class Pages:
+    """Writes the pages of one model folder, and the gallery's index over every model folder."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.env = _environment()
+        try:
+            self.version = metadata.version("neuronscope")
+        except metadata.PackageNotFoundError:
+            self.version = "dev"
+
+    def write_all(self, data: dict[str, Any], source: str) -> int:
+        """Every page of the model in ``data`` (its manifest), then the index. Returns pages written."""
+        model = data["model"]
+        layers = list(data["layers"])
+        count = self._model_page(data)
+        for i, layer in enumerate(layers):
+            neighbours = (layers[i - 1] if i else None, layers[i + 1] if i + 1 < len(layers) else None)
+            count += self._layer_pages(data, layer, neighbours, source)
+        for name, record in data["photos"].items():
+            count += self._write(Path(model) / "photos" / f"{photo_slug(name)}.html", "photo.html", depth=2,
+                                 crumbs=[(model, "../index.html"), (name, None)], model=model, name=name,
+                                 slug=photo_slug(name), record=record, rendered=set(data["units"]))
+        return count + self.write_index()
+
+    def write_index(self) -> int:
+        models = []
+        for manifest in sorted(self.out.glob(f"*/{MANIFEST}")):
+            data = json.loads(manifest.read_text())
+            first = next(iter(data["units"]), None)
+            thumb = None
+            if first:
+                layer, channel = first.rsplit(":", 1)
+                thumb = f"{data['model']}/{layer}/{channel}/fv_0.png"
+            models.append({"name": data["model"], "layers": len(data["layers"]), "units": len(data["units"]),
+                           "photos": len(data["photos"]), "built": data["runs"][-1]["started"] if data["runs"] else "",
+                           "thumb": thumb})
+        atomic_write_bytes(self.out / "style.css", resources.files("neuronscope.gallery").joinpath("static/style.css").read_bytes())
+        return self._write(Path("index.html"), "index.html", depth=0, crumbs=[], models=models,
+                           manifest_href=models[0]["name"] + "/manifest.json" if models else "#")
+
+    def _model_page(self, data: dict[str, Any]) -> int:
+        model = data["model"]
+        rows = []
+        for name, layer in data["layers"].items():
+            info = layer["info"]
+            rows.append({**info, "name": name, "grid": "x".join(map(str, info["spatial"])),
+                         "done": sum(1 for key in data["units"] if key.rsplit(":", 1)[0] == name),
+                         "agreement": layer.get("agreement"), "classes": bool(layer.get("classes"))})
+        photos = [{"name": name, "slug": photo_slug(name),
+                   "top": ", ".join(p["label"] for p in record["predictions"][:2])} for name, record in data["photos"].items()]
+        return self._write(Path(model) / "index.html", "model.html", depth=1, crumbs=[(model, None)], model=model,
+                           description=data.get("description", ""), layers=rows, photos=photos)
+
+    def _layer_pages(self, data: dict[str, Any], layer: str, around: tuple[str | None, str | None], source: str) -> int:
+        model = data["model"]
+        record = data["layers"][layer]
+        info = {**record["info"], "name": layer, "grid": "x".join(map(str, record["info"]["spatial"]))}
+        done = sorted(int(key.rsplit(":", 1)[1]) for key in data["units"] if key.rsplit(":", 1)[0] == layer)
+        info["done"] = len(done)
+        crumbs = [(model, "../index.html"), (layer, None)]
+        units = [{"channel": c, "quality": data["units"][f"{layer}:{c}"]["quality"]} for c in done]
+        count = self._write(Path(model) / layer / "index.html", "layer.html", depth=2, crumbs=crumbs, model=model,
+                            layer=info, units=units, previous=around[0], next=around[1])
+        for i, c in enumerate(done):
+            count += self._write(
+                Path(model) / layer / f"{c}.html", "unit.html", depth=2,
+                crumbs=[(model, "../index.html"), (layer, "index.html"), (str(c), None)],
+                model=model, layer=layer, channel=c, kind=info["kind"], channels=info["channels"],
+                record=data["units"][f"{layer}:{c}"], samples=len(data["units"][f"{layer}:{c}"]["fv"]), source=source,
+                inputs=_linked(data, around[0], record.get("inputs", {}).get(str(c), [])), inputs_layer=around[0],
+                outputs=_linked(data, around[1], record.get("outputs", {}).get(str(c), [])), outputs_layer=around[1],
+                classes=record.get("classes", {}).get(str(c), []), class_examples=CLASS_EXAMPLES,
+                previous=done[i - 1] if i else None, next=done[i + 1] if i + 1 < len(done) else None)
+        return count
+
+    def _write(self, path: Path, template: str, depth: int, **context: Any) -> int:
+        root = "../" * depth
+        context.setdefault("manifest_href", root + (f"{context['model']}/" if "model" in context else "") + MANIFEST)
+        html = self.env.get_template(template).render(root=root, version=self.version, **context)
+        atomic_write_bytes(self.out / path, html.encode())
+        return 1
+
+
+def _linked(data: dict[str, Any], layer: str | None, items: list) -> list[dict[str, Any]]:
+    """Neighbour units with a link and thumbnail where that unit has a page."""
+    linked = []
+    for channel, strength in items:
+        shown = layer is not None and f"{layer}:{channel}" in data["units"]
+        linked.append({"channel": channel, "strength": strength,
+                       "href": f"../{layer}/{channel}.html" if shown else None,
+                       "thumb": f"../{layer}/{channel}/fv_0.png" if shown else None})
+    return linked

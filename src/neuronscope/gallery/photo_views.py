@@ -1,0 +1,60 @@
+"""The views of a photo's page: what the model says, caricatures through the gallery's layers,
+where the evidence for its top classes lies, neuron groups and a semantic dictionary."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..attribution import attribute_all_classes, default_layer
+from ..caricature import CaricatureConfig, caricature
+from ..dictionary import semantic_dictionary
+from ..factor import class_factors
+from ..groups import neuron_groups
+from ..images import factor_colors, save_png
+from ..models.model import Model
+from ..predict import classify
+from .config import GalleryConfig
+
+GROUPS = 4
+"""Neuron groups per photo."""
+ICON_SIZE = 64
+"""Side of the semantic dictionary's channel icons (rendered like the units, at most 128 steps,
+cached across photos)."""
+
+
+def photo_views(model: Model, image: np.ndarray, layers: list[str], config: GalleryConfig, folder: Path,
+                icon_cache: Path) -> dict[str, Any]:
+    """Write a photo's pictures into ``folder`` and return what its page lists."""
+    record: dict[str, Any] = {"predictions": [
+        {"label": p.label, "probability": p.probability} for p in classify(model, [image], top=5)[0]]}
+
+    cartoons = caricature(model, image, layers, CaricatureConfig(steps=config.caricature_steps, progress=False))
+    save_png(folder / "input.png", cartoons.reference)
+    record["caricatures"] = [
+        {"layer": layer, "file": save_png(folder / f"caricature_{i}.png", picture).name, "similarity": float(sim)}
+        for i, (layer, picture, sim) in enumerate(zip(cartoons.layers, cartoons.images, cartoons.similarity))]
+
+    head = default_layer(model)
+    factors = class_factors(attribute_all_classes(model, image, head), k=2)
+    record["factors"] = {"layer": head, "file": save_png(folder / "factors.png", factors.overlay(cartoons.reference)).name,
+                         "classes": [[label for _, label in factors.top(f, 4)] for f in range(len(factors.maps))],
+                         "colors": [_hex(c) for c in factor_colors(len(factors.maps))]}
+
+    deepest = layers[-1]
+    groups = neuron_groups(model, image, deepest, k=GROUPS)
+    record["groups"] = {"layer": deepest, "file": save_png(folder / "groups.png", groups.overlay()).name,
+                        "colors": [_hex(c) for c in groups.colors()],
+                        "channels": [[int(c) for c in np.argsort(-d)[:4]] for d in groups.directions]}
+
+    icons = replace(config.render, size=ICON_SIZE, steps=min(128, config.render.steps), progress=False)
+    dictionary = semantic_dictionary(model, image, deepest, top=1, config=icons, cache=icon_cache)
+    record["dictionary"] = {"layer": deepest, "file": save_png(folder / "dictionary.png", dictionary.mosaic()).name,
+                            "channels": sorted({int(c) for c in dictionary.channels[..., 0].flatten()})}
+    return record
+
+
+def _hex(color: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{round(255 * v):02x}" for v in color)

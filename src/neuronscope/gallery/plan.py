@@ -1,0 +1,66 @@
+"""What a build has to do: which layers, which units, in which chunks."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..errors import NeuronscopeError
+from ..models.model import Model
+
+DEFAULT_LAYER_COUNT = 6
+
+
+def representative_layers(model: Model, n: int = DEFAULT_LAYER_COUNT) -> list[str]:
+    """The last layer of each of the ``n`` deepest stages, shallow to deep.
+
+    A stage is the parent module of a curated spatial layer (``blocks.4`` for ``blocks.4.2``); a
+    model whose curated layers have no common parents gets ``n`` evenly spaced curated layers.
+    """
+    spatial = [info.name for info in model.layers if info.spatial]
+    if not spatial:
+        raise NeuronscopeError(f"{model.name} has no curated layer with spatial extent to show")
+    stages: dict[str, str] = {}
+    for name in spatial:
+        parent = name.rpartition(".")[0]
+        if parent:
+            stages[parent] = name  # later layers of a stage replace earlier ones
+    ends = sorted(stages.values(), key=model.depth)
+    if len(ends) >= 2:
+        return ends[-n:]
+    step = max(1, len(spatial) / n)
+    return [spatial[min(len(spatial) - 1, round((i + 1) * step) - 1)] for i in range(min(n, len(spatial)))]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Layers (shallow to deep) and the channels of each to show."""
+
+    layers: tuple[str, ...]
+    channels: dict[str, tuple[int, ...]]
+
+    @property
+    def units(self) -> list[tuple[str, int]]:
+        return [(layer, c) for layer in self.layers for c in self.channels[layer]]
+
+
+def make_plan(model: Model, layers: Iterable[str] | None, units: int | None) -> Plan:
+    """Resolve layer names (did-you-mean errors come from ``Model.layer``) and pick channels."""
+    names = [model.spatial_layer(layer).name for layer in layers] if layers else representative_layers(model)
+    names = sorted(dict.fromkeys(names), key=model.depth)
+    channels = {}
+    for name in names:
+        count = model.layer(name).channels
+        channels[name] = tuple(range(count if units is None else min(units, count)))
+    return Plan(tuple(names), channels)
+
+
+def chunks(channels: list[int], size: int) -> list[list[int]]:
+    """Pending channels in chunks of at most ``size``, each a run of consecutive channels (so a
+    unit's seeds do not depend on which other units were pending)."""
+    runs: list[list[int]] = []
+    for c in sorted(channels):
+        if runs and runs[-1][-1] == c - 1 and len(runs[-1]) < size:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    return runs

@@ -1,0 +1,297 @@
+"""The gallery: a real (small) build on Lite0, resuming, extending, killing, bad input, a browser."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from neuronscope import NeuronscopeError
+from neuronscope.gallery import (
+    GalleryConfig,
+    build_gallery,
+    make_server,
+    serve_in_background,
+)
+from neuronscope.gallery.plan import chunks, representative_layers
+from neuronscope.images import save_png
+from neuronscope.render import RenderConfig
+from neuronscope.sources import bundled_source
+
+LAYERS = ("blocks.2.1", "blocks.4.2")
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory) -> Path:
+    """Twelve bundled crops as PNG files in nested folders, and one corrupt file."""
+    folder = tmp_path_factory.mktemp("images")
+    source = bundled_source()
+    for i, key in enumerate(source.keys()[::28][:12]):
+        save_png(folder / ("a" if i % 2 else "b") / f"{i:02d}.png", source.load(key))
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    return folder
+
+
+def small_config(source: Path, **changes) -> GalleryConfig:
+    settings = {"layers": LAYERS, "units": 2, "samples": 2, "render": RenderConfig(steps=12, size=64, progress=False),
+                "examples": 4, "photos": ("chelsea",), "caricature_steps": 6, "source": str(source), "progress": False}
+    return GalleryConfig(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def built(lite0, image_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gallery")
+    config = small_config(image_folder)
+    return out, build_gallery(out, config, model=lite0), config
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / "efficientnet_lite0" / "manifest.json").read_text())
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [value for name, value in attrs if name in ("href", "src") and value]
+
+
+def broken_links(out: Path) -> list[str]:
+    broken = []
+    for page in out.rglob("*.html"):
+        parser = _Links()
+        parser.feed(page.read_text())
+        for link in parser.links:
+            target = link.split("#")[0]
+            if target and not (page.parent / target).resolve().is_file():
+                broken.append(f"{page.relative_to(out)} -> {link}")
+    return broken
+
+
+def partial_files(out: Path) -> list[Path]:
+    return list(out.rglob(".*.tmp"))
+
+
+def test_a_build_writes_every_page_and_every_link_resolves(built):
+    out, summary, _ = built
+    model = out / "efficientnet_lite0"
+    expected = ["index.html", "style.css", "efficientnet_lite0/index.html", "efficientnet_lite0/photos/chelsea.html"]
+    expected += [f"efficientnet_lite0/{layer}/{page}" for layer in LAYERS for page in ("index.html", "0.html", "1.html")]
+    assert [p for p in expected if not (out / p).is_file()] == []
+    assert broken_links(out) == []
+    assert partial_files(out) == []
+    data = manifest(out)
+    assert sorted(data["units"]) == sorted(f"{layer}:{c}" for layer in LAYERS for c in (0, 1))
+    assert summary.rendered == 4 and summary.photos == 1
+    assert summary.skipped_images and summary.skipped_images[0][0].endswith("broken.jpg")
+    for key, record in data["units"].items():
+        layer, channel = key.split(":")
+        assert len(record["fv"]) == 2 and len(record["top"]) == 4
+        assert all((model / layer / channel / name).is_file() for name in record["fv"])
+        values = [e["value"] for e in record["top"]]
+        assert values == sorted(values, reverse=True) and values[0] == pytest.approx(record["dataset_max"])
+    # the neighbouring layers' weights link the two layers both ways
+    assert data["layers"]["blocks.4.2"]["inputs_from"] == "blocks.2.1"
+    assert len(data["layers"]["blocks.4.2"]["inputs"]["0"]) == 6
+
+
+def test_unit_pages_show_their_views(built):
+    out, _, _ = built
+    page = (out / "efficientnet_lite0" / "blocks.4.2" / "1.html").read_text()
+    assert "Feature visualization" in page and "Dataset examples" in page and "Built from" in page
+    assert 'src="1/fv_0.png"' in page and 'src="1/top_0.png"' in page
+    photo = (out / "efficientnet_lite0" / "photos" / "chelsea.html").read_text()
+    assert "Caricatures" in photo and "tiger cat" in photo  # Lite0's top class for chelsea
+
+
+def test_a_second_build_reuses_everything(built, lite0):
+    out, _, config = built
+    before = manifest(out)["units"]
+    again = build_gallery(out, config, model=lite0)
+    assert (again.rendered, again.reused, again.photos) == (0, 4, 0)
+    assert manifest(out)["units"] == before
+
+
+def test_extending_a_build_renders_only_the_new_units(built, lite0):
+    out, _, config = built
+    first_run = manifest(out)["units"]["blocks.2.1:0"]["run"]
+    from dataclasses import replace
+
+    more = build_gallery(out, replace(config, units=3), model=lite0)
+    data = manifest(out)
+    assert more.rendered == 2 and "blocks.2.1:2" in data["units"] and "blocks.4.2:2" in data["units"]
+    assert data["units"]["blocks.2.1:0"]["run"] == first_run
+    assert broken_links(out) == []
+
+
+def test_changed_settings_are_refused(built, lite0):
+    out, _, config = built
+    from dataclasses import replace
+
+    with pytest.raises(NeuronscopeError, match="samples"):
+        build_gallery(out, replace(config, samples=3), model=lite0)
+
+
+def test_bad_input_gets_clear_errors(lite0, image_folder, tmp_path):
+    with pytest.raises(NeuronscopeError, match="did you mean"):
+        build_gallery(tmp_path / "g", small_config(image_folder, layers=("blocks.4.9",)), model=lite0)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(NeuronscopeError, match="no image files"):
+        build_gallery(tmp_path / "g", small_config(empty), model=lite0)
+    with pytest.raises(NeuronscopeError, match="not found|does not exist|missing"):
+        build_gallery(tmp_path / "g", small_config(tmp_path / "nowhere"), model=lite0)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NeuronscopeError, match="is a file"):
+        build_gallery(tmp_path / "file", small_config(image_folder), model=lite0)
+    with pytest.raises(NeuronscopeError, match="units"):
+        GalleryConfig(units=0)
+
+
+def test_a_full_disk_stops_cleanly_and_keeps_what_was_done(lite0, image_folder, tmp_path, monkeypatch):
+    import neuronscope.manifest as manifest_module
+
+    real_replace = os.replace
+    writes = {"left": 35}
+
+    def replace_until_full(source, target):
+        writes["left"] -= 1
+        if writes["left"] < 0:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(manifest_module.os, "replace", replace_until_full)
+    out = tmp_path / "g"
+    with pytest.raises(NeuronscopeError, match="no space left"):
+        build_gallery(out, small_config(image_folder, photos=()), model=lite0)
+    monkeypatch.setattr(manifest_module.os, "replace", real_replace)
+    data = manifest(out)  # still valid JSON
+    folder = out / "efficientnet_lite0"
+    assert data["units"], "the first chunk should have been recorded before the disk filled up"
+    for key, record in data["units"].items():
+        layer, channel = key.split(":")
+        assert all((folder / layer / channel / name).is_file() for name in record["fv"])
+    assert partial_files(out) == []
+    resumed = build_gallery(out, small_config(image_folder, photos=()), model=lite0)
+    assert resumed.rendered == 4 - len(data["units"])
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from neuronscope.cli import main; sys.exit(main())", *args]
+
+
+def test_kill_and_resume_renders_every_unit_exactly_once(image_folder, tmp_path):
+    out = tmp_path / "g"
+    args = _cli("microscope", "--layers", "blocks.2.1", "--units", "24", "--samples", "4", "--steps", "4",
+                "--photos", "", "--source", str(image_folder), "--out", str(out), "--no-progress")
+    path = out / "efficientnet_lite0" / "manifest.json"
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and process.poll() is None:
+            try:
+                if len(json.loads(path.read_text())["units"]) >= 4:
+                    break
+            except (OSError, json.JSONDecodeError, KeyError):
+                pass
+            time.sleep(0.05)
+        assert process.poll() is None, f"the build ended before it could be killed: {process.stderr.read().decode()}"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    first = json.loads(path.read_text())
+    done_before = {key: record["run"] for key, record in first["units"].items()}
+    assert 4 <= len(done_before) < 24
+    finished = subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
+    assert finished.returncode == 0, finished.stderr
+    data = json.loads(path.read_text())
+    assert sorted(data["units"]) == sorted(f"blocks.2.1:{c}" for c in range(24))
+    second_run = data["runs"][-1]
+    assert second_run["finished"] and second_run["rendered"] == 24 - len(done_before)
+    for key, record in data["units"].items():
+        expected_run = done_before.get(key, second_run["id"])
+        assert record["run"] == expected_run, key  # rendered once: by the first run or by the second
+        assert all((out / "efficientnet_lite0" / "blocks.2.1" / key.split(":")[1] / f).is_file() for f in record["fv"])
+    assert partial_files(out) == []
+    assert [c for c in range(24) if not (out / "efficientnet_lite0" / "blocks.2.1" / f"{c}.html").is_file()] == []
+    assert broken_links(out) == []
+
+
+def test_representative_layers_are_stage_ends(lite0):
+    layers = representative_layers(lite0)
+    assert layers == ["blocks.1.1", "blocks.2.1", "blocks.3.2", "blocks.4.2", "blocks.5.3", "blocks.6.0"]
+
+
+def test_chunks_are_runs_of_consecutive_channels():
+    assert chunks([9, 0, 1, 2, 5, 6], 2) == [[0, 1], [2], [5, 6], [9]]
+
+
+def test_serve_binds_loopback_and_refuses_folders_without_a_gallery(built, tmp_path):
+    out, _, _ = built
+    server = make_server(out, port=0)
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.server_close()
+    with pytest.raises(NeuronscopeError, match="no gallery"):
+        make_server(tmp_path)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian package 'chromium'; .ci/run installs it)")
+def test_a_browser_walks_the_gallery_and_every_image_loads(built):
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[test])")
+    out, _, _ = built
+    server, url = serve_in_background(out)
+    failed: list[str] = []
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"])
+            page = browser.new_page()
+            page.on("requestfailed", lambda request: failed.append(f"failed {request.url}"))
+            page.on("response", lambda response: failed.append(f"{response.status} {response.url}") if response.status >= 400 else None)
+            visited = []
+
+            def arrive() -> None:
+                page.wait_for_load_state("load")
+                visited.append(page.url)
+                broken = page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+                assert broken == [], f"images that did not load on {page.url}: {broken}"
+                assert page.evaluate("document.images.length") > 0 or page.url.endswith("/index.html") and "efficientnet" not in page.url
+
+            page.goto(url + "index.html")
+            arrive()
+            page.click("a.card.model")
+            arrive()
+            page.click("table.layers a:text-is('blocks.4.2')")
+            arrive()
+            page.click("a.unit >> nth=0")
+            arrive()
+            assert page.locator("h1").inner_text() == "blocks.4.2:0"
+            page.click("nav.crumbs a >> nth=1")
+            arrive()
+            page.click("a.card.photo")
+            arrive()
+            assert page.locator("h1").inner_text() == "chelsea"
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [u.split("/", 3)[-1] for u in visited] == [
+        "index.html", "efficientnet_lite0/index.html", "efficientnet_lite0/blocks.4.2/index.html",
+        "efficientnet_lite0/blocks.4.2/0.html", "efficientnet_lite0/index.html", "efficientnet_lite0/photos/chelsea.html"]
+    assert failed == []
