@@ -199,3 +199,28 @@ def test_weights_shows_the_top_inputs_of_a_unit(capsys, tmp_path):
     assert code == 0 and len(stdout.strip().splitlines()) == 4 and out.exists()
     code, _, err = run(capsys, "weights", "efficientnet_lite0", "blocks.3.1:2", "--from", "blocks.4.2", "-o", str(out))
     assert_one_line_error(code, err, "must come after 'blocks.4.2'")
+
+
+def test_mechanics_writes_a_decomposition_sheet_and_a_manifest(capsys, tmp_path):
+    out = tmp_path / "mechanics.png"
+    code, stdout, _ = run(capsys, "mechanics", "efficientnet_lite0", "blocks.4.0:17", "--image", "chelsea", "--steps", "2",
+                          "-o", str(out), "--no-progress")
+    manifest = __import__("json").loads(out.with_suffix(".json").read_text())
+    assert code == 0 and out.exists() and "= linearized" in stdout
+    assert manifest["source"] == "blocks.3.2" and manifest["window"] == 5 and manifest["method"] == "weights"
+    assert manifest["bias"] + sum(map(sum, manifest["contribution_per_cell"])) == pytest.approx(manifest["linearized"], rel=1e-4)
+    views = tmp_path / "views.png"
+    code, _, _ = run(capsys, "views", "efficientnet_lite0", "blocks.4.2:6", "--steps", "2", "-o", str(views), "--no-progress")
+    assert code == 0 and views.exists() and views.with_suffix(".json").exists()
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["mechanics", "efficientnet_lite0", "blocks.3.1:2", "--from", "blocks.4.2", "-o", "x.png"], ["must come after 'blocks.4.2'"]),
+    (["mechanics", "efficientnet_lite0", "blocks.4.0:17", "--from", "blocks.3.x", "-o", "x.png"], ["did you mean", "blocks.3.2"]),
+    (["mechanics", "efficientnet_lite0", "blocks.4.0:17", "--window", "3", "-o", "x.png"], ["window 3 is too small", "at least 5"]),
+    (["mechanics", "efficientnet_lite0", "blocks.4.0:17", "--method", "optimise", "-o", "x.png"], ["did you mean 'optimize'"]),
+    (["views", "efficientnet_lite0", "logits:tabby", "-o", "x.png"], ["channel of a spatial layer"]),
+])
+def test_mechanics_errors_are_one_clear_line(capsys, argv, fragments):
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, *fragments)

@@ -162,10 +162,17 @@ def spatial_position_images(model: Model, weights: ExpandedWeights, output: int 
     with warnings.catch_warnings():  # cells whose weight vector is zero have no gradient; they fade to grey anyway
         warnings.simplefilter("ignore", RenderWarning)
         cells = render(model, objective, config, batch=len(vectors)).images  # (W*W, 3, S, S)
-    magnitude = vectors.norm(dim=1) / vectors.norm(dim=1).max().clamp(min=1e-12)
-    blended = cells * magnitude.view(-1, 1, 1, 1) + 0.9 * (1 - magnitude.view(-1, 1, 1, 1))
+    return tile_cells(cells, vectors.norm(dim=1).view(window, window))
+
+
+def tile_cells(cells: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """(h*w, 3, S, S) cell images and their (h, w) magnitudes as one (3, h*S, w*S) picture, each cell
+    blended toward light grey by its magnitude over the largest: ``cell * m + 0.9 * (1 - m)``."""
+    height, width = magnitudes.shape
+    m = (magnitudes / magnitudes.max().clamp(min=1e-12)).reshape(-1, 1, 1, 1)
+    blended = cells * m + 0.9 * (1 - m)
     side = cells.shape[-1]
-    return blended.view(window, window, 3, side, side).permute(2, 0, 3, 1, 4).reshape(3, window * side, window * side)
+    return blended.view(height, width, 3, side, side).permute(2, 0, 3, 1, 4).reshape(3, height * side, width * side)
 
 
 def objective_views(model: Model, unit: str, config=None):
@@ -187,9 +194,9 @@ def objective_views(model: Model, unit: str, config=None):
 
 
 def optimal_input_pattern(model: Model, from_layer: str, unit: str, window: int = 5, *, steps: int = 200,
-                          nonnegative: bool = False, step: float = 0.5, seed: int = 0) -> torch.Tensor:
+                          nonnegative: bool = False, step: float = 0.5, seed: int = 0, radius: float = 1.0) -> torch.Tensor:
     """Method B of decomposed feature visualization: the (C1, W, W) pattern of ``from_layer``
-    activations, of unit norm (and non-negative if asked), that maximizes ``unit`` at the centre of
+    activations, of norm ``radius`` (and non-negative if asked), that maximizes ``unit`` at the centre of
     its layer, found by projected gradient ascent on the real (not linearized) network: plain
     normalized steps, not Adam, whose per-coordinate scaling would converge to the sign pattern.
 
@@ -203,14 +210,50 @@ def optimal_input_pattern(model: Model, from_layer: str, unit: str, window: int 
     probe = _window_probe(model, source.name, window)
     generator = torch.Generator().manual_seed(seed)
     pattern = torch.rand(1, source.channels, window, window, generator=generator).to(model.device, model.dtype)
-    pattern = (pattern / pattern.norm()).requires_grad_(True)
+    pattern = (pattern * radius / pattern.norm()).requires_grad_(True)
     with torch.enable_grad(), capture(model, [source.name, target.layer], replace={source.name: lambda out: pattern}) as cap:
         for _ in range(steps):
             later = cap(probe)[target.layer][0, target.channel]
             (grad,) = torch.autograd.grad(later[(later.shape[0] - 1) // 2, (later.shape[1] - 1) // 2], pattern)
             with torch.no_grad():
-                pattern.add_(step * grad / grad.norm().clamp(min=1e-12))
+                pattern.add_(step * radius * grad / grad.norm().clamp(min=1e-12))
                 if nonnegative:
                     pattern.clamp_(min=0)
-                pattern.div_(pattern.norm().clamp(min=1e-12))
+                pattern.mul_(radius / pattern.norm().clamp(min=1e-12))
     return pattern.detach()[0].cpu()
+
+
+@dataclass
+class WeightFactors:
+    """Input factors shared by a family of units: ``E[dy, dx, :, unit] ~ sum_m maps[unit, dy, dx, m] * factors[m]``."""
+
+    source: str
+    target: str
+    units: list[int]
+    """The target channels factored, in the order of ``maps``."""
+    factors: torch.Tensor
+    """(k, C1) non-negative directions over the source channels (render them with ``direction``)."""
+    maps: torch.Tensor
+    """(units, W, W, k) each unit's signed loading on each factor over the window."""
+    error: float
+    """Relative Frobenius error of the NMF on the stacked positive and negative parts."""
+
+
+def weight_factors(weights: ExpandedWeights, k: int = 2, outputs: list[int] | None = None, seed: int = 0) -> WeightFactors:
+    """One-sided NMF over the expanded weights of several units at once (``outputs``: indices into
+    ``weights.targets``, default all): the units' positive and negative parts are stacked along the
+    unit axis, so the k factors are non-negative directions over the input channels and each unit's
+    signed map (positive part's loading minus negative part's) says where it wants or avoids each."""
+    from .factor import ChannelReducer
+
+    chosen = list(range(len(weights.targets))) if outputs is None else list(outputs)
+    bad = [o for o in chosen if not 0 <= o < len(weights.targets)]
+    if bad or not chosen:
+        raise NeuronscopeError(f"outputs {bad or chosen} are out of range: the weights have outputs 0..{len(weights.targets) - 1}")
+    rows = weights.weights[..., chosen].permute(3, 0, 1, 2)  # (n, W, W, C1)
+    stacked = torch.cat([rows.clamp(min=0), (-rows).clamp(min=0)])
+    reducer = ChannelReducer(k, "NMF", negatives="clip", seed=seed)
+    loadings = torch.from_numpy(reducer.fit_transform(stacked)).float()  # (2n, W, W, k)
+    return WeightFactors(weights.source, weights.target, [weights.targets[o] for o in chosen],
+                         torch.from_numpy(reducer.components).float(), loadings[: len(chosen)] - loadings[len(chosen) :],
+                         reducer.reconstruction_error(stacked))

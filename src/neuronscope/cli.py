@@ -14,7 +14,7 @@ import torch
 from . import objectives
 from .attribution import attribute, attribute_all_classes, default_layer, logit_agreement
 from .caricature import CaricatureConfig, attributive_caricature, caricature, compare_models
-from .circuits import expanded_weights
+from .circuits import expanded_weights, objective_views
 from .data import PHOTOS
 from .dictionary import activation_grid, semantic_dictionary
 from .errors import NeuronscopeError
@@ -22,6 +22,7 @@ from .gallery.commands import add_commands as add_gallery_commands
 from .groups import neuron_groups
 from .images import contact_sheet, diverging, heat_overlay, save_png
 from .manifest import build_manifest, write_json
+from .mechanics import MechanicsConfig, contributions, decompose, decomposition_sheet
 from .models import DEFAULT_MODEL, LOGITS, load
 from .models.zoo import ZOO
 from .param import PARAMS
@@ -154,6 +155,27 @@ def build_parser() -> argparse.ArgumentParser:
     _out_png(wei)
     _no_progress(wei)
     wei.set_defaults(run=_weights)
+
+    mec = commands.add_parser("mechanics", help="decomposed feature visualization: a unit's input pattern at an earlier layer, cell by cell")
+    mec.add_argument("model", metavar="MODEL", help=f"a zoo model, e.g. {DEFAULT_MODEL}")
+    mec.add_argument("unit", metavar="UNIT", help="a channel, like blocks.4.0:17 (its neuron at the centre)")
+    mec.add_argument("--from", dest="source", default=None, help="an earlier layer (default: the curated layer before the unit)")
+    mec.add_argument("--image", default=None, help="also decompose what made the unit fire on this image (file or bundled photo)")
+    mec.add_argument("--method", default="weights", help="weights (expanded weights, default) or optimize (optimize the earlier layer)")
+    mec.add_argument("--window", type=int, default=None, help="window side in the earlier layer (default: the smallest that holds all weights)")
+    mec.add_argument("--steps", type=int, default=128, help="steps per cell visualization (default 128)")
+    mec.add_argument("--size", type=int, default=48, help="pixels per cell (default 48)")
+    _out_png(mec, "the sheet")
+    _no_progress(mec)
+    mec.set_defaults(run=_mechanics)
+
+    vie = commands.add_parser("views", help="a unit as a neuron, as a channel and as a cosine-weighted direction")
+    vie.add_argument("model", metavar="MODEL", help=f"a zoo model, e.g. {DEFAULT_MODEL}")
+    vie.add_argument("unit", metavar="UNIT", help="a channel of a spatial layer, like blocks.4.2:6")
+    vie.add_argument("--steps", type=int, default=256, help="optimization steps (default 256)")
+    _out_png(vie, "the sheet")
+    _no_progress(vie)
+    vie.set_defaults(run=_views)
 
     add_gallery_commands(commands)
     return parser
@@ -408,6 +430,40 @@ def _weights(args: argparse.Namespace) -> None:
         top_inputs=top, render=config))
     for channel, value in top:
         print(f"{weights.source}:{channel}  {value:+.4f}")
+    print(out)
+
+
+def _mechanics(args: argparse.Namespace) -> None:
+    out = _png(args.out)
+    model = load(args.model)
+    config = MechanicsConfig(method=args.method, window=args.window,
+                             render=RenderConfig(steps=args.steps, size=args.size, progress=not args.no_progress))
+    parts = decompose(model, args.unit, args.source, config)
+    explained = contributions(model, args.image, parts.source, parts.unit) if args.image else None
+    save_png(out, decomposition_sheet(model, parts, explained, config))
+    magnitudes = parts.magnitudes
+    extra = {} if explained is None else {
+        "image": args.image, "neuron": explained.unit, "bias": explained.bias, "linearized": explained.linearized,
+        "actual": explained.actual, "contribution_per_cell": explained.window().sum(-1).tolist()}
+    write_json(out.with_suffix(".json"), build_manifest(
+        "decomposed feature visualization", model=model.name, unit=parts.unit, source=parts.source, method=parts.method,
+        window=len(magnitudes), magnitudes=magnitudes.tolist(), config=config, **extra))
+    y, x = divmod(int(magnitudes.argmax()), magnitudes.shape[1])
+    print(f"{parts.unit} from {parts.source}: {len(magnitudes)}x{len(magnitudes)} window ({parts.method}), strongest cell ({x},{y})")
+    if explained is not None:
+        print(f"on {args.image} at {explained.unit}: bias {explained.bias:.3f} + contributions "
+              f"{float(explained.values.sum()):.3f} = linearized {explained.linearized:.3f} (actual {explained.actual:.3f})")
+    print(out)
+
+
+def _views(args: argparse.Namespace) -> None:
+    out = _png(args.out)
+    model = load(args.model)
+    config = RenderConfig(steps=args.steps, progress=not args.no_progress)
+    views = objective_views(model, args.unit, config)
+    save_png(out, views.sheet(columns=3, title=f"{model.name}: {args.unit} as neuron, channel and direction x cos"))
+    write_json(out.with_suffix(".json"), build_manifest("objective views", model=model.name, unit=args.unit,
+                                                        labels=views.labels, values=views.values.tolist(), render=config))
     print(out)
 
 

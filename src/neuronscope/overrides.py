@@ -114,6 +114,24 @@ def linearized(network: nn.Module) -> Iterator[None]:
 
 
 @contextmanager
+def linear_forward(network: nn.Module) -> Iterator[None]:
+    """ReLU and ReLU6 modules compute the identity and max-pools an average pool, forward and
+    backward: the network between any two layers becomes affine (its gradients are the expanded
+    weights). Restored on exit."""
+
+    def patch(module: nn.Module) -> Callable | None:
+        if isinstance(module, (nn.ReLU, nn.ReLU6)):
+            return lambda x: x
+        if isinstance(module, nn.MaxPool2d):
+            return lambda x, m=module: F.avg_pool2d(x, m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode,
+                                                   count_include_pad=False)
+        return None
+
+    with _patched(network, patch):
+        yield
+
+
+@contextmanager
 def frozen_weights(network: nn.Module) -> Iterator[None]:
     """Parameters need no gradients while images are optimized; the flags are restored after."""
     flags = [(p, p.requires_grad) for p in network.parameters()]
