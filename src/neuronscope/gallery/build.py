@@ -14,6 +14,7 @@ from ..data import PHOTOS, load_image
 from ..errors import NeuronscopeError
 from ..examples import ExamplesConfig, dataset_examples
 from ..models import load
+from ..models.zoo import ZOO
 from ..models.model import Model
 from ..sources import ImageSource, resolve_source
 from .config import DEFAULT_PHOTOS, GalleryConfig
@@ -55,6 +56,7 @@ def build_gallery(out: str | Path, config: GalleryConfig | None = None, model: M
     folder = out / model.name
     with _disk_errors(out):
         state = BuildState(folder, model.name, {**config.pinned(), "source": source.fingerprint()})
+        state.data["description"] = _description(model, source)
         try:
             summary = BuildSummary(folder)
             _Build(model, plan, source, photos, config, state, summary).run()
@@ -165,6 +167,13 @@ def _timed(summary: BuildSummary, key: str):
         yield
     finally:
         summary.timing[key] = summary.timing.get(key, 0.0) + time.perf_counter() - start
+
+
+def _description(model: Model, source: ImageSource) -> str:
+    entry = ZOO.get(model.name)
+    size = "x".join(map(str, model.input_size))
+    what = f"{entry.description}; " if entry else ""
+    return f"{what}input {size}; dataset examples from {source.name}."
 
 
 def _photo_names(config: GalleryConfig, source: ImageSource) -> list[str]:

@@ -43,8 +43,8 @@ class Pages:
     def write_all(self, data: dict[str, Any], source: str) -> int:
         """Every page of the model in ``data`` (its manifest), then the index. Returns pages written."""
         model = data["model"]
-        layers = list(data["layers"])
-        count = self._model_page(data)
+        layers = sorted(data["layers"], key=lambda name: data["layers"][name]["info"]["depth"])
+        count = self._model_page(data, layers)
         for i, layer in enumerate(layers):
             neighbours = (layers[i - 1] if i else None, layers[i + 1] if i + 1 < len(layers) else None)
             count += self._layer_pages(data, layer, neighbours, source)
@@ -70,10 +70,11 @@ class Pages:
         return self._write(Path("index.html"), "index.html", depth=0, crumbs=[], models=models,
                            manifest_href=models[0]["name"] + "/manifest.json" if models else "#")
 
-    def _model_page(self, data: dict[str, Any]) -> int:
+    def _model_page(self, data: dict[str, Any], layers: list[str]) -> int:
         model = data["model"]
         rows = []
-        for name, layer in data["layers"].items():
+        for name in layers:
+            layer = data["layers"][name]
             info = layer["info"]
             rows.append({**info, "name": name, "grid": "x".join(map(str, info["spatial"])),
                          "done": sum(1 for key in data["units"] if key.rsplit(":", 1)[0] == name),
