@@ -35,7 +35,7 @@ def measure(name: str, config: GalleryConfig, model: ns.Model) -> dict:
     return {"build": name, "units": summary.rendered, "photos": summary.photos, "pages": summary.pages,
             "total_s": round(total, 1), "units_per_minute": round(60 * summary.rendered / total, 1),
             "render_s_per_unit": round(per_unit, 2),
-            "time_s": {k: round(v, 1) for k, v in sorted(summary.timing.items())},
+            "time_s": {k: round(v, 2) for k, v in sorted(summary.timing.items())},
             "time_share": {k: round(v / total, 3) for k, v in sorted(summary.timing.items())}}
 
 

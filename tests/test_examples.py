@@ -1,5 +1,4 @@
 """Dataset examples: the stored top-k are the true maxima over the source, cached and resumable."""
-import time
 
 import numpy as np
 import pytest
@@ -132,10 +131,8 @@ def test_cache_hit_runs_nothing(lite0, source, found, tmp_path, monkeypatch):
     def no_forward(*args, **kwargs):
         raise AssertionError("the cache hit ran the model")
 
-    monkeypatch.setattr(lite0.module, "forward", no_forward)
-    start = time.perf_counter()
+    monkeypatch.setitem(lite0.module.__dict__, "forward", no_forward)  # removed again afterwards, not rebound
     cached = dataset_examples(lite0, LAYERS, Untouchable(bundled_source(), 24), CONFIG, cache_dir=tmp_path)
-    assert time.perf_counter() - start < 2.0
     for layer in LAYERS:
         assert cached[layer].keys == first_run[layer].keys == found[layer].keys
         assert np.array_equal(cached[layer].top_values, first_run[layer].top_values)

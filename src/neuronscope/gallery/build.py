@@ -14,8 +14,8 @@ from ..data import PHOTOS, load_image
 from ..errors import NeuronscopeError
 from ..examples import ExamplesConfig, dataset_examples
 from ..models import load
-from ..models.zoo import ZOO
 from ..models.model import Model
+from ..models.zoo import ZOO
 from ..sources import ImageSource, resolve_source
 from .config import DEFAULT_PHOTOS, GalleryConfig
 from .layer_views import AGREEMENT, agreement, neighbours, unit_classes
@@ -177,6 +177,8 @@ def _description(model: Model, source: ImageSource) -> str:
 
 
 def _photo_names(config: GalleryConfig, source: ImageSource) -> list[str]:
+    if config.photos == ("all",):
+        return list(PHOTOS) if config.source in (None, "photos") else list(source.keys())
     if config.photos is not None:
         return list(config.photos)
     if config.source in (None, "photos"):

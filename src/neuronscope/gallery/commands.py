@@ -22,7 +22,7 @@ def add_commands(commands) -> None:
     count.add_argument("--units", type=int, default=DEFAULT_UNITS, help=f"the first N channels of each layer (default {DEFAULT_UNITS})")
     count.add_argument("--all", action="store_true", help="every channel of the chosen layers, reusing what is done")
     micro.add_argument("--source", default=None, help="images for dataset examples: a folder, or a .txt list of files (default: crops of the bundled photos)")
-    micro.add_argument("--photos", default=None, help="comma-separated photos (bundled names, files or source keys) that get a page; \"\" for none")
+    micro.add_argument("--photos", default=None, help="comma-separated photos (bundled names, files or source keys) that get a page; \"all\" for every one, \"\" for none")
     micro.add_argument("--samples", type=int, default=GalleryConfig.samples, help=f"feature visualizations per unit (default {GalleryConfig.samples})")
     micro.add_argument("--steps", type=int, default=None, help="optimization steps per feature visualization (default 192)")
     micro.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")

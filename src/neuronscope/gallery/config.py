@@ -36,7 +36,7 @@ class GalleryConfig:
     """Image source for dataset examples: None (the bundled photo crops), a folder or a .txt list."""
     photos: tuple[str, ...] | None = None
     """Images with a page of their own; None: ``DEFAULT_PHOTOS`` for the bundled source, else the
-    source's first three images."""
+    source's first three images; ``("all",)``: every bundled photo, or every image of the source."""
     caricature_steps: int = 128
     progress: bool = True
 
