@@ -24,6 +24,7 @@ def add_commands(commands) -> None:
     micro.add_argument("--source", default=None, help="images for dataset examples: a folder, or a .txt list of files (default: crops of the bundled photos)")
     micro.add_argument("--photos", default=None, help="comma-separated photos (bundled names, files or source keys) that get a page; \"all\" for every one, \"\" for none")
     micro.add_argument("--samples", type=int, default=GalleryConfig.samples, help=f"feature visualizations per unit (default {GalleryConfig.samples})")
+    micro.add_argument("--examples", type=int, default=GalleryConfig.examples, help=f"dataset examples per unit (default {GalleryConfig.examples})")
     micro.add_argument("--steps", type=int, default=None, help="optimization steps per feature visualization (default 192)")
     micro.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
     micro.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -42,7 +43,8 @@ def _microscope(args: argparse.Namespace) -> None:
 
     config = GalleryConfig(
         model=args.model, layers=_names(args.layers), units=None if args.all else args.units,
-        source=args.source, photos=_names(args.photos), samples=args.samples, progress=not args.no_progress)
+        source=args.source, photos=_names(args.photos), samples=args.samples, examples=args.examples,
+        progress=not args.no_progress)
     if args.steps is not None:
         config = replace(config, render=replace(config.render, steps=args.steps))
     summary = build_gallery(args.out, config)
