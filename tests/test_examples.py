@@ -12,9 +12,9 @@ from neuronscope.examples import (
     dataset_examples,
     example_crop,
     example_image,
-    receptive_field,
 )
 from neuronscope.readout import layer_activations
+from neuronscope.receptive import effective_extent, receptive_field
 from neuronscope.sources import FirstSource, bundled_source, first, folder_source
 
 LAYERS = ["blocks.2.0", "blocks.4.1"]
@@ -198,3 +198,11 @@ def test_a_folder_with_some_corrupt_files_still_works(lite0, tmp_path):
     assert [key for key, _ in source.skipped] == ["zz-broken.jpg"]
     manifest = next((tmp_path / "cache").rglob("blocks.1.0.json")).read_text()
     assert "zz-broken.jpg" in manifest and '"images": 3' in manifest
+
+
+def test_the_effective_field_is_inside_the_full_field_and_grows_with_depth(lite0):
+    sides = [effective_extent(lite0, layer, 0.8)[0] for layer in ("blocks.1.1", "blocks.3.2", "blocks.5.3")]
+    assert sides == sorted(sides) and sides[0] < sides[-1]
+    assert effective_extent(lite0, "blocks.3.2", 0.8)[0] < receptive_field(lite0, "blocks.3.2")[0]
+    assert effective_extent(lite0, "act1", 1.0) == (3, 3)  # all of the gradient: the full 3x3 field
+    assert effective_extent(lite0, "logits") is None

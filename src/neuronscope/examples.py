@@ -28,7 +28,7 @@ from .errors import NeuronscopeError
 from .images import file_safe
 from .manifest import atomic_write_bytes, build_manifest, write_json
 from .models.model import Model
-from .overrides import frozen_weights, linearized
+from .receptive import field_geometry, field_span
 from .sources import ImageSource
 
 FORMAT = "dataset-examples-v1"
@@ -127,8 +127,8 @@ class LayerExamples:
         if self.field_size is None:
             return (0, 0, height, width)
         extent = extent or self.field_size
-        top, bottom = _span(y, extent[0], self.field_stride[0], self.field_offset[0], height)
-        left, right = _span(x, extent[1], self.field_stride[1], self.field_offset[1], width)
+        top, bottom = field_span(y, extent[0], self.field_stride[0], self.field_offset[0], height)
+        left, right = field_span(x, extent[1], self.field_stride[1], self.field_offset[1], width)
         return (top, left, bottom, right)
 
     def _examples(self, channel: int, values, index, pos) -> list[Example]:
@@ -165,39 +165,6 @@ def dataset_examples(model: Model, layers: list[str] | str, source: ImageSource,
     if todo:
         found.update(_run_pass(model, todo, source, config, input_size, store))
     return {name: _choose_bottom(found[name], config.bottom) for name in names}
-
-
-def receptive_field(model: Model, layer: str, size: int | None = None) -> tuple[int, int]:
-    """(size, stride) in input pixels of the units of a spatial layer, at input ``size``
-    (default the model's). Measured, not derived from the architecture: the extent of the
-    non-zero gradient of a centre unit with respect to the input, with ReLUs and max-pools
-    linearized so no unit is switched off; if that extent fills the input, it is measured again
-    on an input twice as large (and is at least that large if it fills that too)."""
-    input_size = model.input_size if size is None else (int(size), int(size))
-    field = _measure_field(model, layer, input_size)
-    if field is None:
-        return (max(input_size), max(input_size))
-    extent, stride, _ = field
-    return (max(extent), round(max(stride)))
-
-
-def effective_extent(model: Model, layer: str, mass: float = 0.9) -> tuple[int, int] | None:
-    """(h, w) in input pixels of the part of a unit's receptive field that carries ``mass`` of its
-    input gradient (linearized network, centre unit), trimming equal tails on each axis. Deep
-    units' full fields span the whole image; this smaller effective field (Luo et al., 2016) is
-    what dataset-example crops show. None for layers without spatial extent."""
-    if model.layer(layer).spatial is None:
-        return None
-    if not 0 < mass <= 1:
-        raise NeuronscopeError(f"mass must be in (0, 1], got {mass}")
-    gradient = _centre_gradient(model, layer, model.input_size)[0]
-    extent = []
-    for profile in (gradient.sum(1), gradient.sum(0)):
-        cumulative = profile.cumsum(0) / profile.sum().clamp(min=1e-30)
-        start = int(torch.searchsorted(cumulative, torch.tensor((1 - mass) / 2, dtype=cumulative.dtype)))
-        stop = int(torch.searchsorted(cumulative, torch.tensor(1 - (1 - mass) / 2, dtype=cumulative.dtype)))
-        extent.append(max(1, stop - start + 1))
-    return (extent[0], extent[1])
 
 
 def example_image(model: Model, source: ImageSource, key: str, size: int | tuple[int, int] | None = None) -> np.ndarray:
@@ -347,7 +314,7 @@ def _run_pass(model: Model, layers: list[str], source: ImageSource, config: Exam
         bar.close()
     if state.images == 0:
         raise NeuronscopeError(f"no readable image in {source.name}")
-    results = {name: state.finish(name, input_size, _measure_field(model, name, input_size)) for name in layers}
+    results = {name: state.finish(name, input_size, field_geometry(model, name, input_size)) for name in layers}
     if store is not None:
         for result in results.values():
             store.save(result, state.skipped)
@@ -368,58 +335,6 @@ def _check_config(config: ExamplesConfig) -> None:
             raise NeuronscopeError(f"ExamplesConfig.{field} must be at least 1, got {getattr(config, field)}")
     if config.size is not None and config.size < 8:
         raise NeuronscopeError(f"ExamplesConfig.size must be at least 8 pixels (or None), got {config.size}")
-
-
-# --- receptive fields -------------------------------------------------------------------------
-
-
-def _measure_field(model: Model, layer: str, input_size: tuple[int, int]):
-    """(extent (h, w), stride (h, w), offset (h, w)) of a spatial layer's units in input pixels,
-    where the field of unit (y, x) is centred on ``offset + (y, x) * stride``; None if not spatial."""
-    if model.layer(layer).spatial is None:
-        return None
-    *field, clipped = _centre_field(model, layer, input_size)
-    if clipped:
-        try:  # measure on a larger input, which some models refuse
-            *field, _ = _centre_field(model, layer, (2 * input_size[0], 2 * input_size[1]))
-        except RuntimeError:
-            pass
-    return tuple(field)
-
-
-def _centre_field(model: Model, layer: str, size: tuple[int, int]):
-    """The extent of the non-zero input gradient of the centre unit at input ``size``, as
-    (extent, stride, offset, whether the extent reaches the border of the input)."""
-    gradient, grid = _centre_gradient(model, layer, size)
-    cy, cx = grid[0] // 2, grid[1] // 2
-    stride = (size[0] / grid[0], size[1] / grid[1])
-    mask = gradient > 0
-    rows, cols = torch.nonzero(mask.any(1)).flatten(), torch.nonzero(mask.any(0)).flatten()
-    if len(rows) == 0:  # the unit does not depend on the input: treat it as seeing everything
-        y0, y1, x0, x1 = 0, size[0] - 1, 0, size[1] - 1
-    else:
-        y0, y1, x0, x1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
-    extent = (y1 - y0 + 1, x1 - x0 + 1)
-    offset = ((y0 + y1) / 2 - cy * stride[0], (x0 + x1) / 2 - cx * stride[1])
-    clipped = min(y0, x0) == 0 or y1 == size[0] - 1 or x1 == size[1] - 1
-    return extent, stride, offset, clipped
-
-
-def _centre_gradient(model: Model, layer: str, size: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
-    """|d (centre unit, summed over channels) / d input| summed over colours, (H, W), on a constant
-    grey input with ReLUs and max-pools linearized; and the layer's grid at that size."""
-    x = torch.full((1, model.input_channels, *size), 0.5, device=model.device, dtype=model.dtype)
-    x.requires_grad_(True)
-    with linearized(model.module), frozen_weights(model.module), capture(model, [layer]) as cap:
-        activation = cap(x)[layer]
-        grid = tuple(activation.shape[2:])
-        (gradient,) = torch.autograd.grad(activation[0, :, grid[0] // 2, grid[1] // 2].sum(), x)
-    return gradient[0].abs().sum(0), grid
-
-
-def _span(index: int, extent: int, stride: float, offset: float, limit: int) -> tuple[int, int]:
-    start = round(offset + index * stride - (extent - 1) / 2)
-    return max(0, start), min(limit, start + extent)
 
 
 # --- the cache --------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from typing import Any
 import torch
 
 from ..capture import capture
-from ..examples import Example, LayerExamples, effective_extent, example_crop
+from ..examples import Example, LayerExamples, example_crop
 from ..images import save_png
 from ..models.model import Model
+from ..receptive import effective_extent
 from ..render import render_units
 from ..sources import ImageSource
 from ..units import Unit
