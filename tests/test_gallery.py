@@ -295,3 +295,23 @@ def test_a_browser_walks_the_gallery_and_every_image_loads(built):
         "index.html", "efficientnet_lite0/index.html", "efficientnet_lite0/blocks.4.2/index.html",
         "efficientnet_lite0/blocks.4.2/0.html", "efficientnet_lite0/index.html", "efficientnet_lite0/photos/chelsea.html"]
     assert failed == []
+
+
+def test_a_wrapped_model_without_labels_gets_a_gallery_too(image_folder, tmp_path):
+    """Plumbing only (random weights): a user's own small network, no class names, a 1x1 pooled layer."""
+    import torch
+    from torch import nn
+
+    import neuronscope as ns
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    model = ns.wrap(net, input_size=64, name="tiny")
+    config = small_config(image_folder, layers=None, units=1, samples=1, render=RenderConfig(steps=4, size=48, progress=False))
+    summary = build_gallery(tmp_path, config, model=model)
+    data = json.loads((tmp_path / "tiny" / "manifest.json").read_text())
+    assert "5" not in data["layers"]  # the 1x1 pooled output is not a layer to show
+    assert summary.rendered == len(data["layers"]) and (tmp_path / "tiny" / "photos" / "chelsea.html").is_file()
+    assert data["photos"]["chelsea"]["factors"] is None  # no spatial layer to factor class attribution on
+    assert broken_links(tmp_path) == []

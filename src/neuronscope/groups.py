@@ -66,6 +66,8 @@ def neuron_groups(model: Model, image: str | np.ndarray | torch.Tensor, layer: s
     if not 1 <= k <= info.channels:
         raise NeuronscopeError(f"k must be in 1..{info.channels} for layer '{layer}' ({info.channels} channels), got {k}")
     x, acts = layer_activations(model, image, info.name, size)  # acts: (C, H, W)
+    if k > acts.shape[1] * acts.shape[2]:
+        raise NeuronscopeError(f"k must be at most the {acts.shape[1]}x{acts.shape[2]} positions of layer '{layer}', got {k}")
     positions = acts.permute(1, 2, 0)  # (H, W, C)
     reducer = ChannelReducer(k, "NMF", negatives=negatives, seed=seed)
     maps = reducer.fit_transform(positions)  # (H, W, k)

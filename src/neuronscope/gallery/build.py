@@ -143,6 +143,8 @@ class _Build:
 
     def _classes(self, layer: str, examples) -> None:
         record = self.state.layer(layer)
+        if self.model.num_classes is None:
+            return
         if "agreement" not in record:
             first = _photo_image(self.photos[0], self.source) if self.photos else self.source.load(examples.keys[0])
             self.state.record_layer(layer, "agreement", round(agreement(self.model, first, layer), 4))

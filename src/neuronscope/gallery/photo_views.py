@@ -37,13 +37,13 @@ def photo_views(model: Model, image: np.ndarray, layers: list[str], config: Gall
         {"layer": layer, "file": save_png(folder / f"caricature_{i}.png", picture).name, "similarity": float(sim)}
         for i, (layer, picture, sim) in enumerate(zip(cartoons.layers, cartoons.images, cartoons.similarity))]
 
-    head = default_layer(model)
-    factors = class_factors(attribute_all_classes(model, image, head), k=2)
-    record["factors"] = {"layer": head, "file": save_png(folder / "factors.png", factors.overlay(cartoons.reference)).name,
-                         "classes": [[label for _, label in factors.top(f, 4)] for f in range(len(factors.maps))],
-                         "colors": [_hex(c) for c in factor_colors(len(factors.maps))]}
+    record["factors"] = _class_factors(model, image, cartoons.reference, folder)
 
-    deepest = layers[-1]
+    grids = [layer for layer in layers if _positions(model, layer) >= GROUPS]
+    if not grids:  # no layer with enough positions for groups and a dictionary
+        record["groups"] = record["dictionary"] = None
+        return record
+    deepest = grids[-1]
     groups = neuron_groups(model, image, deepest, k=GROUPS)
     record["groups"] = {"layer": deepest, "file": save_png(folder / "groups.png", groups.overlay()).name,
                         "colors": [_hex(c) for c in groups.colors()],
@@ -54,6 +54,26 @@ def photo_views(model: Model, image: np.ndarray, layers: list[str], config: Gall
     record["dictionary"] = {"layer": deepest, "file": save_png(folder / "dictionary.png", dictionary.mosaic()).name,
                             "channels": sorted({int(c) for c in dictionary.channels[..., 0].flatten()})}
     return record
+
+
+def _class_factors(model: Model, image: np.ndarray, reference, folder: Path) -> dict[str, Any] | None:
+    """Where the evidence for the classes lies: NMF (k=2) of all classes' attribution at the last
+    spatial layer; None for models without classes or without a spatial layer of 2+ positions."""
+    if model.num_classes is None:
+        return None
+    head = default_layer(model)
+    height, width = model.layer(head).spatial
+    if height * width < 2:
+        return None
+    factors = class_factors(attribute_all_classes(model, image, head), k=2)
+    return {"layer": head, "file": save_png(folder / "factors.png", factors.overlay(reference)).name,
+            "classes": [[label for _, label in factors.top(f, 4)] for f in range(len(factors.maps))],
+            "colors": [_hex(c) for c in factor_colors(len(factors.maps))]}
+
+
+def _positions(model: Model, layer: str) -> int:
+    height, width = model.layer(layer).spatial
+    return height * width
 
 
 def _hex(color: tuple[float, float, float]) -> str:

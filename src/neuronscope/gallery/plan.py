@@ -13,10 +13,11 @@ DEFAULT_LAYER_COUNT = 6
 def representative_layers(model: Model, n: int = DEFAULT_LAYER_COUNT) -> list[str]:
     """The last layer of each of the ``n`` deepest stages, shallow to deep.
 
-    A stage is the parent module of a curated spatial layer (``blocks.4`` for ``blocks.4.2``); a
+    Only layers with a grid of more than one position count. A stage is the parent module of a
+    curated spatial layer (``blocks.4`` for ``blocks.4.2``); a
     model whose curated layers have no common parents gets ``n`` evenly spaced curated layers.
     """
-    spatial = [info.name for info in model.layers if info.spatial]
+    spatial = [info.name for info in model.layers if info.spatial and info.spatial[0] * info.spatial[1] > 1]
     if not spatial:
         raise NeuronscopeError(f"{model.name} has no curated layer with spatial extent to show")
     stages: dict[str, str] = {}
