@@ -87,6 +87,7 @@ class _Build:
         total = 1 + len(pairs) + sum(map(len, pending.values())) + len(plan.layers) + PHOTO_WEIGHT * len(photos)
         bar = tqdm(total=total, desc=f"gallery {self.model.name}", unit="task", disable=not self.config.progress)
         try:
+            bar.set_postfix_str(f"dataset examples from {self.source.name}")
             with self._timed("examples_s"):
                 examples, extents = self._examples()
             bar.update(1)
