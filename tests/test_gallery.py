@@ -315,3 +315,16 @@ def test_a_wrapped_model_without_labels_gets_a_gallery_too(image_folder, tmp_pat
     assert summary.rendered == len(data["layers"]) and (tmp_path / "tiny" / "photos" / "chelsea.html").is_file()
     assert data["photos"]["chelsea"]["factors"] is None  # no spatial layer to factor class attribution on
     assert broken_links(tmp_path) == []
+
+
+def test_photo_pages_are_made_again_when_the_gallery_gains_a_layer(built, lite0):
+    out, _, config = built
+    from dataclasses import replace
+
+    before = manifest(out)["photos"]["chelsea"]
+    assert before["layers"] == list(LAYERS)
+    grown = build_gallery(out, replace(config, layers=("blocks.1.1",), units=1), model=lite0)
+    after = manifest(out)["photos"]["chelsea"]
+    assert grown.photos == 1 and after["layers"] == ["blocks.1.1", *LAYERS]
+    assert [c["layer"] for c in after["caricatures"]] == ["blocks.1.1", *LAYERS]
+    assert broken_links(out) == []

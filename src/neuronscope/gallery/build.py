@@ -82,7 +82,8 @@ class _Build:
         pending = {layer: [c for c in plan.channels[layer] if not state.unit_done(layer, c)] for layer in plan.layers}
         pairs = [(a, b) for a, b in zip(plan.layers, plan.layers[1:]) if state.layer(b).get("inputs_from") != a
                  or state.layer(a).get("outputs_to") != b]
-        photos = [name for name in self.photos if state.photo(name) is None]
+        shown = sorted(set(state.data["layers"]) | set(plan.layers), key=self.model.depth)  # every layer of the gallery
+        photos = [name for name in self.photos if (state.photo(name) or {}).get("layers") != shown]
         self.summary.reused = len(plan.units) - sum(map(len, pending.values()))
         total = 1 + len(pairs) + sum(map(len, pending.values())) + len(plan.layers) + PHOTO_WEIGHT * len(photos)
         bar = tqdm(total=total, desc=f"gallery {self.model.name}", unit="task", disable=not self.config.progress)
@@ -111,7 +112,7 @@ class _Build:
             for name in photos:
                 bar.set_postfix_str(name)
                 with self._timed("photos_s"):
-                    record = photo_views(self.model, _photo_image(name, self.source), list(plan.layers), self.config,
+                    record = photo_views(self.model, _photo_image(name, self.source), shown, self.config,
                                          state.folder / "photos" / photo_slug(name), state.folder / "_cache" / "icons")
                 state.record_photo(name, record)
                 self.summary.photos += 1

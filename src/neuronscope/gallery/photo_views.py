@@ -27,8 +27,9 @@ cached across photos)."""
 
 def photo_views(model: Model, image: np.ndarray, layers: list[str], config: GalleryConfig, folder: Path,
                 icon_cache: Path) -> dict[str, Any]:
-    """Write a photo's pictures into ``folder`` and return what its page lists."""
-    record: dict[str, Any] = {"predictions": [
+    """Write a photo's pictures into ``folder`` and return what its page lists. ``layers`` are all
+    the gallery's layers, shallow to deep: a page made for fewer is made again."""
+    record: dict[str, Any] = {"layers": list(layers), "predictions": [
         {"label": p.label, "probability": p.probability} for p in classify(model, [image], top=5)[0]]}
 
     cartoons = caricature(model, image, layers, CaricatureConfig(steps=config.caricature_steps, progress=False))
