@@ -54,9 +54,6 @@ class BuildState:
     def unit_done(self, layer: str, channel: int) -> bool:
         return f"{layer}:{channel}" in self.data["units"]
 
-    def unit(self, layer: str, channel: int) -> dict[str, Any] | None:
-        return self.data["units"].get(f"{layer}:{channel}")
-
     def record_units(self, records: dict[tuple[str, int], dict[str, Any]]) -> None:
         for (layer, channel), record in records.items():
             self.data["units"][f"{layer}:{channel}"] = {**to_jsonable(record), "run": self.run}
