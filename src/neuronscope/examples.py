@@ -177,8 +177,13 @@ def example_crop(model: Model, source: ImageSource, example: Example, size: int 
                  box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """The part of the model's input an example's unit sees (``example.box``, or ``box``), scaled
     to fit a ``size`` x ``size`` square (aspect kept, white margin): float32 (size, size, 3) in [0, 1]."""
-    image = example_image(model, source, example.key, example.input_size)
-    top, left, bottom, right = box or example.box
+    return crop_box(example_image(model, source, example.key, example.input_size), box or example.box, size)
+
+
+def crop_box(image: np.ndarray, box: tuple[int, int, int, int], size: int = 96) -> np.ndarray:
+    """``image[top:bottom, left:right]`` of an (H, W, 3) array scaled to fit a ``size`` x ``size``
+    square (aspect kept, white margin): float32 (size, size, 3) in [0, 1]."""
+    top, left, bottom, right = box
     crop = torch.from_numpy(np.ascontiguousarray(image[top:bottom, left:right])).permute(2, 0, 1)[None]
     height, width = crop.shape[-2:]
     scale = size / max(height, width)

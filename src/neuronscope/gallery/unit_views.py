@@ -6,10 +6,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..capture import capture
-from ..examples import Example, LayerExamples, example_crop
+from ..examples import Example, LayerExamples, crop_box, example_image
 from ..images import save_png
 from ..models.model import Model
 from ..receptive import effective_extent
@@ -43,6 +44,7 @@ def render_chunk(model: Model, layer: str, channels: list[int], config: GalleryC
     result = render_units(model, [Unit(layer, c) for c in channels], render, samples=samples,
                           diversity=config.diversity if samples > 1 else 0.0)
     peaks = _spatial_peaks(model, layer, result.images, channels, samples)
+    inputs = _Inputs(model, source, examples.input_size)
     records = {}
     for j, c in enumerate(channels):
         unit_folder = folder / str(c)
@@ -56,8 +58,8 @@ def render_chunk(model: Model, layer: str, channels: list[int], config: GalleryC
             "fv_peak": fv_peak,
             "dataset_max": dataset_max,
             "quality": fv_peak / dataset_max if dataset_max > 0 else None,
-            "top": _save_examples(model, source, examples, examples.top(c), "top", unit_folder, extent),
-            "bottom": (_save_examples(model, source, examples, examples.bottom(c), "bottom", unit_folder, extent)
+            "top": _save_examples(inputs, examples, examples.top(c), "top", unit_folder, extent),
+            "bottom": (_save_examples(inputs, examples, examples.bottom(c), "bottom", unit_folder, extent)
                        if examples.bottom_values is not None else []),
             "seeds": [render.seed + j * samples + s for s in range(samples)],
             "warnings": [w for w in result.warnings if w.startswith(f"{layer}:{c} ")],
@@ -75,13 +77,27 @@ def _spatial_peaks(model: Model, layer: str, images: torch.Tensor, channels: lis
     return chosen.flatten(1).amax(1).view(len(channels), samples).cpu()
 
 
-def _save_examples(model: Model, source: ImageSource, layer: LayerExamples, examples: list[Example], kind: str,
+class _Inputs:
+    """Source items as the model saw them, each loaded and preprocessed once per chunk: the units
+    of a chunk share many examples, and a folder's images can be large."""
+
+    def __init__(self, model: Model, source: ImageSource, size: tuple[int, int]) -> None:
+        self.model, self.source, self.size = model, source, size
+        self._prepared: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._prepared:
+            self._prepared[key] = example_image(self.model, self.source, key, self.size)
+        return self._prepared[key]
+
+
+def _save_examples(inputs: _Inputs, layer: LayerExamples, examples: list[Example], kind: str,
                    folder: Path, extent: tuple[int, int] | None) -> list[dict[str, Any]]:
     """Each example's crop as ``<kind>_<rank>.png``, with where it came from."""
     saved = []
     for rank, example in enumerate(examples):
         box = layer.box(example.y, example.x, extent)
-        crop = example_crop(model, source, example, size=CROP_SIZE, box=box)
+        crop = crop_box(inputs[example.key], box, size=CROP_SIZE)
         saved.append({"file": save_png(folder / f"{kind}_{rank}.png", crop).name, "key": example.key,
                       "value": float(example.value), "position": [int(example.y), int(example.x)],
                       "box": list(box)})
