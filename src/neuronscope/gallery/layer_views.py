@@ -11,6 +11,7 @@ from ..attribution import attribute, attribute_all_classes, logit_agreement
 from ..circuits import expanded_weights
 from ..examples import LayerExamples
 from ..models.model import Model
+from ..predict import classify
 from ..sources import ImageSource
 
 NEIGHBOURS = 6
@@ -36,9 +37,7 @@ def neighbours(model: Model, earlier: str, later: str) -> tuple[dict[str, list],
 def agreement(model: Model, image: np.ndarray, layer: str) -> float:
     """How well one-step attribution at ``layer`` decomposes the logits on ``image``: correlation
     of summed attribution and logit over the image's top 10 classes and 40 evenly spaced others."""
-    with torch.no_grad():
-        logits = model.module(model.normalize(model.input(image)))[0]
-    top = logits.topk(10).indices.tolist()
+    top = [prediction.index for prediction in classify(model, [image], top=10)[0]]
     spread = [int(i) for i in np.linspace(0, model.num_classes - 1, 40).round()]
     targets = list(dict.fromkeys(top + spread))
     return logit_agreement(attribute(model, image, layer, targets))
