@@ -150,19 +150,31 @@ def spatial_position_images(model: Model, weights: ExpandedWeights, output: int 
     """For each window cell (dy, dx): a feature visualization of the weight vector ``E[dy, dx, :, j]``
     at the earlier layer (``direction_neuron`` at the centre), blended toward light grey by the
     cell's weight magnitude, tiled into one (3, W*S, W*S) image."""
+    from .render import RenderConfig
+
+    window = weights.weights.shape[0]
+    vectors = weights.weights[..., output].reshape(window * window, -1)
+    cells, _ = render_cells(model, weights.source, vectors, config or RenderConfig(steps=128, size=48))
+    return tile_cells(cells, vectors.norm(dim=1).view(window, window))
+
+
+def render_cells(model: Model, layer: str, vectors: torch.Tensor, config, cosine_power: float = 0.0,
+                 unit: Unit | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Feature-visualize each (C1,) row of ``vectors`` as ``direction_neuron`` at the centre of
+    ``layer`` (``config``: a RenderConfig), in one batch with ``unit``'s own neuron if given:
+    (N, 3, S, S) and the unit's image (or None)."""
     import warnings
 
     from . import objectives as obj
-    from .render import RenderConfig, RenderWarning, render
+    from .render import RenderWarning, render
 
-    config = config or RenderConfig(steps=128, size=48)
-    window = weights.weights.shape[0]
-    vectors = weights.weights[..., output].reshape(window * window, -1)
-    objective = sum(obj.direction_neuron(weights.source, v, batch=p) for p, v in enumerate(vectors))
-    with warnings.catch_warnings():  # cells whose weight vector is zero have no gradient; they fade to grey anyway
+    items = [obj.direction_neuron(layer, v, cosine_power=cosine_power, batch=p) for p, v in enumerate(vectors)]
+    if unit is not None:
+        items.append(obj.neuron(unit.layer, unit.channel, batch=len(vectors)))
+    with warnings.catch_warnings():  # cells whose vector is zero have no gradient; they fade to grey anyway
         warnings.simplefilter("ignore", RenderWarning)
-        cells = render(model, objective, config, batch=len(vectors)).images  # (W*W, 3, S, S)
-    return tile_cells(cells, vectors.norm(dim=1).view(window, window))
+        images = render(model, sum(items), config, batch=len(items)).images
+    return (images[: len(vectors)], images[len(vectors)]) if unit is not None else (images, None)
 
 
 def tile_cells(cells: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from . import objectives as obj
 from .capture import capture
-from .circuits import expanded_weights, optimal_input_pattern, tile_cells
+from .circuits import expanded_weights, optimal_input_pattern, render_cells, tile_cells
 from .errors import NeuronscopeError, did_you_mean
 from .models.model import LOGITS, Model
 from .overrides import linear_forward
@@ -104,7 +104,8 @@ def decompose(model: Model, unit: str, from_layer: str | None = None, config: Me
                                         nonnegative=nonnegative, seed=config.render.seed,
                                         radius=typical_patch_norm(model, source, window))
         vectors = pattern.permute(1, 2, 0).contiguous()
-    cells, own = render_cells(model, source, vectors.reshape(-1, vectors.shape[-1]), config, target)
+    cells, own = render_cells(model, source, vectors.reshape(-1, vectors.shape[-1]), config.render,
+                             config.cosine_power, target)
     return Decomposition(str(target), source, config.method, vectors, cells, own)
 
 
@@ -115,19 +116,6 @@ def previous_layer(model: Model, layer: str) -> str:
     if not earlier:
         raise NeuronscopeError(f"no curated layer runs before '{layer}'; give the earlier layer explicitly")
     return earlier[-1]
-
-
-def render_cells(model: Model, layer: str, vectors: torch.Tensor, config: MechanicsConfig,
-                 unit: Unit | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Feature-visualize each (C1,) row of ``vectors`` at the centre of ``layer``, in one batch with
-    ``unit``'s own neuron if given: (N, 3, S, S) and the unit's image (or None)."""
-    items = [obj.direction_neuron(layer, v, cosine_power=config.cosine_power, batch=p) for p, v in enumerate(vectors)]
-    if unit is not None:
-        items.append(obj.neuron(unit.layer, unit.channel, batch=len(vectors)))
-    with warnings.catch_warnings():  # cells whose vector is zero have no gradient; they fade to grey anyway
-        warnings.simplefilter("ignore", RenderWarning)
-        images = render(model, sum(items), config.render, batch=len(items)).images
-    return (images[: len(vectors)], images[len(vectors)]) if unit is not None else (images, None)
 
 
 # --- one image: contributions -------------------------------------------------------------------
@@ -350,7 +338,8 @@ def decomposition_sheet(model: Model, decomposition: Decomposition, contribution
     if contributions is not None:
         c = contributions
         vectors = c.window()
-        cells, _ = render_cells(model, c.source, vectors.reshape(-1, vectors.shape[-1]), config or MechanicsConfig())
+        config = config or MechanicsConfig()
+        cells, _ = render_cells(model, c.source, vectors.reshape(-1, vectors.shape[-1]), config.render, config.cosine_power)
         grid = tile_cells(cells, vectors.norm(dim=-1))
         pictures += [heat_overlay(c.image, c.values.abs().sum(0)), grid, _cells(diverging(vectors.sum(-1), None))]
         captions += [f"@{c.unit.split('@')[1]} on the image", "contribution vectors",
