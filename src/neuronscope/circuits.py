@@ -187,6 +187,17 @@ def tile_cells(cells: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     return blended.view(height, width, 3, side, side).permute(2, 0, 3, 1, 4).reshape(3, height * side, width * side)
 
 
+def spatial_channel(model: Model, unit: str, position: bool = False) -> Unit:
+    """``unit`` parsed, which must be a channel of a layer with spatial extent (its neuron is taken
+    at the centre unless ``position`` allows ``@x,y``)."""
+    parsed = parse_unit(unit, model)
+    if parsed.channel is None or parsed.layer == LOGITS or model.layer(parsed.layer).spatial is None:
+        raise NeuronscopeError(f"give a channel of a spatial layer, like blocks.4.2:7 (got '{unit}')")
+    if parsed.position is not None and not position:
+        raise NeuronscopeError(f"'{unit}': the unit is taken at the centre of its layer; drop the '@x,y'")
+    return parsed
+
+
 def objective_views(model: Model, unit: str, config=None):
     """A unit three ways, side by side (a ``Result`` of 3 images): its neuron at the centre, its whole
     channel, and the cosine-weighted direction of its channel (``dot * max(0.1, cos)``), which asks
@@ -194,9 +205,7 @@ def objective_views(model: Model, unit: str, config=None):
     from . import objectives as obj
     from .render import RenderConfig, render
 
-    parsed = parse_unit(unit, model)
-    if parsed.channel is None or parsed.layer == LOGITS or model.layer(parsed.layer).spatial is None:
-        raise NeuronscopeError(f"give a channel of a spatial layer, like blocks.4.2:7 (got '{unit}')")
+    parsed = spatial_channel(model, unit)
     basis = torch.zeros(model.layer(parsed.layer).channels)
     basis[parsed.channel] = 1.0
     objective = (obj.neuron(parsed.layer, parsed.channel, batch=0) + obj.channel(parsed.layer, parsed.channel, batch=1)

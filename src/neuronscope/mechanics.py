@@ -23,12 +23,19 @@ import torch.nn.functional as F
 
 from . import objectives as obj
 from .capture import capture
-from .circuits import expanded_weights, optimal_input_pattern, render_cells, tile_cells
+from .circuits import (
+    expanded_weights,
+    optimal_input_pattern,
+    render_cells,
+    spatial_channel,
+    tile_cells,
+)
 from .errors import NeuronscopeError, did_you_mean
-from .models.model import LOGITS, Model
+from .models.model import Model
 from .overrides import linear_forward
+from .readout import layer_activations
 from .render import RenderConfig, RenderWarning, render
-from .units import Unit, parse_unit
+from .units import Unit
 
 METHODS = ("weights", "optimize")
 CASE_METHODS = ("nmf", "kmeans")
@@ -92,7 +99,7 @@ def decompose(model: Model, unit: str, from_layer: str | None = None, config: Me
     (for ``blocks.4.0`` that is ``blocks.3.2``; for a part of a block, the block before it).
     """
     config = config or MechanicsConfig()
-    target = _channel_unit(model, unit)
+    target = spatial_channel(model, unit)
     source = model.spatial_layer(from_layer).name if from_layer is not None else previous_layer(model, target.layer)
     weights = expanded_weights(model, source, str(target), window=config.window).weights[..., 0]  # (W, W, C1)
     if config.method == "weights":
@@ -170,7 +177,7 @@ def contributions(model: Model, image, from_layer: str, unit: str) -> Contributi
 
     ``unit`` is a channel (``layer:c``, explained where it fires most) or a neuron (``layer:c@x,y``).
     """
-    target = _channel_unit(model, unit, position=True)
+    target = spatial_channel(model, unit, position=True)
     source = model.spatial_layer(from_layer).name
     _check_order(model, source, target.layer)
     x = model.input(image)
@@ -246,7 +253,7 @@ def firing_cases(model: Model, unit: str, from_layer: str, images: Sequence | to
     """
     if method not in CASE_METHODS:
         raise NeuronscopeError(f"unknown method '{method}': {did_you_mean(method, CASE_METHODS)} (choose nmf or kmeans)")
-    target = _channel_unit(model, unit)
+    target = spatial_channel(model, unit)
     source = model.spatial_layer(from_layer).name
     _check_order(model, source, target.layer)
     batch = _image_batch(model, images)
@@ -367,18 +374,7 @@ def typical_patch_norm(model: Model, layer: str, window: int, photos: Sequence[s
 
 
 def _never_negative(model: Model, layer: str) -> bool:
-    x = model.input("chelsea")
-    with torch.no_grad(), capture(model, [layer]) as cap:
-        return bool(cap(x)[layer].min() >= 0)
-
-
-def _channel_unit(model: Model, unit: str, position: bool = False) -> Unit:
-    parsed = parse_unit(unit, model)
-    if parsed.channel is None or parsed.layer == LOGITS or model.layer(parsed.layer).spatial is None:
-        raise NeuronscopeError(f"give a channel of a spatial layer, like blocks.4.0:7 (got '{unit}')")
-    if parsed.position is not None and not position:
-        raise NeuronscopeError(f"'{unit}': the unit is taken at the centre of its layer; drop the '@x,y'")
-    return parsed
+    return bool(layer_activations(model, "chelsea", layer)[1].min() >= 0)
 
 
 def _check_order(model: Model, source: str, layer: str) -> None:
