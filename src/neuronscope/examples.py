@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .capture import capture
 from .errors import NeuronscopeError
 from .images import file_safe
-from .manifest import atomic_write_bytes, build_manifest, write_json
+from .manifest import atomic_write_bytes, build_manifest, stable_hash, write_json
 from .models.model import Model
 from .receptive import field_geometry, field_span
 from .sources import ImageSource
@@ -353,7 +353,7 @@ class _Store:
         self.model, self.source, self.config = model, source, config
         self.settings = {"format": FORMAT, "k": config.k, "input_size": list(input_size),
                          "crop_fraction": model.crop_fraction, "weights": _weights_digest(model)}
-        digest = _digest(self.settings)
+        digest = stable_hash(self.settings)
         self.folder = Path(cache_dir) / file_safe(model.name) / source.fingerprint() / digest
 
     def load(self, layer: str) -> LayerExamples | None:
@@ -416,7 +416,7 @@ class _Store:
         self._checkpoint_path(layers).unlink(missing_ok=True)
 
     def _checkpoint_path(self, layers: list[str]) -> Path:
-        return self.folder / f"checkpoint-{_digest([layers, self.config.batch])}.npz"
+        return self.folder / f"checkpoint-{stable_hash([layers, self.config.batch])}.npz"
 
     def _paths(self, layer: str) -> tuple[Path, Path]:
         stem = file_safe(layer, limit=200)
@@ -465,6 +465,3 @@ def _weights_digest(model: Model) -> str:
                       else tensor.detach().float().cpu().numpy().tobytes())
     return digest.hexdigest()[:16]
 
-
-def _digest(value: object) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]

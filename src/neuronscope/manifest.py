@@ -1,6 +1,7 @@
 """Manifests: what is needed to reproduce an output, written beside it; atomic file writes."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -38,6 +39,11 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return str(value)
+
+
+def stable_hash(value: Any, length: int = 16) -> str:
+    """A short stable hash of a JSON-like value (keys sorted; other objects by ``str``)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:length]
 
 
 def build_manifest(kind: str, **fields: Any) -> dict[str, Any]:

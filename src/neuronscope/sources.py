@@ -8,7 +8,6 @@ Unreadable files are skipped and listed in ``source.skipped``; they never stop a
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from .data import PHOTOS, load_image, photo, photo_names, photo_path
 from .errors import NeuronscopeError, did_you_mean
+from .manifest import stable_hash
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 """File types a folder source picks up (case-insensitive)."""
@@ -178,7 +178,7 @@ class BundledSource(ImageSource):
 
     def fingerprint(self) -> str:
         sizes = [(n, _file_size(photo_path(n))) for n in self.names]
-        return _digest([BUNDLED_VERSION, sizes, self.lattice])
+        return stable_hash([BUNDLED_VERSION, sizes, self.lattice])
 
 
 class FolderSource(ImageSource):
@@ -206,7 +206,7 @@ class FolderSource(ImageSource):
         return load_image(self.root / key)
 
     def fingerprint(self) -> str:
-        return _digest(["folder", [(key, *_file_stat(self.root / key)) for key in self._keys]])
+        return stable_hash(["folder", [(key, *_file_stat(self.root / key)) for key in self._keys]])
 
 
 class FileListSource(ImageSource):
@@ -240,7 +240,7 @@ class FileListSource(ImageSource):
         return load_image(self._paths[key])
 
     def fingerprint(self) -> str:
-        return _digest(["files", [(key, *_file_stat(self._paths[key])) for key in self._keys]])
+        return stable_hash(["files", [(key, *_file_stat(self._paths[key])) for key in self._keys]])
 
 
 class FirstSource(ImageSource):
@@ -261,7 +261,7 @@ class FirstSource(ImageSource):
         return self.source.load(key)
 
     def fingerprint(self) -> str:
-        return _digest(["first", len(self._keys), self.source.fingerprint()])
+        return stable_hash(["first", len(self._keys), self.source.fingerprint()])
 
 
 def _image_files(root: Path) -> Iterator[str]:
@@ -286,6 +286,3 @@ def _file_size(path: Path) -> int:
     except OSError:
         return -1
 
-
-def _digest(parts: object) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
