@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 import neuronscope as ns
-from neuronscope.attribution import attribute, attribute_all_classes
+from neuronscope.attribution.hidden import attribute, attribute_all_classes
 from neuronscope.manifest import write_json
 
 

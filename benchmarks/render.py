@@ -110,7 +110,7 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
     from torch import nn
 
     import neuronscope as ns
-    from neuronscope.render import RenderConfig
+    from neuronscope.featurevis.render import RenderConfig
 
     model = ns.load(MODEL)
     model.layers  # the one-time probe forward is not part of the measurement

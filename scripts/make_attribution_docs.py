@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import neuronscope as ns
-from neuronscope.attribution import attribute, attribute_all_classes, logit_agreement
-from neuronscope.factor import class_factors
+from neuronscope.attribution.factor import class_factors
+from neuronscope.attribution.hidden import (
+    attribute,
+    attribute_all_classes,
+    logit_agreement,
+)
 from neuronscope.images import contact_sheet, heat_overlay, save_png
 from neuronscope.manifest import build_manifest, write_json
 from neuronscope.models import preprocess

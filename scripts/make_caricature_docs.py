@@ -10,7 +10,13 @@ from pathlib import Path
 import torch
 
 import neuronscope as ns
-from neuronscope.caricature import CaricatureConfig, attributive_caricature, caricature, compare_models, similarity_sheet
+from neuronscope.featurevis.caricature import (
+    CaricatureConfig,
+    attributive_caricature,
+    caricature,
+    compare_models,
+    similarity_sheet,
+)
 from neuronscope.images import contact_sheet, save_png
 from neuronscope.manifest import write_json
 from neuronscope.models import preprocess

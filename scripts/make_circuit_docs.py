@@ -9,9 +9,14 @@ from pathlib import Path
 import torch
 
 import neuronscope as ns
-from neuronscope.circuits import expanded_weights, objective_views, spatial_position_images, weight_picture
+from neuronscope.circuits.weights import (
+    expanded_weights,
+    objective_views,
+    spatial_position_images,
+    weight_picture,
+)
+from neuronscope.featurevis.render import RenderConfig
 from neuronscope.images import contact_sheet, save_png
-from neuronscope.render import RenderConfig
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 

@@ -15,7 +15,7 @@ image's magnitude at (fy, fx) is the original's at (-fy, fx)), at half the cost.
 shape (3, 224, 113) are stored as float16:
 
 * ``decorrelated``: of the crops mapped into the decorrelated colour basis of
-  ``neuronscope.param.color`` (``u = M^-1 rgb``). MaCo builds its 3-channel images in that basis and
+  ``neuronscope.featurevis.param.color`` (``u = M^-1 rgb``). MaCo builds its 3-channel images in that basis and
   recorrelates afterwards, so this is what a 3-channel ``MacoImage`` uses.
 * ``rgb``: of the plain RGB channels; their mean is what images with another channel count use.
 
@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from neuronscope import data
-from neuronscope.param.color import COLOR_MATRIX
+from neuronscope.featurevis.param.color import COLOR_MATRIX
 
 REFERENCE_SIZE = 224
 PHOTO_NAMES = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle", "china", "flower")

@@ -11,17 +11,17 @@ import torch
 
 import neuronscope as ns
 from neuronscope import objectives as obj
-from neuronscope.circuits import expanded_weights, weight_factors
-from neuronscope.images import contact_sheet, diverging, save_png
-from neuronscope.manifest import build_manifest, write_json
-from neuronscope.mechanics import (
+from neuronscope.circuits.decompose import (
     MechanicsConfig,
     contributions,
     decompose,
     decomposition_sheet,
     firing_cases,
 )
-from neuronscope.render import RenderConfig, render
+from neuronscope.circuits.weights import expanded_weights, weight_factors
+from neuronscope.featurevis.render import RenderConfig, render
+from neuronscope.images import contact_sheet, diverging, save_png
+from neuronscope.manifest import build_manifest, write_json
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 CONFIG = MechanicsConfig(render=RenderConfig(steps=192, size=56, progress=False))

@@ -14,9 +14,14 @@ from pathlib import Path
 import torch
 
 import neuronscope as ns
+from neuronscope.featurevis.render import (
+    DEFAULT_DIVERSITY_WEIGHT,
+    RenderConfig,
+    render_layer,
+    render_units,
+)
 from neuronscope.images import save_png
 from neuronscope.manifest import build_manifest, write_json
-from neuronscope.render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig, render_layer, render_units
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES, RESULTS = ROOT / "docs" / "images", ROOT / "docs" / "results"

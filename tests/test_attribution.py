@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import neuronscope as ns
-from neuronscope.attribution import attribute, attribute_all_classes
-from neuronscope.factor import ChannelReducer, class_factors
+from neuronscope.attribution.factor import ChannelReducer, class_factors
+from neuronscope.attribution.hidden import attribute, attribute_all_classes
 from neuronscope.models import preprocess
 
 

@@ -6,14 +6,14 @@ import torch.nn.functional as F
 
 import neuronscope as ns
 from neuronscope import objectives as obj
-from neuronscope.caricature import (
+from neuronscope.featurevis.caricature import (
     CaricatureConfig,
     attributive_caricature,
     caricature,
     caricature_objective,
     normalized_attribution,
 )
-from neuronscope.transforms import LUCID, RandomAffine
+from neuronscope.featurevis.transforms import LUCID, RandomAffine
 
 PHOTOS = ["chelsea", "coffee", "rocket", "china", "motorcycle"]
 MID_LAYERS = ["blocks.3.1", "blocks.4.2"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neuronscope.cli import main
+from neuronscope.cli.main import main
 
 
 def run(capsys, *argv):
@@ -90,7 +90,7 @@ def test_the_installed_console_script_prints_no_traceback():
 
 
 def _photo_file(name):
-    from neuronscope.data import photo_path
+    from neuronscope.data.photos import photo_path
 
     return photo_path(name)
 

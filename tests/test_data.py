@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 import neuronscope as ns
-from neuronscope.data import load_image, photo, photo_names
+from neuronscope.data.photos import load_image, photo, photo_names
 
 
 def test_every_bundled_photo_loads_as_rgb():

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 import neuronscope as ns
-from neuronscope.dictionary import activation_grid, semantic_dictionary
-from neuronscope.render import RenderConfig
+from neuronscope.attribution.dictionary import activation_grid, semantic_dictionary
+from neuronscope.featurevis.render import RenderConfig
 
 
 def test_the_dictionary_lists_the_strongest_channels_and_caches_their_icons(lite0, tmp_path):

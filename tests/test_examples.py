@@ -7,15 +7,15 @@ from PIL import Image
 
 import neuronscope as ns
 from neuronscope.capture import capture
-from neuronscope.examples import (
+from neuronscope.data.sources import FirstSource, bundled_source, first, folder_source
+from neuronscope.examples.receptive import effective_extent, receptive_field
+from neuronscope.examples.topk import (
     ExamplesConfig,
     dataset_examples,
     example_crop,
     example_image,
 )
 from neuronscope.readout import layer_activations
-from neuronscope.receptive import effective_extent, receptive_field
-from neuronscope.sources import FirstSource, bundled_source, first, folder_source
 
 LAYERS = ["blocks.2.0", "blocks.4.1"]
 CONFIG = ExamplesConfig(k=5, batch=8, progress=False)

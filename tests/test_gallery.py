@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from neuronscope import NeuronscopeError
+from neuronscope.data.sources import bundled_source
+from neuronscope.featurevis.render import RenderConfig
 from neuronscope.gallery import (
     GalleryConfig,
     build_gallery,
@@ -23,8 +25,6 @@ from neuronscope.gallery import (
 )
 from neuronscope.gallery.plan import chunks, representative_layers
 from neuronscope.images import save_png
-from neuronscope.render import RenderConfig
-from neuronscope.sources import bundled_source
 
 LAYERS = ("blocks.2.1", "blocks.4.2")
 

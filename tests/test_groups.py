@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import neuronscope as ns
-from neuronscope.attribution import attribute
-from neuronscope.groups import neuron_groups
+from neuronscope.attribution.groups import neuron_groups
+from neuronscope.attribution.hidden import attribute
 
 
 def test_groups_reconstruct_better_with_more_groups_and_are_deterministic(lite0):

@@ -8,8 +8,13 @@ import torch
 import torch.nn.functional as F
 
 import neuronscope as ns
-from neuronscope.param.base import ImageParam
-from neuronscope.param.maco import MacoImage, load_spectrum, maco_magnitude, resample_magnitude
+from neuronscope.featurevis.param.base import ImageParam
+from neuronscope.featurevis.param.maco import (
+    MacoImage,
+    load_spectrum,
+    maco_magnitude,
+    resample_magnitude,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSET = ROOT / "src" / "neuronscope" / "assets" / "maco_spectrum.npz"

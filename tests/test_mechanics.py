@@ -5,9 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import neuronscope as ns
-from neuronscope.circuits import expanded_weights, weight_factors
-from neuronscope.data import photo_crops
-from neuronscope.mechanics import (
+from neuronscope.circuits.decompose import (
     MechanicsConfig,
     contributions,
     decompose,
@@ -15,7 +13,9 @@ from neuronscope.mechanics import (
     firing_cases,
     previous_layer,
 )
-from neuronscope.render import RenderConfig
+from neuronscope.circuits.weights import expanded_weights, weight_factors
+from neuronscope.data.photos import photo_crops
+from neuronscope.featurevis.render import RenderConfig
 
 QUICK = MechanicsConfig(render=RenderConfig(steps=32, size=48, progress=False))
 

@@ -4,9 +4,9 @@ import torch
 import torch.nn.functional as F
 
 import neuronscope as ns
-from neuronscope.param import FourierImage, PixelImage, make_param
-from neuronscope.param.color import COLOR_MATRIX, to_valid_rgb
-from neuronscope.param.fourier import frequency_scale
+from neuronscope.featurevis.param import FourierImage, PixelImage, make_param
+from neuronscope.featurevis.param.color import COLOR_MATRIX, to_valid_rgb
+from neuronscope.featurevis.param.fourier import frequency_scale
 
 
 @pytest.mark.parametrize("size", [(16, 16), (15, 22), (9, 8)])

@@ -8,7 +8,14 @@ from torch import nn
 
 import neuronscope as ns
 from neuronscope import objectives as obj
-from neuronscope.render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig, RenderWarning, diversity_layer, render, render_units
+from neuronscope.featurevis.render import (
+    DEFAULT_DIVERSITY_WEIGHT,
+    RenderConfig,
+    RenderWarning,
+    diversity_layer,
+    render,
+    render_units,
+)
 
 CLASSES = [281, 967, 417, 948, 88, 980, 511, 327]  # tabby, espresso, balloon, Granny Smith, macaw, volcano, convertible, starfish
 LAYERS = ["blocks.2.1", "blocks.3.1.bn1", "blocks.4.2", "blocks.5.1"]  # shallow to deep

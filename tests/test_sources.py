@@ -4,8 +4,8 @@ import pytest
 from PIL import Image
 
 import neuronscope as ns
-from neuronscope.data import photo_names
-from neuronscope.sources import (
+from neuronscope.data.photos import photo_names
+from neuronscope.data.sources import (
     BundledSource,
     FileListSource,
     FolderSource,

@@ -5,7 +5,14 @@ import pytest
 import torch
 
 import neuronscope as ns
-from neuronscope.transforms import LUCID, NONE, Draw, RandomAffine, TransformConfig, warp
+from neuronscope.featurevis.transforms import (
+    LUCID,
+    NONE,
+    Draw,
+    RandomAffine,
+    TransformConfig,
+    warp,
+)
 
 
 def test_identity_draw_is_the_identity():

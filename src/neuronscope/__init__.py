@@ -3,26 +3,77 @@
     import neuronscope as ns
     model = ns.load("efficientnet_lite0")
     ns.classify(model, ["chelsea"])
-    with ns.capture(model, ["blocks.4.2"]) as cap:
-        acts = cap(model.prepare(ns.data.photo("coffee")))
     result = ns.render_units(model, ["blocks.4.2:7", "logits:tabby"])
     result.save("out/")
+
+The public API, by family. Every function takes the model first, then what it analyses (units,
+an image), then where (layers, a folder).
 """
-from . import data, objectives
+from . import data
+from .attribution import (
+                          activation_grid,
+                          attribute,
+                          attribute_all_classes,
+                          class_factors,
+                          neuron_groups,
+                          semantic_dictionary,
+)
 from .capture import Capture, capture
+from .circuits import (
+                          contributions,
+                          decompose,
+                          expanded_weights,
+                          firing_cases,
+                          weight_factors,
+)
 from .errors import NeuronscopeError
-from .models import DEFAULT_MODEL, LOGITS, LayerInfo, Model, available_models, imagenet_labels, load, wrap
+from .examples import dataset_examples
+from .featurevis import objectives
+from .featurevis.caricature import (
+                          CaricatureConfig,
+                          attributive_caricature,
+                          caricature,
+                          compare_models,
+)
+from .featurevis.render import (
+                          RenderConfig,
+                          RenderWarning,
+                          Result,
+                          render,
+                          render_layer,
+                          render_units,
+)
+from .featurevis.transforms import TransformConfig
+from .gallery import GalleryConfig, build_gallery
+from .models import (
+                          DEFAULT_MODEL,
+                          LayerInfo,
+                          Model,
+                          available_models,
+                          imagenet_labels,
+                          load,
+                          wrap,
+)
+from .names import INPUT, LOGITS
 from .predict import Prediction, classify
 from .readout import Reading, read_units
-from .render import RenderConfig, Result, render, render_layer, render_units
-from .transforms import TransformConfig
 from .units import Unit, parse_unit, parse_units
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_MODEL", "LOGITS", "Capture", "LayerInfo", "Model", "NeuronscopeError", "Prediction", "Reading", "RenderConfig",
-    "Result", "TransformConfig", "Unit",
-    "available_models", "capture", "classify", "data", "imagenet_labels", "load", "objectives", "parse_unit", "parse_units",
-    "read_units", "render", "render_layer", "render_units", "wrap",
+    # models and running them
+    "DEFAULT_MODEL", "INPUT", "LOGITS", "Capture", "LayerInfo", "Model", "NeuronscopeError", "Unit",
+    "available_models", "capture", "imagenet_labels", "load", "parse_unit", "parse_units", "wrap", "data",
+    # reading a model
+    "Prediction", "Reading", "classify", "read_units",
+    # feature visualization and caricatures
+    "CaricatureConfig", "RenderConfig", "RenderWarning", "Result", "TransformConfig", "attributive_caricature",
+    "caricature", "compare_models", "objectives", "render", "render_layer", "render_units",
+    # building blocks
+    "activation_grid", "attribute", "attribute_all_classes", "class_factors", "neuron_groups", "semantic_dictionary",
+    # circuits
+    "contributions", "decompose", "expanded_weights", "firing_cases", "weight_factors",
+    # dataset examples and the gallery
+    "GalleryConfig", "build_gallery", "dataset_examples",
 ]

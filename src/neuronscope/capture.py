@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
 
 from .errors import NeuronscopeError
-from .models.model import LOGITS, Model
+from .names import LOGITS
+
+if TYPE_CHECKING:
+    from .models.model import Model
 
 
 class _StopForward(Exception):

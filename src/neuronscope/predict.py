@@ -9,7 +9,8 @@ import torch
 
 from .capture import capture
 from .errors import NeuronscopeError
-from .models.model import LOGITS, Model
+from .models.model import Model
+from .names import LOGITS
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,13 @@ that Lucid's ``neuron(x, y)`` uses x for the row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import NeuronscopeError
-from .models.model import LOGITS, Model
+from .names import LOGITS
+
+if TYPE_CHECKING:
+    from .models.model import Model
 
 
 @dataclass(frozen=True)

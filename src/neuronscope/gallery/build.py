@@ -10,13 +10,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..data import PHOTOS, load_image
+from ..data.photos import PHOTOS, load_image
+from ..data.sources import ImageSource, resolve_source
 from ..errors import NeuronscopeError
-from ..examples import ExamplesConfig, dataset_examples
+from ..examples.topk import ExamplesConfig, dataset_examples
 from ..models import load
 from ..models.model import Model
 from ..models.zoo import ZOO
-from ..sources import ImageSource, resolve_source
 from .config import DEFAULT_PHOTOS, GalleryConfig
 from .layer_views import AGREEMENT, agreement, neighbours, unit_classes
 from .pages import Pages, photo_slug

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..errors import NeuronscopeError
+from ..featurevis.render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig
 from ..models import DEFAULT_MODEL
-from ..render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig
 
 DEFAULT_UNITS = 6
 """Units per layer in a default build: the first channels of each layer (``--all`` for every one)."""

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..attribution import attribute, attribute_all_classes, logit_agreement
-from ..circuits import expanded_weights
-from ..examples import LayerExamples
+from ..attribution.hidden import attribute, attribute_all_classes, logit_agreement
+from ..circuits.weights import expanded_weights
+from ..data.sources import ImageSource
+from ..examples.topk import LayerExamples
 from ..models.model import Model
 from ..predict import classify
-from ..sources import ImageSource
 
 NEIGHBOURS = 6
 """Strongest input and output units listed per unit."""

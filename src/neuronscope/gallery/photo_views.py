@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from ..attribution import attribute_all_classes, default_layer
-from ..caricature import CaricatureConfig, caricature
-from ..dictionary import semantic_dictionary
-from ..factor import class_factors
-from ..groups import neuron_groups
+from ..attribution.dictionary import semantic_dictionary
+from ..attribution.factor import class_factors
+from ..attribution.groups import neuron_groups
+from ..attribution.hidden import attribute_all_classes, default_layer
+from ..featurevis.caricature import CaricatureConfig, caricature
 from ..images import factor_colors, save_png
 from ..models.model import Model
 from ..predict import classify

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 
 from ..capture import capture
-from ..examples import Example, LayerExamples, crop_box, example_image
+from ..data.sources import ImageSource
+from ..examples.receptive import effective_extent
+from ..examples.topk import Example, LayerExamples, crop_box, example_image
+from ..featurevis.render import render_units
 from ..images import save_png
 from ..models.model import Model
-from ..receptive import effective_extent
-from ..render import render_units
-from ..sources import ImageSource
 from ..units import Unit
 from .config import GalleryConfig
 

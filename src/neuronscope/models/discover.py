@@ -1,6 +1,7 @@
 """Layer discovery: one probe forward pass through `capture` records every module's output."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -8,9 +9,22 @@ from torch import nn
 
 from ..capture import capture
 from ..errors import NeuronscopeError
+from ..names import LOGITS
 
 if TYPE_CHECKING:
-    from .model import LayerInfo, Model
+    from .model import Model
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One addressable layer: a module name (or ``logits``) and what its output looks like."""
+
+    name: str
+    kind: str
+    channels: int
+    spatial: tuple[int, int] | None
+    """(height, width) of the output at the model's default input size; None for vector outputs."""
+
 
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Sigmoid, nn.Tanh,
                 nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.PReLU, nn.Softplus)
@@ -44,8 +58,6 @@ def module_kind(module: nn.Module) -> str:
 def layer_table(model: Model) -> dict[str, LayerInfo]:
     """Every module of ``model`` that runs exactly once and outputs a (B, C[, H, W]) tensor,
     in the order it runs, plus ``logits`` for the model output, at the default input size."""
-    from .model import LOGITS, LayerInfo
-
     named = {n: m for n, m in model.module.named_modules() if n}
     probe = torch.zeros(1, model.input_channels, *model.input_size, device=model.device, dtype=model.dtype)
     with torch.no_grad(), capture(model, list(named), stop_early=False, strict=False) as cap:

@@ -2,30 +2,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..data import resolve_image
+from ..data.photos import resolve_image
 from ..errors import NeuronscopeError, did_you_mean
+from ..names import LOGITS
 from . import preprocess
+from .discover import LayerInfo, layer_table
 from .labels import class_index
-
-LOGITS = "logits"
-"""Pseudo-layer name for the model's output (the class logits of a classifier)."""
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """One addressable layer: a module name (or ``logits``) and what its output looks like."""
-
-    name: str
-    kind: str
-    channels: int
-    spatial: tuple[int, int] | None
-    """(height, width) of the output at the model's default input size; None for vector outputs."""
 
 
 class Model:
@@ -113,8 +100,6 @@ class Model:
 
     def _layer_table(self) -> dict[str, LayerInfo]:
         if self._table is None:
-            from .discover import layer_table  # runs a probe forward pass through `capture`
-
             self._table = layer_table(self)
             missing = [n for n in (self._curated or ()) if n not in self._table]
             if missing:

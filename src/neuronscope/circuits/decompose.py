@@ -21,21 +21,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import objectives as obj
-from .capture import capture
-from .circuits import (
+from ..capture import capture
+from ..errors import NeuronscopeError, did_you_mean
+from ..featurevis import objectives as obj
+from ..featurevis.render import RenderConfig, RenderWarning, render
+from ..models.model import Model
+from ..overrides import linear_forward
+from ..readout import layer_activations
+from ..units import Unit
+from .weights import (
     expanded_weights,
     optimal_input_pattern,
     render_cells,
     spatial_channel,
     tile_cells,
 )
-from .errors import NeuronscopeError, did_you_mean
-from .models.model import Model
-from .overrides import linear_forward
-from .readout import layer_activations
-from .render import RenderConfig, RenderWarning, render
-from .units import Unit
 
 METHODS = ("weights", "optimize")
 CASE_METHODS = ("nmf", "kmeans")
@@ -285,7 +285,7 @@ def _summed_contributions(model: Model, x: torch.Tensor, source: str, target: Un
 
 
 def _nmf_cases(samples: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
-    from .factor import ChannelReducer
+    from ..attribution.factor import ChannelReducer
 
     reducer = ChannelReducer(k, "NMF", negatives="split", seed=seed)
     loadings = torch.from_numpy(reducer.fit_transform(samples)).float()  # (N, k)
@@ -315,7 +315,7 @@ def _kmeans_cases(samples: torch.Tensor, k: int, seed: int) -> tuple[torch.Tenso
 
 def _image_batch(model: Model, images) -> torch.Tensor:
     if images is None:
-        from .data import photo_crops
+        from ..data.photos import photo_crops
 
         images = [crop for _, crop in photo_crops()]
     if isinstance(images, torch.Tensor) and images.dim() == 4:
@@ -335,7 +335,7 @@ def decomposition_sheet(model: Model, decomposition: Decomposition, contribution
     ``contributions`` of an image, a second row: the image with the unit's receptive field lit by how
     much each place contributes, the grid of the contribution vectors (rendered with ``config``) and
     each cell's signed total (red adds to the unit, blue takes away)."""
-    from .images import contact_sheet, diverging, heat_overlay
+    from ..images import contact_sheet, diverging, heat_overlay
 
     d = decomposition
     window = d.vectors.shape[0]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from .capture import capture
-from .errors import NeuronscopeError
-from .models.model import Model
-from .overrides import frozen_weights, linearized
+from ..capture import capture
+from ..errors import NeuronscopeError
+from ..models.model import Model
+from ..overrides import frozen_weights, linearized
 
 
 def receptive_field(model: Model, layer: str, size: int | None = None) -> tuple[int, int]:

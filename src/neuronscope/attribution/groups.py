@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import NeuronscopeError
+from ..errors import NeuronscopeError
+from ..images import factor_colors, factor_overlay
+from ..models.model import Model
+from ..readout import layer_activations
 from .factor import ChannelReducer
-from .images import factor_colors, factor_overlay
-from .models.model import Model
-from .readout import layer_activations
 
 
 @dataclass

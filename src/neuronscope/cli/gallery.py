@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..gallery.config import DEFAULT_UNITS, GalleryConfig
 from ..models import DEFAULT_MODEL
-from .config import DEFAULT_UNITS, GalleryConfig
 
 DEFAULT_OUT = "gallery"
 
@@ -39,7 +39,7 @@ def add_commands(commands) -> None:
 def _microscope(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from .build import build_gallery
+    from ..gallery.build import build_gallery
 
     config = GalleryConfig(
         model=args.model, layers=_names(args.layers), units=None if args.all else args.units,
@@ -56,7 +56,7 @@ def _microscope(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from .serve import make_server
+    from ..gallery.serve import make_server
 
     server = make_server(args.folder, args.port, quiet=False)
     host, port = server.server_address[:2]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .errors import NeuronscopeError
+from ..errors import NeuronscopeError
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import PHOTOS, load_image, photo, photo_names, photo_path
-from .errors import NeuronscopeError, did_you_mean
-from .manifest import stable_hash
+from ..errors import NeuronscopeError, did_you_mean
+from ..manifest import stable_hash
+from .photos import PHOTOS, load_image, photo, photo_names, photo_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 """File types a folder source picks up (case-insensitive)."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..errors import NeuronscopeError
+from ...errors import NeuronscopeError
 from .base import ImageParam
 from .fourier import FourierImage
 from .pixel import PixelImage

@@ -23,13 +23,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .capture import capture
-from .errors import NeuronscopeError
-from .images import file_safe
-from .manifest import atomic_write_bytes, build_manifest, stable_hash, write_json
-from .models.model import Model
+from ..capture import capture
+from ..data.sources import ImageSource
+from ..errors import NeuronscopeError
+from ..images import file_safe
+from ..manifest import atomic_write_bytes, build_manifest, stable_hash, write_json
+from ..models.model import Model
 from .receptive import field_geometry, field_span
-from .sources import ImageSource
 
 FORMAT = "dataset-examples-v1"
 """Version of the cached files; a change makes old caches misses, never wrong answers."""

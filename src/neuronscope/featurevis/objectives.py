@@ -18,11 +18,10 @@ from numbers import Real
 import torch
 import torch.nn.functional as F
 
-from .errors import NeuronscopeError
+from ..errors import NeuronscopeError
+from ..names import INPUT
 
 Activations = Mapping[str, torch.Tensor]
-INPUT = "input"
-"""Pseudo-layer: the parameterized image in [0, 1], before transforms (for penalties)."""
 COSINE_FLOOR = 0.1
 EPS = 1e-4
 

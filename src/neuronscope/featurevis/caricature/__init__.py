@@ -17,7 +17,13 @@ class the network saw.
 """
 from .attributive import attributive_caricature, normalized_attribution
 from .core import CaricatureConfig, Caricatures, caricature, caricature_objective
-from .views import compare_models, matched_layers, similarity_maps, similarity_overlay, similarity_sheet
+from .views import (
+           compare_models,
+           matched_layers,
+           similarity_maps,
+           similarity_overlay,
+           similarity_sheet,
+)
 
 __all__ = ["CaricatureConfig", "Caricatures", "attributive_caricature", "caricature", "caricature_objective",
            "compare_models", "matched_layers", "normalized_attribution", "similarity_maps", "similarity_overlay",

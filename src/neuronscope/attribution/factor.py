@@ -15,7 +15,7 @@ import numpy as np
 import sklearn.decomposition
 import torch
 
-from .errors import NeuronscopeError
+from ..errors import NeuronscopeError
 
 NEGATIVES = ("clip", "split")
 
@@ -80,7 +80,7 @@ class ClassFactors:
 
     def overlay(self, image: torch.Tensor) -> torch.Tensor:
         """(3, H, W): brightness = attribution magnitude, hue = factor (the image is (3, H, W))."""
-        from .images import factor_colors, factor_overlay
+        from ..images import factor_colors, factor_overlay
 
         return factor_overlay(image, torch.from_numpy(self.maps), factor_colors(len(self.maps)))
 

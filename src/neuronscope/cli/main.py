@@ -11,26 +11,47 @@ from pathlib import Path
 
 import torch
 
-from . import objectives
-from .attribution import attribute, attribute_all_classes, default_layer, logit_agreement
-from .caricature import CaricatureConfig, attributive_caricature, caricature, compare_models
-from .circuits import expanded_weights, objective_views
-from .data import PHOTOS
-from .dictionary import activation_grid, semantic_dictionary
-from .errors import NeuronscopeError
-from .gallery.commands import add_commands as add_gallery_commands
-from .groups import neuron_groups
-from .images import contact_sheet, diverging, heat_overlay, save_png
-from .manifest import build_manifest, write_json
-from .mechanics import MechanicsConfig, contributions, decompose, decomposition_sheet
-from .models import DEFAULT_MODEL, LOGITS, load
-from .models.zoo import ZOO
-from .param import PARAMS
-from .predict import classify
-from .readout import read_units
-from .render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig, render, render_layer, render_units
-from .transforms import PRESETS
-from .units import parse_target, parse_unit
+from ..attribution.dictionary import activation_grid, semantic_dictionary
+from ..attribution.groups import neuron_groups
+from ..attribution.hidden import (
+    attribute,
+    attribute_all_classes,
+    default_layer,
+    logit_agreement,
+)
+from ..circuits.decompose import (
+    MechanicsConfig,
+    contributions,
+    decompose,
+    decomposition_sheet,
+)
+from ..circuits.weights import expanded_weights, objective_views
+from ..data.photos import PHOTOS
+from ..errors import NeuronscopeError
+from ..featurevis import objectives
+from ..featurevis.caricature import (
+    CaricatureConfig,
+    attributive_caricature,
+    caricature,
+    compare_models,
+)
+from ..featurevis.param import PARAMS
+from ..featurevis.render import (
+    DEFAULT_DIVERSITY_WEIGHT,
+    RenderConfig,
+    render,
+    render_layer,
+    render_units,
+)
+from ..featurevis.transforms import PRESETS
+from ..images import contact_sheet, diverging, heat_overlay, save_png
+from ..manifest import build_manifest, write_json
+from ..models import DEFAULT_MODEL, LOGITS, load
+from ..models.zoo import ZOO
+from ..predict import classify
+from ..readout import read_units
+from ..units import parse_target, parse_unit
+from .gallery import add_commands as add_gallery_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:

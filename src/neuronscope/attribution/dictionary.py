@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import objectives as obj
-from .errors import NeuronscopeError
-from .images import save_png, to_pil
-from .models.model import Model
-from .readout import layer_activations
-from .render import RenderConfig, render, render_units
-from .units import Unit
+from ..errors import NeuronscopeError
+from ..featurevis import objectives as obj
+from ..featurevis.render import RenderConfig, render, render_units
+from ..images import save_png, to_pil
+from ..models.model import Model
+from ..readout import layer_activations
+from ..units import Unit
 
 
 @dataclass

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import NeuronscopeError
+from ...errors import NeuronscopeError
 from .base import ImageParam, seeded_normal
 from .color import to_valid_rgb
 

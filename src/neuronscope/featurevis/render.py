@@ -20,18 +20,19 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..capture import capture
+from ..errors import NeuronscopeError
+from ..images import contact_sheet, file_safe, save_png
+from ..manifest import build_manifest, write_json
+from ..models.fuse import fast_copy
+from ..models.model import Model
+from ..names import LOGITS
+from ..overrides import REDIRECT_STEPS, frozen_weights, redirected_relu
+from ..units import Unit, parse_unit
 from . import objectives as obj
-from .capture import capture
-from .errors import NeuronscopeError
-from .images import contact_sheet, file_safe, save_png
-from .manifest import build_manifest, write_json
-from .models.fuse import fast_copy
-from .models.model import LOGITS, Model
-from .overrides import REDIRECT_STEPS, frozen_weights, redirected_relu
 from .param import check_param, make_param
 from .param.color import SQUASHES
 from .transforms import RandomAffine, TransformConfig, preset
-from .units import Unit, parse_unit
 
 MIN_SIZE = 16
 DEFAULT_LR = {"fourier": 0.05, "pixel": 0.05, "maco": 1.0}

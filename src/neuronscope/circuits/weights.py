@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .capture import Copies, capture
-from .errors import NeuronscopeError
-from .models.model import LOGITS, Model
-from .overrides import linearized
-from .units import Unit, parse_unit
+from ..capture import Copies, capture
+from ..errors import NeuronscopeError
+from ..models.model import Model
+from ..names import LOGITS
+from ..overrides import linearized
+from ..units import Unit, parse_unit
 
 
 class WindowTooSmall(NeuronscopeError):
@@ -138,7 +139,7 @@ def weight_picture(weights: ExpandedWeights, output: int = 0, seed: int = 0) -> 
     The window positions are rows and the input channels, split into positive and negative parts,
     are columns; smooth colour regions mean the unit learned spatial structure.
     """
-    from .factor import ChannelReducer
+    from ..attribution.factor import ChannelReducer
 
     values = weights.weights[..., output]  # (W, W, C1)
     reducer = ChannelReducer(3, "NMF", negatives="split", seed=seed)
@@ -150,7 +151,7 @@ def spatial_position_images(model: Model, weights: ExpandedWeights, output: int 
     """For each window cell (dy, dx): a feature visualization of the weight vector ``E[dy, dx, :, j]``
     at the earlier layer (``direction_neuron`` at the centre), blended toward light grey by the
     cell's weight magnitude, tiled into one (3, W*S, W*S) image."""
-    from .render import RenderConfig
+    from ..featurevis.render import RenderConfig
 
     window = weights.weights.shape[0]
     vectors = weights.weights[..., output].reshape(window * window, -1)
@@ -165,8 +166,8 @@ def render_cells(model: Model, layer: str, vectors: torch.Tensor, config, cosine
     (N, 3, S, S) and the unit's image (or None)."""
     import warnings
 
-    from . import objectives as obj
-    from .render import RenderWarning, render
+    from ..featurevis import objectives as obj
+    from ..featurevis.render import RenderWarning, render
 
     items = [obj.direction_neuron(layer, v, cosine_power=cosine_power, batch=p) for p, v in enumerate(vectors)]
     if unit is not None:
@@ -202,8 +203,8 @@ def objective_views(model: Model, unit: str, config=None):
     """A unit three ways, side by side (a ``Result`` of 3 images): its neuron at the centre, its whole
     channel, and the cosine-weighted direction of its channel (``dot * max(0.1, cos)``), which asks
     for inputs where this channel dominates the activation vector rather than merely being large."""
-    from . import objectives as obj
-    from .render import RenderConfig, render
+    from ..featurevis import objectives as obj
+    from ..featurevis.render import RenderConfig, render
 
     parsed = spatial_channel(model, unit)
     basis = torch.zeros(model.layer(parsed.layer).channels)
@@ -265,7 +266,7 @@ def weight_factors(weights: ExpandedWeights, k: int = 2, outputs: list[int] | No
     ``weights.targets``, default all): the units' positive and negative parts are stacked along the
     unit axis, so the k factors are non-negative directions over the input channels and each unit's
     signed map (positive part's loading minus negative part's) says where it wants or avoids each."""
-    from .factor import ChannelReducer
+    from ..attribution.factor import ChannelReducer
 
     chosen = list(range(len(weights.targets))) if outputs is None else list(outputs)
     bad = [o for o in chosen if not 0 <= o < len(weights.targets)]

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .capture import Copies, capture
-from .errors import NeuronscopeError
-from .models.model import LOGITS, Model
-from .overrides import smooth_maxpool
-from .units import Unit, parse_target, unit_score
+from ..capture import Copies, capture
+from ..errors import NeuronscopeError
+from ..models.model import Model
+from ..names import LOGITS
+from ..overrides import smooth_maxpool
+from ..units import Unit, parse_target, unit_score
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import NeuronscopeError, did_you_mean
+from ..errors import NeuronscopeError, did_you_mean
 
 
 @dataclass(frozen=True)

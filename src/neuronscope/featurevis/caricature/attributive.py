@@ -11,11 +11,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..capture import capture
-from ..errors import NeuronscopeError
-from ..models.model import LOGITS, Model
-from ..overrides import linearized
-from ..units import Unit, parse_target, unit_score
+from ...capture import capture
+from ...errors import NeuronscopeError
+from ...models.model import Model
+from ...names import LOGITS
+from ...overrides import linearized
+from ...units import Unit, parse_target, unit_score
 from .core import CaricatureConfig, Caricatures, Direction, _nonempty, _run
 
 

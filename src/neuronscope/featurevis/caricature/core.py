@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..capture import capture
-from ..errors import NeuronscopeError
-from ..images import contact_sheet, file_safe, save_png
-from ..manifest import build_manifest, write_json
-from ..models.fuse import fast_copy
-from ..models.model import Model
-from ..overrides import frozen_weights
+from ...capture import capture
+from ...errors import NeuronscopeError
+from ...images import contact_sheet, file_safe, save_png
+from ...manifest import build_manifest, write_json
+from ...models.fuse import fast_copy
+from ...models.model import Model
+from ...overrides import frozen_weights
 from ..param import check_param, make_param
 from ..transforms import RandomAffine, TransformConfig, preset
 

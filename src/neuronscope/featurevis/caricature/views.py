@@ -7,10 +7,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..capture import capture
-from ..errors import NeuronscopeError
-from ..images import contact_sheet
-from ..models.model import Model
+from ...capture import capture
+from ...errors import NeuronscopeError
+from ...images import contact_sheet
+from ...models.model import Model
 from .core import CaricatureConfig, Caricatures, caricature
 
 
@@ -59,7 +59,7 @@ def similarity_overlay(image: torch.Tensor, similarity: torch.Tensor, position: 
     """
     from PIL import ImageDraw
 
-    from ..images import to_pil
+    from ...images import to_pil
 
     height, width = image.shape[-2:]
     floor = similarity.median()

@@ -1,0 +1,22 @@
+"""Building Blocks: attribution to hidden layers, matrix factorization (class factors, neuron
+groups), semantic dictionaries and activation grids."""
+from .dictionary import (
+           ActivationGrid,
+           SemanticDictionary,
+           activation_grid,
+           channel_icons,
+           semantic_dictionary,
+)
+from .factor import ChannelReducer, ClassFactors, class_factors
+from .groups import NeuronGroups, neuron_groups
+from .hidden import (
+           Attribution,
+           attribute,
+           attribute_all_classes,
+           default_layer,
+           logit_agreement,
+)
+
+__all__ = ["ActivationGrid", "Attribution", "ChannelReducer", "ClassFactors", "NeuronGroups", "SemanticDictionary",
+           "activation_grid", "attribute", "attribute_all_classes", "channel_icons", "class_factors", "default_layer",
+           "logit_agreement", "neuron_groups", "semantic_dictionary"]

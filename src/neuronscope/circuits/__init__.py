@@ -1,0 +1,32 @@
+"""Circuits and neuron mechanics: expanded weights between layers, their pictures, and the
+decomposed feature visualization of a unit (which earlier features build it, and how)."""
+from .decompose import (
+                        Contributions,
+                        Decomposition,
+                        FiringCases,
+                        MechanicsConfig,
+                        contributions,
+                        decompose,
+                        decomposition_sheet,
+                        firing_cases,
+                        previous_layer,
+)
+from .weights import (
+                        ExpandedWeights,
+                        WeightFactors,
+                        WindowTooSmall,
+                        expanded_weights,
+                        objective_views,
+                        optimal_input_pattern,
+                        render_cells,
+                        spatial_channel,
+                        spatial_position_images,
+                        tile_cells,
+                        weight_factors,
+                        weight_picture,
+)
+
+__all__ = ["Contributions", "Decomposition", "ExpandedWeights", "FiringCases", "MechanicsConfig", "WeightFactors",
+           "WindowTooSmall", "contributions", "decompose", "decomposition_sheet", "expanded_weights", "firing_cases",
+           "objective_views", "optimal_input_pattern", "previous_layer", "render_cells", "spatial_channel",
+           "spatial_position_images", "tile_cells", "weight_factors", "weight_picture"]

@@ -1,0 +1,23 @@
+"""Images: the bundled photos (``photos``) and image sources for dataset examples (``sources``)."""
+from .photos import (
+           PHOTOS,
+           Photo,
+           load_image,
+           photo,
+           photo_crops,
+           photo_names,
+           photo_path,
+           photos,
+           resolve_image,
+)
+from .sources import (
+           ImageSource,
+           bundled_source,
+           file_list_source,
+           first,
+           folder_source,
+           resolve_source,
+)
+
+__all__ = ["PHOTOS", "ImageSource", "Photo", "bundled_source", "file_list_source", "first", "folder_source",
+           "load_image", "photo", "photo_crops", "photo_names", "photo_path", "photos", "resolve_image", "resolve_source"]
