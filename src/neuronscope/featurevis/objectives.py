@@ -8,12 +8,19 @@ only those and stops the forward pass after the deepest.
 
 Every constructor takes ``batch``: ``None`` applies the objective to every item, an int to that
 item only (0 elsewhere), so one render can hold many units.
+
+Every objective built from these constructors and the algebra carries a ``spec``: plain JSON
+(vectors as lists) from which ``from_spec`` rebuilds the same objective, so a manifest can name
+exactly what an image maximizes. An objective made from a custom function has ``spec=None``.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Real
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +40,11 @@ class Objective:
     fn: Callable[[Activations], torch.Tensor]
     layers: tuple[str, ...]
     name: str
+    spec: dict[str, Any] | None = None
+    """How to rebuild this objective with ``from_spec`` (None: a custom function, not rebuildable)."""
+    needs_graph: bool = False
+    """The function takes gradients itself (e.g. attribution directions), so even evaluating it
+    needs autograd."""
 
     def __call__(self, acts: Activations) -> torch.Tensor:
         return self.fn(acts)
@@ -44,9 +56,11 @@ class Objective:
 
     def __add__(self, other: Objective | float) -> Objective:
         if isinstance(other, Real):
-            return Objective(lambda a: self(a) + float(other), self.layers, f"{self.name} + {other}")
+            return self._combine(lambda a: self(a) + float(other), self.layers, f"{self.name} + {other}",
+                                 _sum_spec(self.spec, {"op": "constant", "value": float(other)}), self.needs_graph)
         other = _as_objective(other)
-        return Objective(lambda a: self(a) + other(a), _union(self, other), f"{self.name} + {other.name}")
+        return self._combine(lambda a: self(a) + other(a), _union(self, other), f"{self.name} + {other.name}",
+                             _sum_spec(self.spec, other.spec), self.needs_graph or other.needs_graph)
 
     def __radd__(self, other: float) -> Objective:
         if isinstance(other, Real) and other == 0:  # sum() starts from 0
@@ -54,7 +68,8 @@ class Objective:
         return self + other
 
     def __neg__(self) -> Objective:
-        return Objective(lambda a: -self(a), self.layers, f"-({self.name})")
+        return self._combine(lambda a: -self(a), self.layers, f"-({self.name})", _scale_spec(self.spec, -1.0),
+                             self.needs_graph)
 
     def __sub__(self, other: Objective | float) -> Objective:
         return self + (-other)
@@ -64,9 +79,12 @@ class Objective:
 
     def __mul__(self, other: Objective | float) -> Objective:
         if isinstance(other, Real):
-            return Objective(lambda a: float(other) * self(a), self.layers, f"{other} * {self.name}")
+            return self._combine(lambda a: float(other) * self(a), self.layers, f"{other} * {self.name}",
+                                 _scale_spec(self.spec, float(other)), self.needs_graph)
         other = _as_objective(other)
-        return Objective(lambda a: self(a) * other(a), _union(self, other), f"({self.name}) * ({other.name})")
+        spec = None if self.spec is None or other.spec is None else {"op": "product", "factors": [self.spec, other.spec]}
+        return self._combine(lambda a: self(a) * other(a), _union(self, other), f"({self.name}) * ({other.name})",
+                             spec, self.needs_graph or other.needs_graph)
 
     __rmul__ = __mul__
 
@@ -77,6 +95,82 @@ class Objective:
 
     def __repr__(self) -> str:
         return f"Objective({self.name})"
+
+    @staticmethod
+    def _combine(fn, layers, name, spec, needs_graph) -> Objective:
+        return Objective(fn, layers, name, spec, needs_graph)
+
+
+def _sum_spec(a: dict | None, b: dict | None) -> dict | None:
+    if a is None or b is None:
+        return None
+    terms = [*(a["terms"] if a["op"] == "sum" else [a]), *(b["terms"] if b["op"] == "sum" else [b])]
+    return {"op": "sum", "terms": terms}
+
+
+def _scale_spec(spec: dict | None, by: float) -> dict | None:
+    return None if spec is None else {"op": "scale", "by": by, "of": spec}
+
+
+# --- specs: objectives as data ----------------------------------------------------------------
+
+_CONSTRUCTORS: dict[str, Callable[..., Objective]] = {}
+
+
+def _recorded(make: Callable[..., Objective]) -> Callable[..., Objective]:
+    """Register a constructor and give what it builds a ``spec`` of its own call."""
+    signature = inspect.signature(make)
+
+    @functools.wraps(make)
+    def build(*args, **kwargs) -> Objective:
+        objective = make(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        spec = {"op": make.__name__, **{k: _to_json(v) for k, v in bound.arguments.items()}}
+        return replace(objective, spec=spec)
+
+    _CONSTRUCTORS[make.__name__] = build
+    return build
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return {"tensor": value.detach().cpu().double().tolist()}
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return {"tensor": value.tolist()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"tensor"}:
+        return torch.tensor(value["tensor"], dtype=torch.float32)
+    return value
+
+
+def from_spec(spec: Mapping[str, Any]) -> Objective:
+    """The objective a ``spec`` describes (the inverse of ``Objective.spec``)."""
+    if not isinstance(spec, Mapping) or "op" not in spec:
+        raise NeuronscopeError(f"not an objective spec (a dict with 'op'): {spec!r}")
+    op = spec["op"]
+    if op == "sum":
+        return sum((from_spec(term) for term in spec["terms"][1:]), from_spec(spec["terms"][0]))
+    if op == "constant":
+        return _constant(float(spec["value"]))
+    if op == "scale":
+        return float(spec["by"]) * from_spec(spec["of"])
+    if op == "product":
+        first, second = (from_spec(f) for f in spec["factors"])
+        return first * second
+    if op not in _CONSTRUCTORS:
+        raise NeuronscopeError(f"unknown objective '{op}' in a spec: choose one of {', '.join(sorted(_CONSTRUCTORS))}")
+    return _CONSTRUCTORS[op](**{k: _from_json(v) for k, v in spec.items() if k != "op"})
+
+
+def _constant(value: float) -> Objective:
+    """0 + value as an objective (only as a term of a sum, which supplies the batch size)."""
+    return Objective(lambda a: value, (), str(value), {"op": "constant", "value": value})
 
 
 def _as_objective(value: object) -> Objective:
@@ -113,6 +207,7 @@ def _channel_values(act: torch.Tensor, channel: int, layer: str) -> torch.Tensor
 # --- units ----------------------------------------------------------------------------------
 
 
+@_recorded
 def channel(layer: str, index: int, batch: int | None = None) -> Objective:
     """Mean activation of one channel over positions."""
 
@@ -123,6 +218,7 @@ def channel(layer: str, index: int, batch: int | None = None) -> Objective:
     return Objective(fn, (layer,), f"channel {layer}:{index}{_suffix(batch)}")
 
 
+@_recorded
 def channels(layer: str, indices: Sequence[int]) -> Objective:
     """Item i maximizes the mean of channel ``indices[i]``: a whole layer in one batch, vectorized."""
     index = torch.as_tensor(list(indices), dtype=torch.long)
@@ -139,6 +235,7 @@ def channels(layer: str, indices: Sequence[int]) -> Objective:
     return Objective(fn, (layer,), f"channels {layer}:{list(indices)}")
 
 
+@_recorded
 def neuron(layer: str, index: int, x: int | None = None, y: int | None = None, batch: int | None = None) -> Objective:
     """One position of one channel: column ``x``, row ``y`` (default: the centre, W//2 and H//2)."""
 
@@ -156,6 +253,7 @@ def neuron(layer: str, index: int, x: int | None = None, y: int | None = None, b
     return Objective(fn, (layer,), f"neuron {layer}:{index}@{where}{_suffix(batch)}")
 
 
+@_recorded
 def layer(name: str, batch: int | None = None) -> Objective:
     """DeepDream: the mean squared activation of a whole layer."""
     return Objective(lambda acts: _only(acts[name].pow(2).flatten(1).mean(1), batch), (name,), f"layer {name}{_suffix(batch)}")
@@ -164,11 +262,13 @@ def layer(name: str, batch: int | None = None) -> Objective:
 deepdream = layer
 
 
+@_recorded
 def class_logit(index: int, batch: int | None = None, layer_name: str = "logits") -> Objective:
     """The pre-softmax logit of a class (better pictures than the probability)."""
     return Objective(lambda acts: _only(acts[layer_name][:, index], batch), (layer_name,), f"logit {index}{_suffix(batch)}")
 
 
+@_recorded
 def class_probability(index: int, batch: int | None = None, layer_name: str = "logits") -> Objective:
     """The softmax probability of a class (also pushes the other classes down)."""
     return Objective(
@@ -179,6 +279,7 @@ def class_probability(index: int, batch: int | None = None, layer_name: str = "l
 # --- directions -----------------------------------------------------------------------------
 
 
+@_recorded
 def direction(layer: str, vector: torch.Tensor, cosine_power: float = 0.0, batch: int | None = None) -> Objective:
     """Mean over positions of ``<a_p, v> * max(0.1, cos(a_p, v))^p``; ``v`` is not normalized.
 
@@ -194,6 +295,7 @@ def direction(layer: str, vector: torch.Tensor, cosine_power: float = 0.0, batch
     return Objective(fn, (layer,), f"direction {layer} (p={cosine_power}){_suffix(batch)}")
 
 
+@_recorded
 def direction_neuron(layer: str, vector: torch.Tensor, x: int | None = None, y: int | None = None,
                      cosine_power: float = 0.0, batch: int | None = None) -> Objective:
     """``direction`` at one position (default: the centre)."""
@@ -205,6 +307,8 @@ def direction_neuron(layer: str, vector: torch.Tensor, x: int | None = None, y: 
             raise NeuronscopeError(f"layer '{layer}' has no spatial positions; use direction()")
         height, width = act.shape[2:]
         col, row = (width // 2 if x is None else x), (height // 2 if y is None else y)
+        if not (0 <= col < width and 0 <= row < height):
+            raise NeuronscopeError(f"position ({col}, {row}) is outside layer '{layer}', which is {width}x{height} at this input size")
         vectors = _position_vectors(act[:, :, row : row + 1, col : col + 1], v, layer)
         return _only(_dot_cos(vectors, v.to(vectors), cosine_power)[:, 0], batch)
 
@@ -229,6 +333,7 @@ def _dot_cos(vectors: torch.Tensor, v: torch.Tensor, power: float) -> torch.Tens
 # --- diversity and interpolation ------------------------------------------------------------
 
 
+@_recorded
 def diversity(layer: str, items: Sequence[int] | None = None) -> Objective:
     """Gram-matrix similarity between batch items (Lucid's sign: a similarity, >= 0 for
     non-negative layers). Use it as ``objective - weight * diversity(layer)``.
@@ -253,6 +358,7 @@ def diversity(layer: str, items: Sequence[int] | None = None) -> Objective:
     return Objective(fn, (layer,), f"diversity {layer}")
 
 
+@_recorded
 def alignment(layer: str, decay_ratio: float = 2.0) -> Objective:
     """Already negated: ``-sum_{d=1..4} sum_i mean((a_i - a_{i+d})^2) / r^d`` (smooth interpolations)."""
 
@@ -269,6 +375,7 @@ def alignment(layer: str, decay_ratio: float = 2.0) -> Objective:
     return Objective(fn, (layer,), f"alignment {layer}")
 
 
+@_recorded
 def channel_interpolate(layer_a: str, index_a: int, layer_b: str, index_b: int) -> Objective:
     """Item n of B weighs ``(1 - n/(B-1)) * channel A + n/(B-1) * channel B``."""
 
@@ -284,6 +391,7 @@ def channel_interpolate(layer_a: str, index_a: int, layer_b: str, index_b: int) 
 # --- penalties on the image (use with a negative weight) ------------------------------------
 
 
+@_recorded
 def l1(constant: float = 0.5, layer_name: str = INPUT, batch: int | None = None) -> Objective:
     """``sum |t - constant|`` per item: a penalty, use ``objective - w * l1()``."""
     return Objective(
@@ -291,6 +399,7 @@ def l1(constant: float = 0.5, layer_name: str = INPUT, batch: int | None = None)
     )
 
 
+@_recorded
 def total_variation(layer_name: str = INPUT, batch: int | None = None) -> Objective:
     """Anisotropic total variation per item (sum of absolute neighbour differences): a penalty."""
 
@@ -303,6 +412,23 @@ def total_variation(layer_name: str = INPUT, batch: int | None = None) -> Object
     return Objective(fn, (layer_name,), "total variation")
 
 
+@_recorded
+def pixel_distance(target: torch.Tensor, layer_name: str = INPUT, batch: int | None = None) -> Objective:
+    """Mean squared difference per item between the image and ``target`` ((C, H, W) or (B, C, H, W)
+    in [0, 1]): a penalty, use ``objective - w * pixel_distance(photo)`` to stay close to a photo."""
+    reference = torch.as_tensor(target, dtype=torch.float32)
+
+    def fn(acts: Activations) -> torch.Tensor:
+        image = acts[layer_name]
+        goal = reference.to(image)
+        if goal.shape[-3:] != image.shape[-3:]:
+            raise NeuronscopeError(f"pixel_distance target is {tuple(goal.shape[-3:])}, the images are {tuple(image.shape[-3:])}")
+        return _only((image - goal).pow(2).flatten(1).mean(1), batch)
+
+    return Objective(fn, (layer_name,), "pixel distance")
+
+
+@_recorded
 def blur_penalty(layer_name: str = INPUT, batch: int | None = None) -> Objective:
     """``1/2 sum (x - stopgrad(blur3(x)))^2`` per item: ascending ``-w *`` this blurs the image a bit
     each step (Lucid's ``blur_input_each_step``)."""

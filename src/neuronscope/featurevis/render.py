@@ -1,38 +1,39 @@
-"""The feature-visualization loop: optimize images so that an objective goes up.
+"""Rendering: feature visualizations of objectives and units, on the one loop (``loop.optimize``).
 
     result = render(model, objectives.channel("blocks.4.2", 7))
     result = render_units(model, ["blocks.4.2:7", "logits:tabby"], RenderConfig(steps=256))
     result.save("out/")
 
-Each step: images from the parameterization -> one random affine warp per item -> the model,
-run through ``capture`` up to the deepest layer the objective reads -> the objective -> Adam.
 Items of a batch are independent (own seed for the initial image and for the transforms), so a
-batched render equals the same units rendered one by one.
+batched render equals the same units rendered one by one. Every result carries a manifest from
+which ``replay.rerender`` makes the same pixels again.
 """
 from __future__ import annotations
 
-import time
-import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
-from ..capture import capture
 from ..errors import NeuronscopeError
 from ..images import contact_sheet, file_safe, save_png
-from ..manifest import build_manifest, write_json
-from ..models.fuse import fast_copy
+from ..manifest import build_manifest, stable_hash, write_json
+from ..models.digest import weights_digest
 from ..models.model import Model
-from ..names import LOGITS
-from ..overrides import REDIRECT_STEPS, frozen_weights, redirected_relu
+from ..overrides import REDIRECT_STEPS
 from ..units import Unit, parse_unit
 from . import objectives as obj
+from .loop import LoopConfig, OptimizerFactory, Optimized, RenderWarning, adam, optimize, progress_bar
 from .param import check_param, make_param
+from .param.base import ImageParam
 from .param.color import SQUASHES
-from .transforms import RandomAffine, TransformConfig, preset
+from .transforms import TransformConfig, preset
+from .unit_objectives import describe, diversity_layer, units_objective
+
+__all__ = ["DEFAULT_DIVERSITY_WEIGHT", "DEFAULT_LR", "RenderConfig", "RenderWarning", "Result", "diversity_layer",
+           "render", "render_layer", "render_units"]
 
 MIN_SIZE = 16
 DEFAULT_LR = {"fourier": 0.05, "pixel": 0.05, "maco": 1.0}
@@ -40,10 +41,11 @@ DEFAULT_LR = {"fourier": 0.05, "pixel": 0.05, "maco": 1.0}
 DEFAULT_DIVERSITY_WEIGHT = 8.0
 """Diversity strength for channel objectives of EfficientNet-Lite (values of order 1-10): on
 Lite0 the samples then differ clearly while each keeps about 70 % of the unit's activation."""
+INIT_STEPS = 200
+"""Steps that fit the parameterization to an ``init`` image before the render starts."""
 
-
-class RenderWarning(UserWarning):
-    """Something about a render the user should know (a dead unit, a zero gradient)."""
+ParamFactory = Callable[..., ImageParam]
+"""``factory(size, seeds, channels, device=..., dtype=...)`` -> an ImageParam (e.g. a class)."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,10 @@ class RenderConfig:
     """Adam learning rate; None: the parameterization's default (``DEFAULT_LR``)."""
     param: str = "fourier"
     """``fourier`` (decorrelated 1/f spectrum), ``pixel`` or ``maco`` (phase only)."""
-    decorrelate: bool = True
-    squash: str = "sigmoid"
-    """``sigmoid`` or ``clip`` (for fourier and pixel)."""
+    decorrelate: bool | None = None
+    """Decorrelated colour space (fourier and pixel; None: yes). MaCo has no such option."""
+    squash: str | None = None
+    """``sigmoid`` or ``clip`` (fourier and pixel; None: sigmoid). MaCo has no such option."""
     transforms: TransformConfig | str = "lucid"
     """A TransformConfig or a preset name: ``lucid`` (standard_transforms), ``article``, ``none``."""
     redirect_steps: int = REDIRECT_STEPS
@@ -86,7 +89,10 @@ class RenderConfig:
         if self.lr is not None and not self.lr > 0:
             raise NeuronscopeError(f"lr must be positive, got {self.lr!r}")
         check_param(self.param)
-        if self.squash not in SQUASHES:
+        if self.param == "maco" and (self.squash is not None or self.decorrelate is not None):
+            raise NeuronscopeError("MaCo has no squash or decorrelate option (it fixes the magnitude spectrum and "
+                                   "optimizes phases); leave them unset, or choose param fourier or pixel")
+        if self.squash is not None and self.squash not in SQUASHES:
             raise NeuronscopeError(f"unknown squash '{self.squash}': choose one of {', '.join(SQUASHES)}")
         preset(self.transforms)
         if self.max_batch < 1 or self.memory_budget_mb < 1:
@@ -100,6 +106,37 @@ class RenderConfig:
     def transform_config(self) -> TransformConfig:
         return preset(self.transforms)
 
+    def loop(self) -> LoopConfig:
+        """The loop settings of this render."""
+        return LoopConfig(steps=self.steps, lr=self.learning_rate, transforms=self.transforms,
+                          redirect_steps=self.redirect_steps, snapshots=tuple(self.snapshots), fast=self.fast)
+
+    def pixel_settings(self) -> dict[str, Any]:
+        """Every setting that changes pixels (not batch sizes or the progress bar)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("progress", "max_batch", "memory_budget_mb")}
+
+    def fingerprint(self, model: Model) -> str:
+        """One hash of what decides the pixels of a render of ``model``: these settings and the
+        model's weights (its name and input size too), so retrained or other weights never reuse
+        pictures made before."""
+        return stable_hash({"render": self.pixel_settings(), "model": model.name, "input_size": model.input_size,
+                            "weights": weights_digest(model)})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RenderConfig:
+        """The config a manifest's ``config`` field describes (unknown keys are an error)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise NeuronscopeError(f"unknown render settings {unknown}: expected {', '.join(sorted(known))}")
+        values = dict(data)
+        if isinstance(values.get("transforms"), dict):
+            values["transforms"] = TransformConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                                      for k, v in values["transforms"].items()})
+        if "snapshots" in values:
+            values["snapshots"] = tuple(values["snapshots"])
+        return cls(**values)
+
 
 @dataclass
 class Result:
@@ -108,7 +145,7 @@ class Result:
     images: torch.Tensor
     """(N, C, H, W) in [0, 1], on the CPU."""
     labels: list[str]
-    """What each image maximizes (a unit address or an objective's name)."""
+    """Captions: what each image maximizes (a unit with its class name, or an objective's name)."""
     values: torch.Tensor
     """(N,) each item's objective on its final image, seen without transforms at ``size``."""
     history: torch.Tensor
@@ -117,10 +154,28 @@ class Result:
     manifest: dict = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     """``total_s`` and ``model_s`` (the model's forward + backward), in seconds."""
-    warnings: list[str] = field(default_factory=list)
+    notes: dict[int, list[str]] = field(default_factory=dict)
+    """Warnings per item (index into ``images``)."""
+    units: list[Unit | None] = field(default_factory=list)
+    """The unit each image renders (None for items of a free-form objective)."""
+    interrupted: bool = False
+    """Ctrl-C stopped the render early: the images are partial, and units not reached are missing."""
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(self.labels[:3]) + (", ..." if len(self.labels) > 3 else "")
+        extra = f", {len(self.warnings)} warnings" if self.notes else ""
+        return f"Result({len(self)} images {tuple(self.images.shape[-2:])}: {shown}{extra})"
+
+    def _repr_png_(self) -> bytes:
+        return _capped_png(self.sheet(columns=min(8, len(self))))
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every item's warnings, in item order."""
+        return [note for i in sorted(self.notes) for note in self.notes[i]]
 
     def sheet(self, columns: int | None = None, title: str | None = None):
         """A contact sheet of the images with their labels (a PIL image)."""
@@ -129,36 +184,46 @@ class Result:
     def save(self, folder: str | Path) -> list[Path]:
         """Write one PNG per image and ``manifest.json`` into ``folder`` (atomically)."""
         folder = Path(folder)
+        if folder.suffix.lower() == ".png":
+            raise NeuronscopeError(f"'{folder}' looks like a .png file, but results are saved into a folder: give a folder")
         paths = [
             save_png(folder / f"{i:03d}_{file_safe(label)}.png", image)
             for i, (image, label) in enumerate(zip(self.images, self.labels))
         ]
-        manifest = {**self.manifest, "files": [p.name for p in paths], "values": self.values.tolist(),
-                    "timing": self.timing, "warnings": self.warnings}
-        write_json(folder / "manifest.json", manifest)
+        write_json(folder / "manifest.json", {**self.manifest, "files": [p.name for p in paths], "values": self.values.tolist(),
+                                              "timing": self.timing, "warnings": self.warnings})
         return paths
 
 
 def render(model: Model, objective: obj.Objective, config: RenderConfig | None = None, *,
-           batch: int = 1, seeds: Sequence[int] | None = None, labels: Sequence[str] | None = None) -> Result:
+           batch: int = 1, seeds: Sequence[int] | None = None, labels: Sequence[str] | None = None,
+           param: ParamFactory | None = None, init=None, callbacks: Sequence = (),
+           optimizer: OptimizerFactory = adam) -> Result:
     """Optimize ``batch`` images to maximize ``objective`` (summed over the items).
 
-    Item i starts from seed ``config.seed + i`` (or ``seeds[i]``).
+    Item i starts from seed ``config.seed + i`` (or ``seeds[i]``). ``param``: a factory of the
+    image parameterization instead of ``config.param``; ``init``: an image (photo name, path,
+    array or tensor) every item starts from; ``callbacks`` and ``optimizer``: see ``loop.optimize``.
     """
     config = config or RenderConfig()
     seeds = list(seeds) if seeds is not None else [config.seed + i for i in range(batch)]
     labels = list(labels) if labels is not None else [objective.name] * len(seeds)
-    progress = _progress(config, config.steps, objective.name)
+    progress = progress_bar(config.steps, f"render {objective.name}", config.progress)
     try:
-        result = _optimize(model, objective, config, seeds, labels, progress)
+        image = _image_param(model, config, seeds, param, init)
+        run = optimize(model, objective, image, config.loop(), labels=labels, seeds=seeds, callbacks=callbacks,
+                       optimizer=optimizer, progress=progress)
     finally:
         progress.close()
-    result.manifest = _manifest(model, config, seeds, labels, objective.name)
+    result = _result(run, labels, [None] * len(seeds))
+    result.manifest = _manifest(model, config, seeds, labels, call="render", objective=objective.spec or objective.name,
+                                rebuildable=objective.spec is not None, param_factory=_name(param), init=_init_name(init))
     return result
 
 
 def render_units(model: Model, units: Sequence[str | Unit], config: RenderConfig | None = None, *,
-                 samples: int = 1, diversity: float = 0.0) -> Result:
+                 samples: int = 1, diversity: float = 0.0, param: ParamFactory | None = None,
+                 callbacks: Sequence = (), optimizer: OptimizerFactory = adam) -> Result:
     """Render many units (addresses like ``"blocks.4.2:7"`` or parsed Units) in memory-sized batches.
 
     Each unit gets ``samples`` images; with ``diversity`` > 0 the samples of a unit are pushed
@@ -171,29 +236,37 @@ def render_units(model: Model, units: Sequence[str | Unit], config: RenderConfig
     if not units:
         raise NeuronscopeError("no units to render")
     parsed = [u if isinstance(u, Unit) else parse_unit(u, model) for u in units]
-    items = [(j, s) for j in range(len(parsed)) for s in range(samples)]
     order = sorted(range(len(parsed)), key=lambda j: _run_index(model, parsed[j].layer))
     chunk = _batch_size(model, parsed, config, samples)
     unit_chunks = [order[i : i + chunk // samples] for i in range(0, len(order), chunk // samples)]
-    progress = _progress(config, config.steps * len(unit_chunks), f"{len(parsed)} units")
+    progress = progress_bar(config.steps * len(unit_chunks), f"render {len(parsed)} units", config.progress)
     results: dict[int, Result] = {}
     timing = {"total_s": 0.0, "model_s": 0.0}
+    interrupted = False
     try:
         for unit_ids in unit_chunks:
-            objective = _units_objective(model, [parsed[j] for j in unit_ids], samples, diversity)
+            objective = units_objective(model, [parsed[j] for j in unit_ids], samples, diversity)
             seeds = [config.seed + j * samples + s for j in unit_ids for s in range(samples)]
             labels = [describe(model, parsed[j]) for j in unit_ids for _ in range(samples)]
-            part = _optimize(model, objective, config, seeds, labels, progress)
+            image = _image_param(model, config, seeds, param, None)
+            run = optimize(model, objective, image, config.loop(), labels=labels, seeds=seeds, callbacks=callbacks,
+                           optimizer=optimizer, progress=progress)
+            part = _result(run, labels, [parsed[j] for j in unit_ids for _ in range(samples)])
             timing = {k: timing[k] + part.timing[k] for k in timing}
             for position, j in enumerate(unit_ids):
                 results[j] = _slice(part, position * samples, (position + 1) * samples)
+            if run.interrupted:
+                interrupted = True
+                break
     finally:
         progress.close()
-    combined = _concat([results[j] for j in range(len(parsed))])
-    combined.timing = timing
-    seeds = [config.seed + j * samples + s for j, s in items]
-    combined.manifest = _manifest(model, config, seeds, combined.labels, "units",
-                                  samples=samples, diversity=diversity, batch_size=chunk)
+    done = [j for j in range(len(parsed)) if j in results]
+    combined = _concat([results[j] for j in done])
+    combined.timing, combined.interrupted = timing, interrupted
+    seeds = [config.seed + j * samples + s for j in done for s in range(samples)]
+    combined.manifest = _manifest(
+        model, config, seeds, combined.labels, call="render_units", units=[str(parsed[j]) for j in done],
+        samples=samples, diversity=diversity, batch_size=chunk, param_factory=_name(param))
     return combined
 
 
@@ -205,130 +278,36 @@ def render_layer(model: Model, layer: str, channels: Sequence[int] | None = None
     return render_units(model, [Unit(info.name, c) for c in chosen], config)
 
 
-def describe(model: Model, unit: Unit) -> str:
-    """A unit's address, with the class name for class units (``logits:281 tabby``)."""
-    if unit.layer == LOGITS and unit.channel is not None and model.labels:
-        return f"{unit} {model.labels[unit.channel]}"
-    return str(unit)
+# --- parameterization and start ----------------------------------------------------------------
 
 
-def unit_objective(unit: Unit, batch: int | None = None) -> obj.Objective:
-    """The natural objective of a unit: class logit, neuron, channel, or the whole layer."""
-    if unit.layer == LOGITS:
-        return obj.class_logit(unit.channel, batch=batch) if unit.channel is not None else obj.layer(LOGITS, batch)
-    if unit.channel is None:
-        return obj.layer(unit.layer, batch)
-    if unit.position is not None:
-        return obj.neuron(unit.layer, unit.channel, *unit.position, batch=batch)
-    return obj.channel(unit.layer, unit.channel, batch=batch)
-
-
-# --- the loop -------------------------------------------------------------------------------
-
-
-def _optimize(model: Model, objective: obj.Objective, config: RenderConfig, seeds: list[int],
-              labels: list[str], progress) -> Result:
+def _image_param(model: Model, config: RenderConfig, seeds: list[int], factory: ParamFactory | None,
+                 init) -> ImageParam:
     size = (config.size, config.size)
-    memory_format = torch.contiguous_format
-    if config.fast:
-        model, memory_format = fast_copy(model, keep=objective.model_layers)
-    image = make_param(config.param, size, seeds, model.input_channels, config.decorrelate, config.squash,
-                       model.device, model.dtype)
-    transform = RandomAffine(config.transform_config, seeds)
-    optimizer = torch.optim.Adam(image.parameters(), lr=config.learning_rate)
-    history, snapshots, notes = [], {}, []
-    step_box = [0]
-    model_seconds, start = 0.0, time.perf_counter()
-    layers = objective.model_layers or (LOGITS,)
-    with frozen_weights(model.module), redirected_relu(model.module, lambda: step_box[0] < config.redirect_steps), \
-            capture(model, layers) as cap:
-        for step in range(config.steps):
-            step_box[0] = step
-            optimizer.zero_grad(set_to_none=True)
-            images = image()
-            warped = transform(images)
-            model_input = warped.detach().contiguous(memory_format=memory_format).requires_grad_(True)
-            tick = time.perf_counter()
-            acts = _run(cap, model_input, model, config, step)
-            values = objective({**acts, obj.INPUT: images})
-            # penalties on the image itself also backpropagate into the parameterization's graph,
-            # which the second backward (through the warp) needs again
-            (-values.sum()).backward(retain_graph=obj.INPUT in objective.layers)
-            model_seconds += time.perf_counter() - tick
-            if step == 0:
-                notes += _check_start(model_input.grad, labels)
-            warped.backward(model_input.grad)
-            optimizer.step()
-            history.append(values.detach().cpu())
-            if step + 1 in config.snapshots:
-                snapshots[step + 1] = images.detach().cpu()
-            progress.update(1)
-        final = image().detach()
-        with torch.no_grad():
-            final_values = objective({**_run(cap, final, model, config, 0), obj.INPUT: final}).cpu()
-    return Result(final.cpu(), list(labels), final_values, torch.stack(history), snapshots,
-                  timing={"total_s": time.perf_counter() - start, "model_s": model_seconds}, warnings=notes)
-
-
-def _run(cap, x: torch.Tensor, model: Model, config: RenderConfig, step: int) -> dict[str, torch.Tensor]:
-    """Run the model; on the first call, turn a failure inside the network into a clear error."""
-    if step > 0:
-        return cap(x)
-    try:
-        return cap(x)
-    except NeuronscopeError:
-        raise
-    except RuntimeError as error:
-        raise NeuronscopeError(
-            f"{model.name} failed on a {tuple(x.shape[-2:])} input (image size {config.size}, with or without the transforms); "
-            f"is it smaller than the model accepts? ({str(error).splitlines()[0]})"
-        ) from error
-
-
-def _check_start(grad: torch.Tensor | None, labels: list[str]) -> list[str]:
-    """Warn about items whose objective has no gradient at the start (dead or saturated units)."""
-    if grad is None:
-        dead = list(range(len(labels)))
+    if factory is not None:
+        image = factory(size, seeds, model.input_channels, device=model.device, dtype=model.dtype)
+        if not isinstance(image, ImageParam):
+            raise NeuronscopeError(f"the param factory returned {type(image).__name__}, not an ImageParam")
     else:
-        dead = [i for i, norm in enumerate(grad.flatten(1).norm(dim=1).tolist()) if norm == 0]
-    notes = []
-    for i in dead:
-        note = (f"{labels[i]}: the objective's gradient is zero at the start (a dead unit, or an activation "
-                "saturated or cut off by ReLU6 for every input); its image will stay grey")
-        warnings.warn(note, RenderWarning, stacklevel=3)
-        notes.append(note)
-    return notes
+        options = {k: v for k, v in (("decorrelate", config.decorrelate), ("squash", config.squash)) if v is not None}
+        image = make_param(config.param, size, seeds, model.input_channels, device=model.device, dtype=model.dtype,
+                           **options)
+    if init is not None:
+        start_from(model, image, init, config.learning_rate)
+    return image
+
+
+def start_from(model: Model, image: ImageParam, init, lr: float, steps: int = INIT_STEPS) -> float:
+    """Fit ``image``'s parameters so that every item shows ``init`` (a photo name, path, array or
+    tensor), on the one loop with an objective on the pixels alone. Returns the mean absolute error."""
+    target = model.input(init, image.size, crop_fraction=1.0)[0]
+    closeness = -obj.pixel_distance(target)
+    optimize(model, closeness, image, LoopConfig(steps=steps, lr=lr, transforms="none", redirect_steps=0, fast=False))
+    with torch.no_grad():
+        return float((image() - target).abs().mean())
 
 
 # --- batching -------------------------------------------------------------------------------
-
-
-def _units_objective(model: Model, units: list[Unit], samples: int, diversity: float) -> obj.Objective:
-    """One objective for a batch: item (k * samples + s) maximizes unit k; channels of one layer
-    are vectorized into a single gather."""
-    if all(u.channel is not None and u.position is None and u.layer != LOGITS for u in units) \
-            and len({u.layer for u in units}) == 1:
-        total = obj.channels(units[0].layer, [u.channel for u in units for _ in range(samples)])
-    else:
-        total = sum(unit_objective(u, batch=k * samples + s) for k, u in enumerate(units) for s in range(samples))
-    if diversity > 0 and samples > 1:
-        for k, unit in enumerate(units):
-            group = range(k * samples, (k + 1) * samples)
-            total = total - diversity * obj.diversity(diversity_layer(model, unit.layer), list(group))
-    return total
-
-
-def diversity_layer(model: Model, layer: str) -> str:
-    """Where the diversity term compares samples: the curated layer nearest half the unit's depth.
-
-    Comparing Gram matrices at the unit's own layer fights the objective (the unit dominates
-    its layer's Gram); an earlier layer diversifies the textures and shapes that build the unit.
-    """
-    target = model.depth(layer)
-    candidates = [info.name for info in model.layers if info.spatial and model.depth(info.name) <= target]
-    if not candidates:
-        return layer
-    return min(candidates, key=lambda name: abs(model.depth(name) - target / 2))
 
 
 def _run_index(model: Model, layer: str) -> int:
@@ -355,32 +334,58 @@ def _batch_size(model: Model, units: list[Unit], config: RenderConfig, samples: 
     return max(samples, images // samples * samples)
 
 
+def _result(run: Optimized, labels: list[str], units: list[Unit | None]) -> Result:
+    return Result(run.images, list(labels), run.values, run.history, run.snapshots, timing=run.timing,
+                  notes=run.notes, units=list(units), interrupted=run.interrupted)
+
+
 def _slice(result: Result, start: int, stop: int) -> Result:
     return Result(result.images[start:stop], result.labels[start:stop], result.values[start:stop],
                   result.history[:, start:stop], {k: v[start:stop] for k, v in result.snapshots.items()},
-                  warnings=[w for w in result.warnings if any(w.startswith(l + ":") for l in result.labels[start:stop])])
+                  notes={i - start: n for i, n in result.notes.items() if start <= i < stop},
+                  units=result.units[start:stop], interrupted=result.interrupted)
 
 
 def _concat(parts: list[Result]) -> Result:
+    notes, offset = {}, 0
+    for part in parts:
+        notes.update({offset + i: n for i, n in part.notes.items()})
+        offset += len(part)
     return Result(
         torch.cat([p.images for p in parts]),
         [label for p in parts for label in p.labels],
         torch.cat([p.values for p in parts]),
         torch.cat([p.history for p in parts], dim=1),
         {k: torch.cat([p.snapshots[k] for p in parts]) for k in parts[0].snapshots},
-        warnings=list(dict.fromkeys(w for p in parts for w in p.warnings)),
+        notes=notes, units=[u for p in parts for u in p.units],
     )
 
 
 # --- bookkeeping ----------------------------------------------------------------------------
 
 
-def _manifest(model: Model, config: RenderConfig, seeds: list[int], labels: list[str], objective: str, **extra) -> dict:
+def _manifest(model: Model, config: RenderConfig, seeds: list[int], labels: list[str], **extra) -> dict:
     return build_manifest(
-        "render", model=model.name, input_size=model.input_size, device=str(model.device),
-        objective=objective, units=labels, seeds=seeds, config=replace(config, progress=False), **extra,
+        "render", model=model.name, weights=weights_digest(model), input_size=model.input_size,
+        device=str(model.device), labels=labels, seeds=seeds, config=replace(config, progress=False),
+        fingerprint=config.fingerprint(model), **{k: v for k, v in extra.items() if v is not None},
     )
 
 
-def _progress(config: RenderConfig, total: int, what: str):
-    return tqdm(total=total, desc=f"render {what}"[:60], unit="step", disable=not config.progress, leave=False)
+def _name(factory) -> str | None:
+    return None if factory is None else f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', factory)}"
+
+
+def _capped_png(picture, max_side: int = 1024) -> bytes:
+    """PNG bytes of a PIL image, shrunk to at most ``max_side`` pixels on its long side (notebooks)."""
+    import io
+
+    picture = picture.copy()
+    picture.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _init_name(init) -> str | None:
+    return init if isinstance(init, str) else (None if init is None else "an image given in Python")

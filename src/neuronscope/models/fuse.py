@@ -18,8 +18,11 @@ import torch
 from torch import nn
 
 from ..capture import capture
+from .digest import weights_version
 from .model import Model
 
+MAX_COPIES = 4
+"""Fast copies kept per model (one per set of layers an objective keeps unfolded)."""
 TOLERANCE = 1e-3
 """Largest relative difference of any layer output between the folded copy and the original."""
 
@@ -48,7 +51,22 @@ def folded_copy(model: Model, keep: Iterable[str] = ()) -> Model:
 
 def fast_copy(model: Model, keep: Iterable[str] = ()) -> tuple[Model, torch.memory_format]:
     """The model to optimize images with, and the memory format its inputs should have: a folded
-    copy in channels-last memory when anything could be folded, else the model itself (untouched)."""
+    copy in channels-last memory when anything could be folded, else the model itself (untouched).
+
+    The copy is made and verified once per model, layers kept, weights, device and dtype, and
+    kept on the model for the next call (a gallery renders many chunks with the same copy); a
+    change of the weights in place (training, ``load_state_dict``) makes a new one."""
+    keep = frozenset(keep)
+    key = (keep, weights_version(model), str(model.device), model.dtype)
+    cache = model.__dict__.setdefault("_fast_copies", {})
+    if key not in cache:
+        if len(cache) >= MAX_COPIES:
+            cache.pop(next(iter(cache)))
+        cache[key] = _fast_copy(model, keep)
+    return cache[key]
+
+
+def _fast_copy(model: Model, keep: frozenset[str]) -> tuple[Model, torch.memory_format]:
     fast = folded_copy(model, keep)
     if fast is model:
         return model, torch.contiguous_format
@@ -74,6 +92,7 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
 
 def _like(model: Model, network: nn.Module) -> Model:
     clone = copy.copy(model)
+    clone.__dict__.pop("_fast_copies", None)
     clone.module = network
     clone._modules = {n: m for n, m in network.named_modules() if n}
     return clone

@@ -1,0 +1,261 @@
+"""The one optimization loop: every image neuronscope makes is optimized here.
+
+    param = make_param("fourier", (128, 128), seeds=[0, 1])
+    run = optimize(model, objectives.channel("blocks.4.2", 7), param, LoopConfig(steps=256))
+
+Each step: images from the parameterization -> one random affine warp per item (or one shared
+warp) -> the model, run through ``capture`` up to the deepest layer the objective reads -> the
+objective -> the optimizer. ``render`` (units), caricatures, circuits' cell pictures and
+dictionary icons are objectives and parameterizations handed to this loop.
+
+Extension points: ``callbacks`` (called every step with a `Step`; returning True stops),
+``Plateau`` (a ready stop criterion), ``optimizer`` (a factory of a torch optimizer),
+``fixed`` images that ride in the batch without being optimized (a caricature's reference),
+and Ctrl-C, which ends the loop early and returns the partial result with ``interrupted=True``.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from ..capture import capture
+from ..errors import NeuronscopeError
+from ..models.fuse import fast_copy
+from ..names import INPUT
+from ..overrides import REDIRECT_STEPS, frozen_weights, redirected_relu
+from .param.base import ImageParam
+from .transforms import RandomAffine, TransformConfig, preset
+
+OptimizerFactory = Callable[[Iterable[torch.nn.Parameter], float], torch.optim.Optimizer]
+"""Makes the optimizer from the parameterization's parameters and the learning rate."""
+
+
+class RenderWarning(UserWarning):
+    """Something about a render the user should know (a dead unit, a zero gradient)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a callback sees after each step."""
+
+    step: int
+    """0-based index of the step just taken."""
+    images: torch.Tensor
+    """(N, C, H, W) the optimized images before this step's update (detached)."""
+    values: torch.Tensor
+    """(N,) each item's objective at this step (on the transformed images)."""
+
+
+Callback = Callable[[Step], "bool | None"]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How the loop runs (defaults: Lucid's recipe)."""
+
+    steps: int = 256
+    lr: float = 0.05
+    transforms: TransformConfig | str = "lucid"
+    """A TransformConfig or a preset name (``lucid``, ``article``, ``none``)."""
+    shared_transforms: bool = False
+    """One random draw per step for the whole batch (caricatures), instead of one per item."""
+    redirect_steps: int = REDIRECT_STEPS
+    """Steps with the redirected ReLU/ReLU6 gradient at the start (0 to disable)."""
+    snapshots: tuple[int, ...] = ()
+    """Steps (1-based) at which to keep a copy of the images."""
+    fast: bool = True
+    """Optimize through the model's BatchNorm-folded, channels-last copy (``models.fuse``)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise NeuronscopeError(f"steps must be a positive integer, got {self.steps!r}")
+        if not self.lr > 0:
+            raise NeuronscopeError(f"lr must be positive, got {self.lr!r}")
+        preset(self.transforms)
+
+
+@dataclass
+class Optimized:
+    """What the loop returns."""
+
+    images: torch.Tensor
+    """(N, C, H, W) final images in [0, 1], on the CPU."""
+    values: torch.Tensor
+    """(N,) the objective on the final images, without transforms."""
+    history: torch.Tensor
+    """(steps run, N) the objective at every step."""
+    snapshots: dict[int, torch.Tensor] = field(default_factory=dict)
+    notes: dict[int, list[str]] = field(default_factory=dict)
+    """Warnings per item index."""
+    timing: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+    """Ctrl-C ended the loop early; the images are the partial result."""
+    stopped_at: int | None = None
+    """The step after which a callback stopped the loop (None: all steps ran)."""
+
+
+class Plateau:
+    """A stop criterion: stop once every item's value has gained less than ``tolerance`` (relative)
+    over the last ``patience`` steps."""
+
+    def __init__(self, patience: int = 32, tolerance: float = 1e-3) -> None:
+        self.patience, self.tolerance = patience, tolerance
+        self._values: list[torch.Tensor] = []
+
+    def __call__(self, step: Step) -> bool:
+        self._values.append(step.values)
+        if len(self._values) <= self.patience:
+            return False
+        before, now = self._values[-self.patience - 1], self._values[-1]
+        gain = (now - before) / before.abs().clamp(min=1e-8)
+        return bool((gain < self.tolerance).all())
+
+
+def adam(parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """The default optimizer: Adam, as Lucid."""
+    return torch.optim.Adam(parameters, lr=lr)
+
+
+def optimize(model, objective, param: ImageParam, config: LoopConfig | None = None, *,
+             labels: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+             fixed: torch.Tensor | None = None, callbacks: Sequence[Callback] = (),
+             optimizer: OptimizerFactory = adam, progress=None) -> Optimized:
+    """Optimize ``param``'s images so that ``objective`` (summed over the items) goes up.
+
+    Args:
+        model: a `Model`.
+        objective: an `Objective`; it sees the activations of the whole batch (``fixed`` first)
+            plus ``"input"`` (the optimized images before transforms) and returns one value per
+            optimized image.
+        param: the parameterization (its batch is the number of optimized images).
+        config: steps, learning rate, transforms, redirected-ReLU steps, snapshots, fast copy.
+        labels: names of the items, for warnings.
+        seeds: seeds of the per-item transforms (default 0..N-1); with shared transforms the first.
+        fixed: (F, C, H, W) images put in front of the batch every step, not optimized.
+        callbacks: called after every step; one returning True stops the loop.
+        optimizer: ``factory(parameters, lr)``; default Adam.
+        progress: a tqdm-like bar to advance by one per step (default: none).
+    """
+    config = config or LoopConfig()
+    count = param.batch
+    labels = list(labels) if labels is not None else [str(i) for i in range(count)]
+    seeds = list(seeds) if seeds is not None else list(range(count))
+    offset = 0 if fixed is None else len(fixed)
+    layers = objective.model_layers
+    runner, memory_format = (fast_copy(model, keep=layers) if config.fast and layers
+                             else (model, torch.contiguous_format))
+    transform = RandomAffine(preset(config.transforms), seeds[:1] * (count + offset) if config.shared_transforms else
+                             [*([seeds[0]] * offset), *seeds], shared=config.shared_transforms)
+    opt = optimizer(param.parameters(), config.lr)
+    history, snapshots, notes = [], {}, {}
+    step_box = [0]
+    model_seconds, start = 0.0, time.perf_counter()
+    interrupted, stopped_at = False, None
+    with frozen_weights(runner.module), \
+            redirected_relu(runner.module, lambda: step_box[0] < config.redirect_steps), \
+            _maybe_capture(runner, layers) as cap:
+        try:
+            for step in range(config.steps):
+                step_box[0] = step
+                opt.zero_grad(set_to_none=True)
+                images = param()
+                batch = images if fixed is None else torch.cat([fixed.to(images), images])
+                warped = transform(batch)
+                model_input = warped.detach().contiguous(memory_format=memory_format).requires_grad_(True)
+                tick = time.perf_counter()
+                acts = _run(cap, model_input, runner, step) if cap is not None else {}
+                values = _values(objective, {**acts, INPUT: images}, count)
+                # penalties on the image itself also backpropagate into the parameterization's
+                # graph, which the second backward (through the warp) needs again
+                (-values.sum()).backward(retain_graph=INPUT in objective.layers)
+                model_seconds += time.perf_counter() - tick
+                if step == 0 and cap is not None:
+                    notes = _check_start(model_input.grad, labels, offset)
+                if model_input.grad is not None:
+                    warped.backward(model_input.grad)
+                opt.step()
+                history.append(values.detach().cpu())
+                if step + 1 in config.snapshots:
+                    snapshots[step + 1] = images.detach().cpu()
+                if progress is not None:
+                    progress.update(1)
+                state = Step(step, images.detach(), values.detach())
+                if any([bool(callback(state)) for callback in callbacks]):
+                    stopped_at = step
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+        final = param().detach()
+        final_values = _final_values(objective, cap, runner, final, fixed, count)
+    if not history:
+        history = [torch.full((count,), float("nan"))]
+    return Optimized(final.cpu(), final_values, torch.stack(history), snapshots, notes,
+                     {"total_s": time.perf_counter() - start, "model_s": model_seconds}, interrupted, stopped_at)
+
+
+def progress_bar(total: int, what: str, enabled: bool = True):
+    """The one kind of progress bar the loop's callers show."""
+    return tqdm(total=total, desc=what[:60], unit="step", disable=not enabled, leave=False)
+
+
+def _maybe_capture(model, layers: tuple[str, ...]):
+    """Objectives on the image alone (fitting a parameterization to a photo) need no model."""
+    return capture(model, layers) if layers else nullcontext(None)
+
+
+def _values(objective, acts: dict, count: int) -> torch.Tensor:
+    values = objective(acts)
+    if values.dim() != 1 or values.shape[0] != count:
+        raise NeuronscopeError(f"the objective '{objective.name}' gave values of shape {tuple(values.shape)}, "
+                               f"expected one per optimized image ({count},)")
+    return values
+
+
+def _final_values(objective, cap, model, final: torch.Tensor, fixed: torch.Tensor | None, count: int) -> torch.Tensor:
+    """The objective on the final images as they are (no transforms)."""
+    batch = final if fixed is None else torch.cat([fixed.to(final), final])
+    if objective.needs_graph:  # e.g. attribution directions take gradients inside the objective
+        with torch.enable_grad():
+            leaf = batch.clone().requires_grad_(True)
+            acts = cap(leaf) if cap is not None else {}
+            return _values(objective, {**acts, INPUT: final}, count).detach().cpu()
+    with torch.no_grad():
+        acts = cap(batch) if cap is not None else {}
+        return _values(objective, {**acts, INPUT: final}, count).cpu()
+
+
+def _run(cap, x: torch.Tensor, model, step: int) -> dict[str, torch.Tensor]:
+    """Run the model; on the first step, turn a failure inside the network into a clear error."""
+    if step > 0:
+        return cap(x)
+    try:
+        return cap(x)
+    except NeuronscopeError:
+        raise
+    except RuntimeError as error:
+        raise NeuronscopeError(
+            f"{model.name} failed on a {tuple(x.shape[-2:])} input (after the transforms); is it smaller than the "
+            f"model accepts? ({str(error).splitlines()[0]})"
+        ) from error
+
+
+def _check_start(grad: torch.Tensor | None, labels: list[str], offset: int) -> dict[int, list[str]]:
+    """Warn about items whose objective has no gradient at the start (dead or saturated units)."""
+    if grad is None:
+        dead = list(range(len(labels)))
+    else:
+        norms = grad[offset:].flatten(1).norm(dim=1).tolist()
+        dead = [i for i, norm in enumerate(norms) if norm == 0]
+    notes = {}
+    for i in dead:
+        note = (f"{labels[i]}: the objective's gradient is zero at the start (a dead unit, or an activation "
+                "saturated or cut off by ReLU6 for every input); its image will stay grey")
+        warnings.warn(note, RenderWarning, stacklevel=4)
+        notes[i] = [note]
+    return notes

@@ -1,0 +1,58 @@
+"""The objective of a unit, and of a batch of units with diverse samples."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..names import LOGITS
+from ..units import Unit
+from . import objectives as obj
+
+if TYPE_CHECKING:
+    from ..models.model import Model
+
+
+def describe(model: Model, unit: Unit) -> str:
+    """A unit's address, with the class name for class units (``logits:281 tabby``): for captions
+    only; manifests store ``str(unit)``, which ``parse_unit`` reads back."""
+    if unit.layer == LOGITS and unit.channel is not None and model.labels:
+        return f"{unit} {model.labels[unit.channel]}"
+    return str(unit)
+
+
+def unit_objective(unit: Unit, batch: int | None = None) -> obj.Objective:
+    """The natural objective of a unit: class logit, neuron, channel, or the whole layer."""
+    if unit.layer == LOGITS:
+        return obj.class_logit(unit.channel, batch=batch) if unit.channel is not None else obj.layer(LOGITS, batch)
+    if unit.channel is None:
+        return obj.layer(unit.layer, batch)
+    if unit.position is not None:
+        return obj.neuron(unit.layer, unit.channel, *unit.position, batch=batch)
+    return obj.channel(unit.layer, unit.channel, batch=batch)
+
+
+def units_objective(model: Model, units: list[Unit], samples: int, diversity: float) -> obj.Objective:
+    """One objective for a batch: item (k * samples + s) maximizes unit k; channels of one layer
+    are vectorized into a single gather."""
+    if all(u.channel is not None and u.position is None and u.layer != LOGITS for u in units) \
+            and len({u.layer for u in units}) == 1:
+        total = obj.channels(units[0].layer, [u.channel for u in units for _ in range(samples)])
+    else:
+        total = sum(unit_objective(u, batch=k * samples + s) for k, u in enumerate(units) for s in range(samples))
+    if diversity > 0 and samples > 1:
+        for k, unit in enumerate(units):
+            group = range(k * samples, (k + 1) * samples)
+            total = total - diversity * obj.diversity(diversity_layer(model, unit.layer), list(group))
+    return total
+
+
+def diversity_layer(model: Model, layer: str) -> str:
+    """Where the diversity term compares samples: the curated layer nearest half the unit's depth.
+
+    Comparing Gram matrices at the unit's own layer fights the objective (the unit dominates
+    its layer's Gram); an earlier layer diversifies the textures and shapes that build the unit.
+    """
+    target = model.depth(layer)
+    candidates = [info.name for info in model.layers if info.spatial and model.depth(info.name) <= target]
+    if not candidates:
+        return layer
+    return min(candidates, key=lambda name: abs(model.depth(name) - target / 2))
