@@ -1,7 +1,6 @@
 """The caricature loop: reference and caricatures in one batch under one shared transform per step."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -9,21 +8,20 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ...capture import capture
 from ...errors import NeuronscopeError
 from ...images import contact_sheet, file_safe, save_png
 from ...manifest import build_manifest, write_json
-from ...models.fuse import fast_copy
+from ...models.digest import weights_digest
 from ...models.model import Model
-from ...overrides import frozen_weights
+from .. import objectives as obj
+from ..loop import LoopConfig, optimize, progress_bar
 from ..param import check_param, make_param
-from ..transforms import RandomAffine, TransformConfig, preset
+from ..render import DEFAULT_LR
+from ..transforms import TransformConfig, preset
 
 COSINE_MODES = ("true", "lucid")
-COSINE_FLOOR = 0.1
-EPS = 1e-6
 
 Direction = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 """From the captured activations of a step (item 0 = the reference), the direction to follow."""
@@ -40,7 +38,8 @@ class CaricatureConfig:
     """p in ``dot * max(0.1, cos)^p``: 0 is the most extreme, larger stays closer to the original."""
     cosine: str = "true"
     """``true`` cosine, or ``lucid``: Lucid's ``dot / |a|`` (= |a0| cos), same optimum, other scale."""
-    lr: float = 0.05
+    lr: float | None = None
+    """Adam learning rate; None: the parameterization's default (0.05; 1.0 for MaCo)."""
     param: str = "fourier"
     transforms: TransformConfig | str = "lucid"
     seed: int = 0
@@ -57,12 +56,17 @@ class CaricatureConfig:
             raise NeuronscopeError(f"unknown cosine mode '{self.cosine}': choose one of {', '.join(COSINE_MODES)}")
         check_param(self.param)
         preset(self.transforms)
-        if not self.lr > 0:
+        if self.lr is not None and not self.lr > 0:
             raise NeuronscopeError(f"lr must be positive, got {self.lr!r}")
 
     @property
     def transform_config(self) -> TransformConfig:
         return preset(self.transforms)
+
+    def loop(self) -> LoopConfig:
+        """The loop settings: one shared transform per step for the reference and its caricatures."""
+        lr = self.lr if self.lr is not None else DEFAULT_LR[self.param]
+        return LoopConfig(steps=self.steps, lr=lr, transforms=self.transforms, shared_transforms=True, fast=self.fast)
 
 
 @dataclass
@@ -115,7 +119,7 @@ def _reference_activations(layer: str) -> Direction:
 
 
 
-# --- the loop -------------------------------------------------------------------------------
+# --- on the one loop -------------------------------------------------------------------------
 
 
 def _run(model: Model, image: str | np.ndarray, layers: list[str], directions: list[Direction], labels: list[str],
@@ -123,42 +127,32 @@ def _run(model: Model, image: str | np.ndarray, layers: list[str], directions: l
     size = _size(model, config.size)
     reference = model.input(image, size, crop_fraction=1.0)
     seeds = [config.seed + i for i in range(len(layers))]
-    start = time.perf_counter()
-    images, history = _optimize(model, reference, layers, directions, config, power, seeds)
-    values, similarity = _evaluate(model, reference, images, layers, directions, config, power)
-    manifest = build_manifest(
-        kind, model=model.name, layers=layers, labels=labels, size=size, seeds=seeds,
-        config=replace(config, progress=False), seconds=time.perf_counter() - start, **(extra or {}),
-    )
-    return Caricatures(reference[0].cpu(), images.cpu(), layers, labels, similarity, values, history, manifest)
-
-
-def _optimize(model: Model, reference: torch.Tensor, layers: list[str], directions: list[Direction],
-              config: CaricatureConfig, power: float, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    needed = _needed_layers(layers, directions)
-    fast, memory_format = fast_copy(model, keep=needed) if config.fast else (model, torch.contiguous_format)
-    param = make_param(config.param, tuple(reference.shape[-2:]), seeds, model.input_channels,
-                       device=model.device, dtype=model.dtype)
-    transform = RandomAffine(config.transform_config, [config.seed] * (len(layers) + 1), shared=True)
-    optimizer = torch.optim.Adam(param.parameters(), lr=config.lr)
-    history = []
-    progress = tqdm(total=config.steps, desc="caricature", unit="step", disable=not config.progress, leave=False)
+    param = make_param(config.param, size, seeds, model.input_channels, device=model.device, dtype=model.dtype)
+    objective = reference_objective(layers, directions, config.cosine, power)
+    progress = progress_bar(config.steps, "caricature", config.progress)
     try:
-        with frozen_weights(fast.module), capture(fast, needed) as cap:
-            for _ in range(config.steps):
-                optimizer.zero_grad(set_to_none=True)
-                warped = transform(torch.cat([reference, param()]))
-                model_input = warped.detach().contiguous(memory_format=memory_format).requires_grad_(True)
-                acts = cap(model_input)
-                values = _values(acts, layers, directions, config.cosine, power)
-                (-values.sum()).backward()
-                warped.backward(model_input.grad)
-                optimizer.step()
-                history.append(values.detach().cpu())
-                progress.update(1)
+        run = optimize(model, objective, param, config.loop(), labels=labels, seeds=[config.seed], fixed=reference,
+                       progress=progress)
     finally:
         progress.close()
-    return param().detach(), torch.stack(history)
+    similarity = _similarity(model, reference, run.images, layers)
+    manifest = build_manifest(
+        kind, model=model.name, weights=weights_digest(model), image=image if isinstance(image, str) else None,
+        layers=layers, labels=labels, size=size, seeds=seeds, config=replace(config, progress=False),
+        seconds=run.timing["total_s"], warnings=[n for i in sorted(run.notes) for n in run.notes[i]], **(extra or {}),
+    )
+    return Caricatures(reference[0].cpu(), run.images, layers, labels, similarity, run.values, run.history, manifest)
+
+
+def reference_objective(layers: list[str], directions: list[Direction], mode: str = "true",
+                        power: float = 1.0) -> obj.Objective:
+    """The objective of a batch [reference, caricature 0, caricature 1, ...]: caricature i maximizes
+    ``caricature_objective`` of its activations at ``layers[i]`` against ``directions[i]``, which
+    reads the reference's activations of the same step (item 0)."""
+    needed = _needed_layers(layers, directions)
+    graph = any(getattr(d, "needs", ()) for d in directions)
+    return obj.Objective(lambda acts: _values(acts, layers, directions, mode, power), tuple(needed),
+                         f"caricature at {', '.join(dict.fromkeys(layers))}", needs_graph=graph)
 
 
 def _values(acts: dict[str, torch.Tensor], layers: list[str], directions: list[Direction], mode: str,
@@ -174,31 +168,26 @@ def _values(acts: dict[str, torch.Tensor], layers: list[str], directions: list[D
 def caricature_objective(a: torch.Tensor, a0: torch.Tensor, power: float = 1.0, mode: str = "true") -> torch.Tensor:
     """``<a, a0> * max(0.1, cos(a, a0))^p`` over all channels and positions at once.
 
-    ``mode="lucid"`` uses Lucid's ``<a, a0> / |a|`` in place of the cosine.
+    ``mode="lucid"`` uses Lucid's ``<a, a0> / |a|`` in place of the cosine. The cosine is the
+    one of ``objectives.direction`` (``objectives.dot_cosine``).
     """
     dot = (a * a0).sum()
-    if power == 0:
-        return dot
     if mode == "lucid":
-        similarity = dot / (EPS + a.norm())
-    else:
-        similarity = dot / (EPS + a.norm() * a0.norm())
-    return dot * similarity.clamp(min=COSINE_FLOOR) ** power
+        if power == 0:
+            return dot
+        return dot * (dot / (obj.EPS + a.norm())).clamp(min=obj.COSINE_FLOOR) ** power
+    return obj.dot_cosine(dot, a.norm(), a0.norm(), power)
 
 
-def _evaluate(model: Model, reference: torch.Tensor, images: torch.Tensor, layers: list[str],
-              directions: list[Direction], config: CaricatureConfig, power: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Objective and cosine to the reference of every caricature, without transforms."""
-    needed = _needed_layers(layers, directions)
-    batch = torch.cat([reference, images]).requires_grad_(True)  # attribution directions need a graph
-    with capture(model, needed) as cap:
+def _similarity(model: Model, reference: torch.Tensor, images: torch.Tensor, layers: list[str]) -> torch.Tensor:
+    """Cosine between each caricature's and the reference's activations at its layer, without transforms."""
+    batch = torch.cat([reference, images.to(reference)])
+    with torch.no_grad(), capture(model, list(dict.fromkeys(layers))) as cap:
         acts = cap(batch)
-        values = _values(acts, layers, directions, config.cosine, power).detach().cpu()
-        similarity = torch.stack([
-            F.cosine_similarity(acts[layer][1 + i].flatten(), acts[layer][0].flatten(), dim=0)
-            for i, layer in enumerate(layers)
-        ]).detach().cpu()
-    return values, similarity
+    return torch.stack([
+        F.cosine_similarity(acts[layer][1 + i].flatten(), acts[layer][0].flatten(), dim=0)
+        for i, layer in enumerate(layers)
+    ]).cpu()
 
 
 def _needed_layers(layers: list[str], directions: list[Direction]) -> list[str]:
