@@ -76,3 +76,22 @@ def test_a_parameterization_can_fit_a_photo(kind):
 def test_unknown_parameterization_lists_the_choices():
     with pytest.raises(ns.NeuronscopeError, match="choose one of fourier, pixel, maco"):
         make_param("cppn", (8, 8), [0])
+
+
+@pytest.mark.parametrize("kind", ["fourier", "pixel"])
+def test_unset_options_mean_the_defaults_and_set_ones_are_used(kind):
+    default = make_param(kind, (16, 16), [3])
+    assert (default.decorrelate, default.squash) == (True, "sigmoid")
+    explicit = make_param(kind, (16, 16), [3], decorrelate=True, squash="sigmoid")
+    torch.testing.assert_close(default(), explicit(), rtol=0, atol=0)
+    other = make_param(kind, (16, 16), [3], decorrelate=False, squash="clip")
+    assert (other.decorrelate, other.squash) == (False, "clip")
+    assert not torch.allclose(other(), default())
+
+
+@pytest.mark.parametrize("options, named", [({"squash": "clip"}, "squash"), ({"decorrelate": False}, "decorrelate"),
+                                            ({"decorrelate": True}, "decorrelate"), ({"squash": "sigmoid"}, "squash")])
+def test_maco_rejects_options_it_does_not_have(options, named):
+    make_param("maco", (16, 16), [0])  # unset: fine
+    with pytest.raises(ns.NeuronscopeError, match=f"maco parameterization has no {named} option"):
+        make_param("maco", (16, 16), [0], **options)

@@ -26,16 +26,28 @@ def check_param(kind: str) -> str:
 
 
 def make_param(kind: str, size: tuple[int, int], seeds: Sequence[int], channels: int = 3,
-               decorrelate: bool = True, squash: str = "sigmoid", device=None,
+               decorrelate: bool | None = None, squash: str | None = None, device=None,
                dtype: torch.dtype = torch.float32) -> ImageParam:
-    """Build a parameterization by name (see ``PARAMS``)."""
-    if check_param(kind) == "fourier":
-        return FourierImage(size, seeds, channels, decorrelate=decorrelate, squash=squash, device=device, dtype=dtype)
-    if kind == "pixel":
-        return PixelImage(size, seeds, channels, decorrelate=decorrelate, squash=squash, device=device, dtype=dtype)
-    from .maco import MacoImage  # kind == "maco"
+    """Build a parameterization by name (see ``PARAMS``).
 
-    return MacoImage(size, seeds, channels, device=device, dtype=dtype)
+    ``decorrelate`` and ``squash`` None mean the parameterization's default (True and
+    ``"sigmoid"`` for fourier and pixel). MaCo has neither option (its magnitude spectrum is
+    fixed and it always recorrelates colours and squashes with a sigmoid), so giving either one
+    for it is an error rather than silently ignored.
+    """
+    if check_param(kind) == "maco":
+        given = [name for name, value in (("decorrelate", decorrelate), ("squash", squash)) if value is not None]
+        if given:
+            raise NeuronscopeError(f"the maco parameterization has no {' or '.join(given)} option "
+                                   "(it always recorrelates colours and squashes with a sigmoid); leave it unset, "
+                                   "or choose fourier or pixel")
+        from .maco import MacoImage
+
+        return MacoImage(size, seeds, channels, device=device, dtype=dtype)
+    options = {"decorrelate": True if decorrelate is None else decorrelate,
+               "squash": "sigmoid" if squash is None else squash}
+    image = FourierImage if kind == "fourier" else PixelImage
+    return image(size, seeds, channels, **options, device=device, dtype=dtype)
 
 
 __all__ = ["PARAMS", "FourierImage", "ImageParam", "PixelImage", "check_param", "make_param"]
