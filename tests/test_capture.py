@@ -97,6 +97,16 @@ def test_gradients_of_hidden_layers_match_autograd(lite0, chelsea):
     (expected,) = torch.autograd.grad(lite0.module(lite0.normalize(image))[0, 281], image)
     assert cap.gradients["blocks.3"].shape == hidden.shape
     torch.testing.assert_close(image.grad, expected)
+    # the hidden layer's gradient, computed without capture: a plain hook keeps blocks.3's output
+    seen = []
+    handle = lite0.module.blocks[3].register_forward_hook(lambda module, inputs, output: seen.append(output))
+    try:
+        logit = lite0.module(lite0.normalize(chelsea.clone().requires_grad_(True)))[0, 281]
+    finally:
+        handle.remove()
+    (expected_hidden,) = torch.autograd.grad(logit, seen[0])
+    assert expected_hidden.abs().sum() > 0
+    torch.testing.assert_close(cap.gradients["blocks.3"], expected_hidden)
 
 
 def test_gradients_reach_a_hidden_layer_without_input_gradients(lite0, chelsea):
@@ -142,3 +152,39 @@ def test_reused_and_in_place_modules_give_clear_errors():
     with pytest.raises(ns.NeuronscopeError, match="changed in place"):
         with torch.no_grad(), ns.capture(model, ["conv2"], stop_early=False) as cap:
             cap(torch.rand(1, 3, 16, 16))
+
+
+class Forgiving(nn.Module):
+    """A user's model whose forward swallows every Exception from one submodule call."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Conv2d(3, 4, 3, padding=1)
+        self.second = nn.Conv2d(4, 4, 3, padding=1)
+        self.later = nn.Conv2d(4, 2, 1)
+        self.calls = {"fallback": 0, "later": 0}
+
+    def forward(self, x):
+        try:
+            x = self.second(self.first(x))
+        except Exception:  # noqa: BLE001 - the point of the test
+            self.calls["fallback"] += 1
+            x = torch.zeros(x.shape[0], 4, *x.shape[-2:])
+        self.calls["later"] += 1
+        return self.later(x).mean((2, 3))
+
+
+def test_stopping_early_cannot_be_swallowed_by_except_exception():
+    torch.manual_seed(0)
+    network = Forgiving()
+    model = ns.wrap(network, input_size=8)
+    model.all_layers()  # the layer table's probe forward pass runs now, not inside the capture
+    x = torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        expected = network.second(network.first(model.normalize(x)))
+        network.calls.update(fallback=0, later=0)
+        with ns.capture(model, ["second"], stop_early=True) as cap:
+            acts = cap(x)
+    assert network.calls == {"fallback": 0, "later": 0}  # stopped right after 'second': nothing else ran
+    assert cap.output is None
+    torch.testing.assert_close(acts["second"], expected, rtol=0, atol=0)

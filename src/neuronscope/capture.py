@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     from .models.model import Model
 
 
-class _StopForward(Exception):
-    """Raised inside a hook once every requested layer has run, to skip the rest of the network."""
+class _StopForward(BaseException):
+    """Raised inside a hook once every requested layer has run, to skip the rest of the network.
+
+    A ``BaseException``, so that a user's ``forward`` with ``try: ... except Exception:`` around a
+    submodule call cannot swallow it and run on with the rest of the network."""
 
 
 class Capture:
