@@ -48,16 +48,30 @@ def test_cosine_power_uses_the_floor():
 
 def test_algebra_builds_new_objectives_and_never_mutates(acts):
     a, b = obj.channel("conv", 0), obj.class_logit(3)
-    before = (a.fn, a.layers, a.name, b.fn, b.layers, b.name)
-    combined = 0.2 * a + 0.8 * b
-    torch.testing.assert_close(combined(acts), 0.2 * a(acts) + 0.8 * b(acts))
-    torch.testing.assert_close((a - b)(acts), a(acts) - b(acts))
-    torch.testing.assert_close((a / 4)(acts), a(acts) / 4)
-    torch.testing.assert_close((a * b)(acts), a(acts) * b(acts))
-    torch.testing.assert_close((-a)(acts), -a(acts))
-    torch.testing.assert_close(sum([a, b, a])(acts), 2 * a(acts) + b(acts))
-    assert combined.layers == ("conv", "logits")
-    assert (a.fn, a.layers, a.name, b.fn, b.layers, b.name) == before
+    saved = {k: v.clone() for k, v in acts.items()}
+    va, vb = a(acts).clone(), b(acts).clone()  # the operands' values before any combination is built
+    assert not torch.allclose(va, vb)
+    combos = {
+        "0.2a+0.8b": (0.2 * a + 0.8 * b, 0.2 * va + 0.8 * vb),
+        "a-b": (a - b, va - vb),
+        "a/4": (a / 4, va / 4),
+        "a*b": (a * b, va * vb),
+        "-a": (-a, -va),
+        "a+1.5": (a + 1.5, va + 1.5),
+        "2-b": (2 - b, 2 - vb),
+        "sum": (sum([a, b, a]), 2 * va + vb),
+    }
+    for label, (combined, expected) in combos.items():
+        assert combined is not a and combined is not b, label
+        torch.testing.assert_close(combined(acts), expected, msg=label)
+    # evaluated again after every combination was built and evaluated: the same values, bit for bit
+    torch.testing.assert_close(a(acts), va, rtol=0, atol=0)
+    torch.testing.assert_close(b(acts), vb, rtol=0, atol=0)
+    assert (a.layers, a.name, b.layers, b.name) == (("conv",), obj.channel("conv", 0).name, ("logits",),
+                                                    obj.class_logit(3).name)
+    for key, value in saved.items():  # no objective wrote into the activations it read
+        torch.testing.assert_close(acts[key], value, rtol=0, atol=0)
+    assert combos["0.2a+0.8b"][0].layers == ("conv", "logits")
     with pytest.raises(ns.NeuronscopeError, match="divided by a non-zero number"):
         a / 0
 

@@ -37,11 +37,22 @@ def test_padding_fill_and_integer_shifts_are_exact():
     assert torch.allclose(shifted[0, 0, :4, :5], image[0, 0, 2:, 1:], atol=1e-5)
 
 
-def test_rotation_by_90_degrees_rotates_the_image():
+def test_a_positive_angle_rotates_clockwise_as_displayed():
+    # warp's convention: the source of output offset q is R(-angle) q in (x right, y down) pixel
+    # coordinates, so the content turns by +angle with y pointing down: clockwise on screen
     image = torch.rand(1, 1, 8, 8)
     out = warp(image, [Draw((0.0, 0.0), 1.0, 90.0, (0.0, 0.0))], (8, 8), fill=0.0)
-    assert torch.allclose(out[0, 0], torch.rot90(image[0, 0], k=1), atol=1e-5) or \
-        torch.allclose(out[0, 0], torch.rot90(image[0, 0], k=-1), atol=1e-5)
+    torch.testing.assert_close(out[0, 0], torch.rot90(image[0, 0], k=-1), atol=1e-5, rtol=0)  # k=-1: clockwise
+    assert not torch.allclose(out[0, 0], torch.rot90(image[0, 0], k=1), atol=1e-2)
+    back = warp(image, [Draw((0.0, 0.0), 1.0, -90.0, (0.0, 0.0))], (8, 8), fill=0.0)
+    torch.testing.assert_close(back[0, 0], torch.rot90(image[0, 0], k=1), atol=1e-5, rtol=0)
+    marker = torch.zeros(1, 1, 9, 9)
+    marker[0, 0, 0, 4] = 1.0  # top centre
+    turned = warp(marker, [Draw((0.0, 0.0), 1.0, 90.0, (0.0, 0.0))], (9, 9), fill=0.0)[0, 0]
+    assert divmod(int(turned.argmax()), 9) == (4, 8)  # ends at the right centre (row 4, column 8)
+    small = warp(marker, [Draw((0.0, 0.0), 1.0, 10.0, (0.0, 0.0))], (9, 9), fill=0.0)[0, 0]
+    columns = small.sum(0)
+    assert (columns * torch.arange(9.0)).sum() / columns.sum() > 4.0  # 10 degrees: the top moves right
 
 
 def test_scale_zooms_the_content():
