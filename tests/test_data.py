@@ -67,3 +67,21 @@ def test_unreadable_inputs_give_clear_errors(tmp_path):
         load_image(tmp_path / "missing.png")
     with pytest.raises(ns.NeuronscopeError, match="is a directory"):
         load_image(tmp_path)
+
+
+def test_photo_crops_are_the_crops_of_the_bundled_source():
+    from neuronscope.data.sources import bundled_source
+
+    source = bundled_source()
+    crops = list(ns.data.photo_crops())
+    assert len(crops) == len(source) == 30 * len(photo_names()) == 330
+    assert [key for key, _ in crops] == list(source.keys())
+    for key, crop in crops[::17]:
+        np.testing.assert_array_equal(crop, source.load(key))
+    # an explicit lattice: one centred crop at scale 1, grid x grid below (the same key scheme)
+    chosen = list(ns.data.photo_crops(["coffee"], scales=(1.0, 0.5), grid=2))
+    assert [key for key, _ in chosen] == ["coffee@1,0", "coffee@0.5,0", "coffee@0.5,1", "coffee@0.5,2", "coffee@0.5,3"]
+    np.testing.assert_array_equal(chosen[0][1], bundled_source(["coffee"], [(1.0, 1)]).load("coffee@1,0"))
+    height, width = photo("coffee").shape[:2]
+    assert chosen[4][1].shape[:2] == (round(min(height, width) * 0.5),) * 2
+    np.testing.assert_array_equal(chosen[4][1], photo("coffee")[-chosen[4][1].shape[0]:, -chosen[4][1].shape[1]:])

@@ -116,23 +116,20 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def photo_crops(names: list[str] | None = None, scales: tuple[float, ...] = (1.0, 0.6, 0.35),
+def photo_crops(names: list[str] | None = None, scales: tuple[float, ...] | None = None,
                 grid: int = 3) -> Iterator[tuple[str, np.ndarray]]:
     """Deterministic square crops of the bundled photos, for "natural image" statistics.
 
-    Per photo and scale, a ``grid`` x ``grid`` lattice of square crops with side ``scale`` times
-    the short side (one centred crop when the scale is 1). Yields (``"name@scale,row,col"``, crop)
-    with crops as float32 RGB arrays; with the defaults, 1 + 9 + 9 = 19 crops per photo.
+    These are the crops of ``data.bundled_source`` (the one definition of the bundled crops, which
+    dataset examples and the gallery use too): with the defaults its lattice ``BUNDLED_LATTICE``,
+    30 crops per photo at scales 1, 0.7, 0.5 and 0.35, 330 in all. Given ``scales``, per scale a
+    ``grid`` x ``grid`` lattice of square crops with side ``scale`` times the short side (one
+    centred crop at scale 1). Yields (``"name@scale,index"``, crop), the keys of the source, with
+    crops as float32 RGB arrays; an unreadable photo raises.
     """
-    for name in names or photo_names():
-        image = photo(name)
-        height, width = image.shape[:2]
-        for scale in scales:
-            side = max(1, round(min(height, width) * scale))
-            positions = [(0.5, 0.5)] if scale >= 1.0 else [
-                (r / (grid - 1), c / (grid - 1)) for r in range(grid) for c in range(grid)
-            ] if grid > 1 else [(0.5, 0.5)]
-            for index, (fy, fx) in enumerate(positions):
-                top = round((height - side) * fy)
-                left = round((width - side) * fx)
-                yield f"{name}@{scale:g},{index}", image[top : top + side, left : left + side]
+    from .sources import BUNDLED_LATTICE, bundled_source
+
+    lattice = BUNDLED_LATTICE if scales is None else tuple((s, 1 if s >= 1.0 else grid) for s in scales)
+    source = bundled_source(names or None, lattice)
+    for key in source.keys():
+        yield key, source.load(key)
