@@ -147,3 +147,76 @@ def test_an_unreadable_image_gets_a_clear_error(lite0, tmp_path):
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(ns.NeuronscopeError, match="cannot read .*broken.jpg.* as an image"):
         caricature(lite0, str(broken), ["blocks.2.1"], quiet(steps=1))
+
+
+def attribution_setup(model, layers):
+    x = model.prepare(ns.data.photo("chelsea"), 64).requires_grad_(True)
+    with ns.capture(model, layers) as cap:
+        return cap(x)
+
+
+def test_the_positive_variant_keeps_exactly_the_positive_evidence(lite0):
+    from neuronscope.featurevis.caricature.attributive import _attribution
+
+    layer, tabby = "blocks.3.1", ns.Unit("logits", 281)
+    acts = attribution_setup(lite0, [layer, "logits"])
+    signed = _attribution(layer, [], tabby)(acts)
+    positive = _attribution(layer, [], tabby, positive=True)(acts)
+    # the signed direction is a0 * d logit / d a0 over its maximum, computed here independently
+    (grad,) = torch.autograd.grad(acts["logits"][0, 281], acts[layer], retain_graph=True)
+    raw = (acts[layer][0] * grad[0]).detach()
+    torch.testing.assert_close(signed, raw / raw.max())
+    assert signed.min() < -0.05 and (signed < 0).float().mean() > 0.1  # real counter-evidence to drop
+    torch.testing.assert_close(positive, signed.clamp(min=0), rtol=0, atol=0)
+    assert positive.min() == 0 and positive.max() == 1
+    assert torch.equal(positive > 0, signed > 0)
+
+
+def test_the_iterated_variant_passes_the_attribution_down_the_chain(lite0):
+    from neuronscope.featurevis.caricature.attributive import _attribution
+
+    layer, via, tabby = "blocks.3.1", "blocks.4.2", ns.Unit("logits", 281)
+    acts = attribution_setup(lite0, [layer, via, "logits"])
+    iterated = _attribution(layer, [via], tabby)(acts)
+    direct = _attribution(layer, [], tabby)(acts)
+    # by hand: the attribution at blocks.4.2 (normalized) becomes the score attributed to blocks.3.1
+    (upper_grad,) = torch.autograd.grad(acts["logits"][0, 281], acts[via], retain_graph=True)
+    upper = (acts[via][0] * upper_grad[0]).detach()
+    score = (acts[via][0] * (upper / upper.max())).sum()
+    (grad,) = torch.autograd.grad(score, acts[layer], retain_graph=True)
+    expected = (acts[layer][0] * grad[0]).detach()
+    torch.testing.assert_close(iterated, expected / expected.max())
+    assert iterated.max() == 1 and not torch.allclose(iterated, direct, atol=0.05)
+
+
+class TwoStep(torch.nn.Module):
+    """source (1x1 conv) -> ReLU -> target (1x1 conv): the target's linearized input weights
+    from the source are its 1x1 kernel."""
+
+    def __init__(self):
+        super().__init__()
+        self.source = torch.nn.Conv2d(3, 4, 1)
+        self.relu = torch.nn.ReLU()
+        self.target = torch.nn.Conv2d(4, 2, 1)
+        self.fc = torch.nn.Linear(2, 3)
+
+    def forward(self, x):
+        return self.fc(self.target(self.relu(self.source(x))).mean((2, 3)))
+
+
+def test_the_specific_variant_weights_the_reference_by_what_the_unit_reads():
+    from neuronscope.featurevis.caricature.attributive import _input_weights, _weighted_reference
+
+    torch.manual_seed(0)
+    network = TwoStep()
+    model = ns.wrap(network, input_size=16)
+    assert (network.source.bias < 0).any()  # on the blank probe those ReLUs are off: only linearized do they pass
+    weights = _input_weights(model, "source", ns.Unit("target", 1))
+    # the channel's mean over positions reads w[1, i] / HW at each position: summed, the kernel itself
+    torch.testing.assert_close(weights, network.target.weight[1, :, 0, 0].detach())
+    a = torch.randn(2, 4, 5, 5)
+    direction = _weighted_reference("source", weights)({"source": a})
+    torch.testing.assert_close(direction, a[0] * weights.view(4, 1, 1))
+    result = attributive_caricature(model, np.random.default_rng(0).random((16, 16, 3)).astype(np.float32), "source",
+                                    ["target:1"], quiet(steps=3, size=16, cosine_power=0.0), specific=True)
+    assert result.manifest["specific"] is True and torch.isfinite(result.values).all()
