@@ -10,8 +10,6 @@
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from PIL import Image
 from ..errors import NeuronscopeError
 from ..featurevis import objectives as obj
 from ..featurevis.render import RenderConfig, render, render_units
-from ..images import save_png, to_pil
+from ..images import file_safe, save_png, to_pil
 from ..models.model import Model
 from ..readout import layer_activations
 from ..units import Unit
@@ -138,6 +136,6 @@ def activation_grid(model: Model, image: str | np.ndarray | torch.Tensor, layer:
 def _cache_folder(cache: str | Path | None, model: Model, layer: str, config: RenderConfig) -> Path | None:
     if cache is None:
         return None
-    settings = json.dumps({k: str(v) for k, v in sorted(vars(config).items()) if k != "progress"})
-    key = hashlib.sha256(settings.encode()).hexdigest()[:12]
-    return Path(cache) / model.name / layer / key
+    # the render's fingerprint covers its settings and the model's weights: retrained weights or
+    # another model of the same name never reuse old icons
+    return Path(cache) / file_safe(model.name) / layer / config.fingerprint(model)[:12]

@@ -1,11 +1,16 @@
 """What a gallery build shows and how: one small frozen dataclass with documented defaults."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import NeuronscopeError
 from ..featurevis.render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig
 from ..models import DEFAULT_MODEL
+from ..models.digest import weights_digest
+
+if TYPE_CHECKING:
+    from ..models.model import Model
 
 DEFAULT_UNITS = 6
 """Units per layer in a default build: the first channels of each layer (``--all`` for every one)."""
@@ -50,8 +55,10 @@ class GalleryConfig:
         if self.caricature_steps < 1:
             raise NeuronscopeError(f"caricature_steps must be at least 1, got {self.caricature_steps}")
 
-    def pinned(self) -> dict:
-        """The settings a folder's existing pictures were made with (compared on every resume)."""
-        render = {k: v for k, v in asdict(self.render).items() if k not in ("progress", "max_batch", "memory_budget_mb")}
-        return {"render": render, "samples": self.samples, "diversity": self.diversity,
+    def pinned(self, model: Model) -> dict:
+        """The settings a folder's existing pictures were made with (compared on every resume):
+        the render settings, the model's weights (retrained weights never mix with old pictures)
+        and ``RenderConfig.fingerprint``, which covers both."""
+        return {"render": self.render.pixel_settings(), "weights": weights_digest(model),
+                "fingerprint": self.render.fingerprint(model), "samples": self.samples, "diversity": self.diversity,
                 "examples": self.examples, "caricature_steps": self.caricature_steps}

@@ -43,6 +43,8 @@ def render_chunk(model: Model, layer: str, channels: list[int], config: GalleryC
     render = replace(config.render, seed=config.render.seed + channels[0] * samples, progress=False)
     result = render_units(model, [Unit(layer, c) for c in channels], render, samples=samples,
                           diversity=config.diversity if samples > 1 else 0.0)
+    if result.interrupted:  # nothing of a partial chunk is recorded; the next run renders it again
+        raise KeyboardInterrupt
     peaks = _spatial_peaks(model, layer, result.images, channels, samples)
     inputs = _Inputs(model, source, examples.input_size)
     records = {}
@@ -62,7 +64,7 @@ def render_chunk(model: Model, layer: str, channels: list[int], config: GalleryC
             "bottom": (_save_examples(inputs, examples, examples.bottom(c), "bottom", unit_folder, extent)
                        if examples.bottom_values is not None else []),
             "seeds": [render.seed + j * samples + s for s in range(samples)],
-            "warnings": [w for w in result.warnings if w.startswith(f"{layer}:{c} ")],
+            "warnings": list(dict.fromkeys(n for s in range(j * samples, (j + 1) * samples) for n in result.notes.get(s, []))),
         }
     return records
 
