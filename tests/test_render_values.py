@@ -61,8 +61,6 @@ def test_snapshots_keep_the_images_of_those_steps(lite0):
         torch.testing.assert_close(again.snapshots[step], run.snapshots[step], rtol=0, atol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="off by one in loop.optimize: snapshot k is kept before the k-th update "
-                                       "(the image after k-1 steps), so the last snapshot differs from the result")
 def test_the_snapshot_of_step_k_is_the_image_after_k_steps(lite0):
     run = ns.render(lite0, CHANNEL, quiet(steps=4, snapshots=(4,)))
     torch.testing.assert_close(run.snapshots[4], run.images, atol=1e-6, rtol=0)

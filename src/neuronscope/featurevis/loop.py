@@ -68,7 +68,7 @@ class LoopConfig:
     redirect_steps: int = REDIRECT_STEPS
     """Steps with the redirected ReLU/ReLU6 gradient at the start (0 to disable)."""
     snapshots: tuple[int, ...] = ()
-    """Steps (1-based) at which to keep a copy of the images."""
+    """Steps (1-based) after which to keep a copy of the images (``k``: the image after k updates)."""
     fast: bool = True
     """Optimize through the model's BatchNorm-folded, channels-last copy (``models.fuse``)."""
 
@@ -181,8 +181,9 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
                     warped.backward(model_input.grad)
                 opt.step()
                 history.append(values.detach().cpu())
-                if step + 1 in config.snapshots:
-                    snapshots[step + 1] = images.detach().cpu()
+                if step + 1 in config.snapshots:  # the image after step + 1 updates
+                    with torch.no_grad():
+                        snapshots[step + 1] = param().detach().cpu()
                 if progress is not None:
                     progress.update(1)
                 state = Step(step, images.detach(), values.detach())
