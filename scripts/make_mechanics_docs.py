@@ -69,7 +69,7 @@ def cases(model: ns.Model) -> None:
     own = render(model, obj.channel("blocks.5.0", 112), RenderConfig(steps=256, size=96, progress=False))
     save_png(IMAGES / "mechanics_cases.png", contact_sheet(
         [own.images[0], *rendered.images], [f"{unit} (channel)", *rendered.labels], columns=5,
-        title=f"{model.name}: {unit} from {source}, NMF of contributions over 209 photo crops (error {found.error:.2f})"))
+        title=f"{model.name}: {unit} from {source}, NMF of contributions over {len(found.samples)} photo crops (error {found.error:.2f})"))
     write_json(IMAGES / "mechanics_cases.json", build_manifest(
         "firing cases", model=model.name, unit=unit, source=source, method=found.method, shares=found.shares.tolist(),
         error=found.error, samples=len(found.samples)))
