@@ -97,13 +97,17 @@ def assert_restored(module, before, saved):
         torch.testing.assert_close(value, saved[key], rtol=0, atol=0, msg=key)
 
 
-@pytest.mark.parametrize("call", list(CALLS))
+FUSED = {"render fused": lambda m, x: ns.render(m, obj.channel("conv3", 1), ns.RenderConfig(fast=True, **QUIET))}
+"""The fused render patches a copy of the model, which must share nothing patched with the user's."""
+
+
+@pytest.mark.parametrize("call", [*CALLS, *FUSED])
 def test_the_module_is_restored_after_a_call(small, call):
     x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
     before, saved = state(small.module), weights(small.module)
     assert before["requires_grad"]["conv1.weight"] is False and before["requires_grad"]["conv1.bias"] is True
     assert before["instance forwards"] == [] and before["hooks"] == []
-    CALLS[call](small, x)
+    {**CALLS, **FUSED}[call](small, x)
     assert_restored(small.module, before, saved)
 
 
