@@ -5,7 +5,7 @@ Every image comes back as a float32 RGB array (H, W, 3) in [0, 1].
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,20 +116,54 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
 
 
+BUNDLED_LATTICE: tuple[tuple[float, int], ...] = ((1.0, 1), (0.7, 2), (0.5, 3), (0.35, 4))
+"""(scale, grid) pairs of the bundled crops: per photo, a grid x grid lattice of square crops whose
+side is ``scale`` times the photo's short side; 1 + 4 + 9 + 16 = 30 crops per photo."""
+
+
+def crop_table(names: Sequence[str] | None = None,
+               lattice: Sequence[tuple[float, int]] = BUNDLED_LATTICE) -> dict[str, tuple[str, float, int, int]]:
+    """The bundled crops, the one definition behind ``photo_crops`` and ``data.bundled_source``:
+    key (``"chelsea@0.5,4"``: photo, scale, crop index in row-major order) -> (photo, scale, grid, index),
+    photo by photo. Unknown photos and bad lattice entries raise a NeuronscopeError."""
+    names = list(names) if names is not None else photo_names()
+    for name in names:
+        if name not in PHOTOS:
+            raise NeuronscopeError(f"unknown photo '{name}': {did_you_mean(name, PHOTOS)} (bundled: {', '.join(PHOTOS)})")
+    if not names or not lattice:
+        raise NeuronscopeError("the bundled crops need at least one photo and one (scale, grid) pair")
+    for scale, grid in lattice:
+        if not 0 < scale <= 1 or grid < 1:
+            raise NeuronscopeError(f"bad crop lattice entry ({scale}, {grid}): scale must be in (0, 1], grid >= 1")
+    table = [(n, float(s), int(g)) for n in names for s, g in lattice]
+    return {f"{n}@{s:g},{i}": (n, s, g, i) for n, s, g in table for i in range(g * g)}
+
+
+def lattice_crop(image: np.ndarray, scale: float, grid: int, index: int) -> np.ndarray:
+    """Crop ``index`` (row-major) of the ``grid`` x ``grid`` lattice of squares of side ``scale``
+    times the short side, spread evenly from corner to corner (centred when grid is 1)."""
+    height, width = image.shape[:2]
+    side = max(1, round(min(height, width) * scale))
+    row, col = divmod(index, grid)
+    fy, fx = (row / (grid - 1), col / (grid - 1)) if grid > 1 else (0.5, 0.5)
+    top, left = round((height - side) * fy), round((width - side) * fx)
+    return np.ascontiguousarray(image[top : top + side, left : left + side])
+
+
 def photo_crops(names: list[str] | None = None, scales: tuple[float, ...] | None = None,
                 grid: int = 3) -> Iterator[tuple[str, np.ndarray]]:
     """Deterministic square crops of the bundled photos, for "natural image" statistics.
 
-    These are the crops of ``data.bundled_source`` (the one definition of the bundled crops, which
-    dataset examples and the gallery use too): with the defaults its lattice ``BUNDLED_LATTICE``,
-    30 crops per photo at scales 1, 0.7, 0.5 and 0.35, 330 in all. Given ``scales``, per scale a
-    ``grid`` x ``grid`` lattice of square crops with side ``scale`` times the short side (one
-    centred crop at scale 1). Yields (``"name@scale,index"``, crop), the keys of the source, with
-    crops as float32 RGB arrays; an unreadable photo raises.
+    With the defaults these are the crops of ``data.bundled_source``, which dataset examples and
+    the gallery use too (one definition, ``crop_table``): lattice ``BUNDLED_LATTICE``, 30 crops
+    per photo at scales 1, 0.7, 0.5 and 0.35, 330 in all. Given ``scales``, per scale a ``grid`` x
+    ``grid`` lattice of square crops with side ``scale`` times the short side (one centred crop at
+    scale 1). Yields (``"name@scale,index"``, crop) with crops as float32 RGB arrays; an unreadable
+    photo raises.
     """
-    from .sources import BUNDLED_LATTICE, bundled_source
-
     lattice = BUNDLED_LATTICE if scales is None else tuple((s, 1 if s >= 1.0 else grid) for s in scales)
-    source = bundled_source(names or None, lattice)
-    for key in source.keys():
-        yield key, source.load(key)
+    current: tuple[str, np.ndarray] | None = None
+    for key, (name, scale, cells, index) in crop_table(names or None, lattice).items():
+        if current is None or current[0] != name:
+            current = (name, photo(name))
+        yield key, lattice_crop(current[1], scale, cells, index)

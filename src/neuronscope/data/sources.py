@@ -16,18 +16,13 @@ import numpy as np
 
 from ..errors import NeuronscopeError, did_you_mean
 from ..manifest import stable_hash
-from .photos import PHOTOS, load_image, photo, photo_names, photo_path
+from .photos import BUNDLED_LATTICE, crop_table, lattice_crop, load_image, photo, photo_names, photo_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 """File types a folder source picks up (case-insensitive)."""
 
 BUNDLED_VERSION = "bundled-crops-v1"
 """Changes whenever the bundled crop lattice changes, so cached results are not reused by mistake."""
-
-BUNDLED_LATTICE: tuple[tuple[float, int], ...] = ((1.0, 1), (0.7, 2), (0.5, 3), (0.35, 4))
-"""(scale, grid) pairs of the bundled source: per photo, a grid x grid lattice of square crops whose
-side is ``scale`` times the photo's short side; 1 + 4 + 9 + 16 = 30 crops per photo."""
-
 
 class ImageSource:
     """A deterministic, streamed sequence of images, each named by a key.
@@ -97,7 +92,8 @@ def bundled_source(names: Sequence[str] | None = None,
     bundled photo (``neuronscope.data.PHOTOS``, 11 photos).
 
     With the defaults: 30 crops per photo (``BUNDLED_LATTICE``), 330 in all. Keys read
-    ``"chelsea@0.5,4"``: photo, scale, crop index in row-major order.
+    ``"chelsea@0.5,4"``: photo, scale, crop index in row-major order. The same crops as
+    ``data.photo_crops`` (both read ``data.photos.crop_table``).
     """
     return BundledSource(names, lattice)
 
@@ -143,21 +139,12 @@ class BundledSource(ImageSource):
 
     def __init__(self, names: Sequence[str] | None, lattice: Sequence[tuple[float, int]]) -> None:
         super().__init__()
-        names = list(names) if names is not None else photo_names()
-        for name in names:
-            if name not in PHOTOS:
-                raise NeuronscopeError(f"unknown photo '{name}': {did_you_mean(name, PHOTOS)} (bundled: {', '.join(PHOTOS)})")
-        if not names or not lattice:
-            raise NeuronscopeError("the bundled source needs at least one photo and one (scale, grid) pair")
-        for scale, grid in lattice:
-            if not 0 < scale <= 1 or grid < 1:
-                raise NeuronscopeError(f"bad crop lattice entry ({scale}, {grid}): scale must be in (0, 1], grid >= 1")
-        self.names = names
+        self._crops = crop_table(names, lattice)
+        self.names = list(names) if names is not None else photo_names()
         self.lattice = tuple((float(s), int(g)) for s, g in lattice)
-        self._crops = {f"{n}@{s:g},{i}": (n, s, g, i) for n in names for s, g in self.lattice for i in range(g * g)}
         self._keys = list(self._crops)
         self._photo: tuple[str, np.ndarray] | None = None  # the last photo decoded, reused by its crops
-        self.name = f"bundled photos ({len(names)} photos, {len(self._keys)} crops)"
+        self.name = f"bundled photos ({len(self.names)} photos, {len(self._keys)} crops)"
 
     def keys(self) -> Sequence[str]:
         return self._keys
@@ -168,13 +155,7 @@ class BundledSource(ImageSource):
         name, scale, grid, index = self._crops[key]
         if self._photo is None or self._photo[0] != name:
             self._photo = (name, photo(name))
-        image = self._photo[1]
-        height, width = image.shape[:2]
-        side = max(1, round(min(height, width) * scale))
-        row, col = divmod(index, grid)
-        fy, fx = (row / (grid - 1), col / (grid - 1)) if grid > 1 else (0.5, 0.5)
-        top, left = round((height - side) * fy), round((width - side) * fx)
-        return np.ascontiguousarray(image[top : top + side, left : left + side])
+        return lattice_crop(self._photo[1], scale, grid, index)
 
     def fingerprint(self) -> str:
         sizes = [(n, _file_size(photo_path(n))) for n in self.names]
