@@ -205,7 +205,10 @@ class TwoStep(torch.nn.Module):
 
 
 def test_the_specific_variant_weights_the_reference_by_what_the_unit_reads():
-    from neuronscope.featurevis.caricature.attributive import _input_weights, _weighted_reference
+    from neuronscope.featurevis.caricature.attributive import (
+        _input_weights,
+        _weighted_reference,
+    )
 
     torch.manual_seed(0)
     network = TwoStep()

@@ -49,7 +49,7 @@ class Small(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-QUIET = dict(steps=3, size=16, progress=False)
+QUIET = {"steps": 3, "size": 16, "progress": False}
 
 CALLS = {
     "render unfused": lambda m, x: ns.render(m, obj.channel("conv3", 1) + obj.class_logit(2),

@@ -16,7 +16,15 @@ import numpy as np
 
 from ..errors import NeuronscopeError, did_you_mean
 from ..manifest import stable_hash
-from .photos import BUNDLED_LATTICE, crop_table, lattice_crop, load_image, photo, photo_names, photo_path
+from .photos import (
+    BUNDLED_LATTICE,
+    crop_table,
+    lattice_crop,
+    load_image,
+    photo,
+    photo_names,
+    photo_path,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 """File types a folder source picks up (case-insensitive)."""
