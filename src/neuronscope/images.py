@@ -38,6 +38,34 @@ def save_png(path: str | Path, image: torch.Tensor | np.ndarray | Image.Image) -
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+DISPLAY_LIMIT = 1024
+"""Longest side, in pixels, of the pictures notebooks show for results (``_repr_png_``)."""
+
+
+def png_bytes(image: Image.Image, limit: int | None = DISPLAY_LIMIT) -> bytes:
+    """``image`` as PNG bytes, shrunk (aspect kept) so that its longest side is at most ``limit``."""
+    picture = image.convert("RGB")
+    if limit is not None and max(picture.size) > limit:
+        picture.thumbnail((limit, limit), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class SheetDisplay:
+    """Mixin: Jupyter shows a result as its picture, PNG at most ``DISPLAY_LIMIT`` px on the long side.
+
+    The picture is ``preview()``, which is ``sheet()`` unless a result overrides it: results whose
+    full sheet needs the model (to render) show a cheaper picture of what they already hold.
+    """
+
+    def preview(self) -> Image.Image:
+        return self.sheet()
+
+    def _repr_png_(self) -> bytes:
+        return png_bytes(self.preview())
+
+
 def contact_sheet(images: Sequence[torch.Tensor | np.ndarray | Image.Image], captions: Sequence[str] | None = None,
                   columns: int | None = None, cell: int | None = None, gap: int = 6,
                   title: str | None = None) -> Image.Image:
@@ -110,6 +138,18 @@ def factor_overlay(image: torch.Tensor, maps: torch.Tensor, colors: Sequence[tup
     strength = maps / maps.flatten(1).max(1).values.clamp(min=1e-8).view(-1, 1, 1)
     tint = torch.einsum("khw,kc->chw", strength, torch.tensor(colors).float()) / strength.sum(0).clamp(min=1e-8)
     return (image.cpu() * 0.35 + tint * strength.max(0).values * 0.65).clamp(0, 1)
+
+
+def flat_cells(picture: torch.Tensor, side: int = 192) -> torch.Tensor:
+    """A small (3, h, w) map as flat squares (nearest neighbour, not smoothed), about ``side`` px across."""
+    factor = max(1, side // max(picture.shape[-2:]))
+    return picture.repeat_interleave(factor, -1).repeat_interleave(factor, -2)
+
+
+def listing(items: Sequence[str], limit: int = 3) -> str:
+    """``items`` joined by commas, cut after ``limit`` with an ellipsis (for one-line reprs)."""
+    shown = ", ".join(items[:limit])
+    return shown + (", …" if len(items) > limit else "")
 
 
 DIVERGING = ((0.020, 0.443, 0.690), (0.573, 0.773, 0.871), (0.969, 0.969, 0.969), (0.957, 0.647, 0.510), (0.792, 0.0, 0.125))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 
 import numpy as np
 import torch
@@ -13,6 +14,17 @@ from ..names import LOGITS
 from . import preprocess
 from .discover import LayerInfo, layer_table
 from .labels import class_index
+
+
+class LayerTable(tuple):
+    """A tuple of ``LayerInfo`` that notebooks show as a table (name, kind, channels, spatial)."""
+
+    def _repr_html_(self) -> str:
+        head = "<tr><th>layer</th><th>kind</th><th>channels</th><th>spatial (HxW)</th></tr>"
+        rows = "".join(
+            f"<tr><td>{escape(info.name)}</td><td>{escape(info.kind)}</td><td>{info.channels}</td>"
+            f"<td>{'x'.join(map(str, info.spatial)) if info.spatial else '-'}</td></tr>" for info in self)
+        return f"<table>{head}{rows}</table>"
 
 
 class Model:
@@ -59,15 +71,15 @@ class Model:
     # --- layers -------------------------------------------------------------------------
 
     @property
-    def layers(self) -> tuple[LayerInfo, ...]:
-        """The curated layers worth showing, shallow to deep."""
+    def layers(self) -> LayerTable:
+        """The curated layers worth showing, shallow to deep (a tuple; an HTML table in notebooks)."""
         table = self._layer_table()
         names = self._curated if self._curated is not None else list(table)
-        return tuple(table[n] for n in names)
+        return LayerTable(table[n] for n in names)
 
-    def all_layers(self) -> tuple[LayerInfo, ...]:
+    def all_layers(self) -> LayerTable:
         """Every addressable layer (each module that runs once and outputs a tensor), in run order."""
-        return tuple(self._layer_table().values())
+        return LayerTable(self._layer_table().values())
 
     def layer(self, name: str) -> LayerInfo:
         """Metadata of one layer; an unknown name raises an error with the three closest names."""
