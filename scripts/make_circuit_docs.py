@@ -24,7 +24,7 @@ IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 def main() -> None:
     torch.set_num_threads(2)
     model = ns.load("efficientnet_lite0")
-    weights = expanded_weights(model, "blocks.3.2", "blocks.4.2:6")
+    weights = expanded_weights(model, "blocks.4.2:6", "blocks.3.2")
     tiled = spatial_position_images(model, weights, config=RenderConfig(steps=96, size=40, progress=False))
     nmf = weight_picture(weights)
     nmf = nmf.repeat_interleave(tiled.shape[-1] // nmf.shape[-1], 1).repeat_interleave(tiled.shape[-1] // nmf.shape[-1], 2)

@@ -20,7 +20,7 @@ from neuronscope.circuits.decompose import (
 )
 from neuronscope.circuits.weights import expanded_weights, weight_factors
 from neuronscope.featurevis.render import RenderConfig, render
-from neuronscope.images import contact_sheet, diverging, save_png
+from neuronscope.images import contact_sheet, save_png
 from neuronscope.manifest import build_manifest, write_json
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
@@ -35,7 +35,7 @@ def main() -> None:
     model = ns.load("efficientnet_lite0")
     for unit, photo in UNITS:
         parts = decompose(model, unit, config=CONFIG)
-        explained = contributions(model, photo, parts.source, unit)
+        explained = contributions(model, photo, unit, parts.source)
         name = f"mechanics_{unit.replace(':', '_')}"
         save_png(IMAGES / f"{name}.png", decomposition_sheet(model, parts, explained, CONFIG))
         write_json(IMAGES / f"{name}.json", build_manifest(
@@ -78,25 +78,13 @@ def cases(model: ns.Model) -> None:
 
 def factors(model: ns.Model) -> None:
     """Weight factors shared by a family of blocks.4.0 units, from blocks.3.2."""
-    family = expanded_weights(model, "blocks.3.2", "blocks.4.0")
+    family = expanded_weights(model, "blocks.4.0", "blocks.3.2")
     units = [48, 96, 17, 3, 60, 89]
     found = weight_factors(family, k=2, outputs=units)
-    icons = render(model, sum(obj.direction("blocks.3.2", f, batch=m) for m, f in enumerate(found.factors)),
-                   RenderConfig(steps=256, size=96, progress=False), batch=2).images
-    scale = float(found.maps.abs().max())
-    maps = [_cells(diverging(found.maps[u, :, :, m], scale)) for m in range(2) for u in range(len(units))]
-    pictures = [icons[0], *maps[: len(units)], icons[1], *maps[len(units) :]]
-    captions = ["factor 0", *[f"blocks.4.0:{u}" for u in units], "factor 1", *[f"blocks.4.0:{u}" for u in units]]
-    save_png(IMAGES / "mechanics_weight_factors.png", contact_sheet(
-        pictures, captions, columns=len(units) + 1, cell=96,
-        title=f"{model.name}: 2 weight factors of {len(units)} blocks.4.0 units from blocks.3.2 (error {found.error:.2f})"))
+    save_png(IMAGES / "mechanics_weight_factors.png", found.sheet(model, RenderConfig(steps=256, size=96, progress=False)))
     write_json(IMAGES / "mechanics_weight_factors.json", build_manifest(
         "weight factors", model=model.name, source="blocks.3.2", target="blocks.4.0", units=units, error=found.error))
     print("factors", found.error)
-
-
-def _cells(picture: torch.Tensor) -> torch.Tensor:
-    return picture.repeat_interleave(96 // picture.shape[-1], -1).repeat_interleave(96 // picture.shape[-1], -2)
 
 
 if __name__ == "__main__":

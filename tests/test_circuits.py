@@ -15,7 +15,7 @@ def wrapped(*layers, size):
 def test_an_adjacent_conv_gives_its_kernel_unflipped():
     conv = nn.Conv2d(3, 4, 3, padding=1)
     model = wrapped(nn.Conv2d(3, 3, 1), conv, size=3)  # layer "0" feeds the conv under test
-    e = expanded_weights(model, "0", "1", window=3)
+    e = expanded_weights(model, "1", "0", window=3)
     torch.testing.assert_close(e.weights, conv.weight.detach().permute(2, 3, 1, 0), atol=1e-6, rtol=0)
 
 
@@ -25,7 +25,7 @@ def test_batchnorm_folds_into_the_kernel():
         bn.weight.uniform_(0.5, 2)
         bn.running_var.uniform_(0.5, 2)
     model = wrapped(nn.Conv2d(2, 2, 1), conv, bn, size=3)
-    e = expanded_weights(model, "0", "2", window=3)
+    e = expanded_weights(model, "2", "0", window=3)
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     torch.testing.assert_close(e.weights, (conv.weight * scale.view(-1, 1, 1, 1)).detach().permute(2, 3, 1, 0), atol=1e-6, rtol=0)
 
@@ -33,13 +33,13 @@ def test_batchnorm_folds_into_the_kernel():
 def test_a_bottleneck_multiplies_out_and_two_3x3_convs_make_a_5x5():
     first, second = nn.Conv2d(3, 5, 1), nn.Conv2d(5, 2, 3, padding=1)
     model = wrapped(nn.Conv2d(3, 3, 1), first, nn.ReLU(), second, size=3)
-    e = expanded_weights(model, "0", "3", window=3)
+    e = expanded_weights(model, "3", "0", window=3)
     expected = torch.einsum("jmuv,mi->uvij", second.weight, first.weight[:, :, 0, 0]).detach()
     torch.testing.assert_close(e.weights, expected, atol=1e-6, rtol=0)
 
     a, b = nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(3, 2, 3, padding=1)
     model = wrapped(nn.Conv2d(2, 2, 1), a, nn.ReLU(), b, size=5)
-    e = expanded_weights(model, "0", "3", window=5)
+    e = expanded_weights(model, "3", "0", window=5)
     for i in range(2):
         for j in range(2):
             expected = sum(_full(a.weight[m, i].detach(), b.weight[j, m].detach()) for m in range(3))
@@ -57,10 +57,10 @@ def _full(inner: torch.Tensor, outer: torch.Tensor) -> torch.Tensor:
 
 def test_expanded_weights_do_not_depend_on_the_input():
     model = wrapped(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 2, 3, padding=1), size=5)
-    first = expanded_weights(model, "0", "2", window=5)
+    first = expanded_weights(model, "2", "0", window=5)
     with torch.no_grad():
         model.module[0].bias.add_(3.0)  # changes the activations fed in, not the linearized map
-    torch.testing.assert_close(expanded_weights(model, "0", "2", window=5).weights, first.weights, atol=1e-6, rtol=0)
+    torch.testing.assert_close(expanded_weights(model, "2", "0", window=5).weights, first.weights, atol=1e-6, rtol=0)
 
 
 def folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> torch.Tensor:
@@ -69,11 +69,11 @@ def folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> torch.Tensor:
 
 def test_lite0_expand_conv_and_depthwise_conv_are_read_exactly(lite0):
     block = lite0.module.blocks[3][2]
-    e = expanded_weights(lite0, "blocks.3.1", "blocks.3.2.bn1", window=5)
+    e = expanded_weights(lite0, "blocks.3.2.bn1", "blocks.3.1", window=5)
     expected = folded(block.conv_pw, block.bn1)[:, :, 0, 0].T  # (C1, C2)
     torch.testing.assert_close(e.weights[2, 2], expected, atol=1e-5, rtol=0)
     assert e.weights[[0, 1, 3, 4]].abs().max() == 0 and e.weights[:, [0, 1, 3, 4]].abs().max() == 0
-    d = expanded_weights(lite0, "blocks.3.2.bn1", "blocks.3.2.bn2", window=3)
+    d = expanded_weights(lite0, "blocks.3.2.bn2", "blocks.3.2.bn1", window=3)
     kernel = folded(block.conv_dw, block.bn2)[:, 0]  # (C, 3, 3)
     diagonal = d.weights[:, :, torch.arange(480), torch.arange(480)].permute(2, 0, 1)
     torch.testing.assert_close(diagonal, kernel, atol=1e-5, rtol=0)
@@ -85,14 +85,14 @@ def test_lite0_expand_conv_and_depthwise_conv_are_read_exactly(lite0):
 
 def test_bad_requests_get_clear_errors(lite0):
     with pytest.raises(ns.NeuronscopeError, match="must come after 'blocks.4.2'"):
-        expanded_weights(lite0, "blocks.4.2", "blocks.3.1")
+        expanded_weights(lite0, "blocks.3.1", "blocks.4.2")
     with pytest.raises(ns.NeuronscopeError, match="spatial extent"):
-        expanded_weights(lite0, "blocks.4.2", "logits")
+        expanded_weights(lite0, "logits", "blocks.4.2")
 
 
 def test_the_sum_rule_holds_where_the_path_is_linear(lite0):
     """On a linear path, the unit's value on any patch = sum over the window of weights . activations + bias."""
-    e = expanded_weights(lite0, "blocks.3.2.bn1", "blocks.3.2.bn2:7", window=3)
+    e = expanded_weights(lite0, "blocks.3.2.bn2:7", "blocks.3.2.bn1", window=3)
     patch = torch.randn(1, 480, 3, 3, generator=torch.Generator().manual_seed(1))
     block = lite0.module.blocks[3][2]
     with torch.no_grad():
@@ -104,14 +104,14 @@ def test_the_sum_rule_holds_where_the_path_is_linear(lite0):
 
 def test_a_window_smaller_than_the_kernels_is_a_clear_error(lite0):
     with pytest.raises(ns.NeuronscopeError, match="window 1 is too small.*at least 3"):
-        expanded_weights(lite0, "blocks.3.2.bn1", "blocks.3.2.bn2:7", window=1)
+        expanded_weights(lite0, "blocks.3.2.bn2:7", "blocks.3.2.bn1", window=1)
 
 
 def test_weight_pictures_have_the_window_shape(lite0):
     from neuronscope.circuits.weights import spatial_position_images, weight_picture
     from neuronscope.featurevis.render import RenderConfig
 
-    e = expanded_weights(lite0, "blocks.3.2", "blocks.4.0.bn1:5")
+    e = expanded_weights(lite0, "blocks.4.0.bn1:5", "blocks.3.2")
     picture = weight_picture(e)
     assert picture.shape == (3, 5, 5) and picture.min() >= 0 and picture.max() == 1
     tiled = spatial_position_images(lite0, e, config=RenderConfig(steps=2, size=32, progress=False))
@@ -138,12 +138,12 @@ def test_neuron_channel_and_cosine_views_each_win_their_own_objective(lite0):
 def test_optimizing_the_previous_layer_finds_the_expanded_weights_on_a_linear_path(lite0):
     from neuronscope.circuits.weights import optimal_input_pattern
 
-    e = expanded_weights(lite0, "blocks.3.1", "blocks.3.2.bn1:11", window=3).weights[..., 0]  # (W, W, C1)
+    e = expanded_weights(lite0, "blocks.3.2.bn1:11", "blocks.3.1", window=3).weights[..., 0]  # (W, W, C1)
     weights = e.permute(2, 0, 1).flatten()
-    found = optimal_input_pattern(lite0, "blocks.3.1", "blocks.3.2.bn1:11", window=3).flatten()
+    found = optimal_input_pattern(lite0, "blocks.3.2.bn1:11", "blocks.3.1", window=3).flatten()
     assert torch.nn.functional.cosine_similarity(found, weights, dim=0) > 0.99
-    positive = optimal_input_pattern(lite0, "blocks.3.1", "blocks.3.2.bn1:11", window=3, nonnegative=True).flatten()
+    positive = optimal_input_pattern(lite0, "blocks.3.2.bn1:11", "blocks.3.1", window=3, nonnegative=True).flatten()
     assert positive.min() >= 0
     assert torch.nn.functional.cosine_similarity(positive, weights.clamp(min=0), dim=0) > 0.95
     with pytest.raises(ns.NeuronscopeError, match="after 'blocks.3.1'"):
-        optimal_input_pattern(lite0, "blocks.3.1", "blocks.2.1:0")
+        optimal_input_pattern(lite0, "blocks.2.1:0", "blocks.3.1")

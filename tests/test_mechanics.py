@@ -22,7 +22,7 @@ QUICK = MechanicsConfig(render=RenderConfig(steps=32, size=48, progress=False))
 
 def test_contributions_on_a_photo_sum_to_the_linearized_activation(lite0):
     # blocks.3.1 -> blocks.3.2: 1x1 expand, ReLU6, 3x3 depthwise, ReLU6, 1x1 project, plus the residual
-    c = contributions(lite0, "chelsea", "blocks.3.1", "blocks.3.2:7")
+    c = contributions(lite0, "chelsea", "blocks.3.2:7", "blocks.3.1")
     total = c.bias + c.values.double().sum().item()
     assert abs(total - c.linearized) <= 1e-4 * abs(c.linearized)
     assert c.unit.startswith("blocks.3.2:7@") and c.values.shape == (80, 14, 14)
@@ -31,7 +31,7 @@ def test_contributions_on_a_photo_sum_to_the_linearized_activation(lite0):
     torch.testing.assert_close(window.sum(), c.values.sum(), rtol=1e-5, atol=1e-5)  # nothing outside the window
     assert not any("forward" in m.__dict__ for m in lite0.module.modules())  # the linearization is undone
 
-    linear = contributions(lite0, "chelsea", "blocks.3.2.act1", "blocks.3.2.bn2:7")  # depthwise conv + BN only
+    linear = contributions(lite0, "chelsea", "blocks.3.2.bn2:7", "blocks.3.2.act1")  # depthwise conv + BN only
     assert linear.linearized == pytest.approx(linear.actual, rel=1e-5)
     assert linear.bias + linear.values.sum().item() == pytest.approx(linear.actual, rel=1e-4)
 
@@ -39,7 +39,7 @@ def test_contributions_on_a_photo_sum_to_the_linearized_activation(lite0):
 def test_decompose_renders_each_window_cell_toward_its_own_weight_vector(lite0):
     d = decompose(lite0, "blocks.4.0:17", config=QUICK)
     assert d.source == "blocks.3.2" == previous_layer(lite0, "blocks.4.0")
-    torch.testing.assert_close(d.vectors, expanded_weights(lite0, "blocks.3.2", "blocks.4.0:17").weights[..., 0])
+    torch.testing.assert_close(d.vectors, expanded_weights(lite0, "blocks.4.0:17", "blocks.3.2").weights[..., 0])
     assert d.cells.shape == (25, 3, 48, 48) and d.grid().shape == (3, 240, 240)
     with torch.no_grad(), ns.capture(lite0, ["blocks.3.2"]) as cap:
         centre = cap(d.cells)["blocks.3.2"][:, :, 1, 1]
@@ -55,7 +55,7 @@ def test_decompose_renders_each_window_cell_toward_its_own_weight_vector(lite0):
 def test_optimizing_the_earlier_layer_finds_its_positive_weights_on_a_linear_path(lite0):
     config = MechanicsConfig(method="optimize", render=RenderConfig(steps=2, size=32, progress=False))
     d = decompose(lite0, "blocks.3.2.bn2:7", "blocks.3.2.act1", config)  # act1 is post-ReLU6: H >= 0 is chosen
-    weights = expanded_weights(lite0, "blocks.3.2.act1", "blocks.3.2.bn2:7").weights[..., 0]
+    weights = expanded_weights(lite0, "blocks.3.2.bn2:7", "blocks.3.2.act1").weights[..., 0]
     assert d.vectors.min() >= 0
     assert F.cosine_similarity(d.vectors.flatten(), weights.clamp(min=0).flatten(), dim=0) > 0.95
 
@@ -71,7 +71,7 @@ def test_firing_cases_factor_the_contributions_of_natural_crops(lite0):
     again = firing_cases(lite0, "blocks.4.0:17", "blocks.4.0.act2", images, k=4)
     torch.testing.assert_close(again.directions, four.directions)
     # each sample is the unit's contribution vector where it fires most: the same numbers as for one image
-    one = contributions(lite0, images[:1], "blocks.4.0.act2", "blocks.4.0:17")
+    one = contributions(lite0, images[:1], "blocks.4.0:17", "blocks.4.0.act2")
     assert four.samples[0].sum().item() == pytest.approx(one.values.sum().item(), rel=1e-4)
     kmeans = firing_cases(lite0, "blocks.4.0:17", "blocks.4.0.act2", images, k=3, method="kmeans")
     assert kmeans.directions.shape == (3, 480) and kmeans.shares.sum() == pytest.approx(1.0)
@@ -83,7 +83,7 @@ def test_firing_cases_factor_the_contributions_of_natural_crops(lite0):
 
 
 def test_weight_factors_of_a_family_share_input_directions(lite0):
-    family = expanded_weights(lite0, "blocks.3.2", "blocks.4.0")
+    family = expanded_weights(lite0, "blocks.4.0", "blocks.3.2")
     chosen = [3, 17, 40, 41, 60, 77, 90, 101]
     factors = [weight_factors(family, k, chosen) for k in (1, 2, 4)]
     assert factors[0].error > factors[1].error > factors[2].error
@@ -105,7 +105,7 @@ def test_weight_factors_recover_the_two_inputs_of_a_hand_built_family():
         conv.weight.copy_(torch.einsum("i,juv->jiuv", excite, torch.rand(5, 3, 3) * where)
                           - torch.einsum("i,juv->jiuv", inhibit, torch.rand(5, 3, 3) * ~where))
     model = ns.wrap(nn.Sequential(nn.Conv2d(6, 6, 1), conv).eval(), input_size=3, input_channels=6)
-    factors = weight_factors(expanded_weights(model, "0", "1", window=3), k=2)
+    factors = weight_factors(expanded_weights(model, "1", "0", window=3), k=2)
     assert factors.error < 1e-3
     found = F.cosine_similarity(factors.factors[:, None], torch.stack([excite, inhibit])[None], dim=-1)  # (factor, truth)
     assert found.max(0).values.min() > 0.99
@@ -118,7 +118,7 @@ def test_weight_factors_recover_the_two_inputs_of_a_hand_built_family():
     (lambda m: decompose(m, "blocks.4.0:17@3,3", None, QUICK), "drop the '@x,y'"),
     (lambda m: decompose(m, "blocks.4.0:17", "blocks.3.2", MechanicsConfig(window=3)), "window 3 is too small"),
     (lambda m: MechanicsConfig(method="optimise"), "did you mean 'optimize'"),
-    (lambda m: contributions(m, "chelsea", "blocks.4.2", "blocks.3.2:1"), "must come after 'blocks.4.2'"),
+    (lambda m: contributions(m, "chelsea", "blocks.3.2:1", "blocks.4.2"), "must come after 'blocks.4.2'"),
     (lambda m: firing_cases(m, "blocks.4.0:17", "blocks.3.2", method="pca"), "choose nmf or kmeans"),
     (lambda m: previous_layer(m, "act1"), "no curated layer runs before"),
 ])

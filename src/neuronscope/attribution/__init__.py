@@ -8,15 +8,16 @@ from .dictionary import (
            semantic_dictionary,
 )
 from .factor import ChannelReducer, ClassFactors, class_factors
-from .groups import NeuronGroups, neuron_groups
+from .groups import ExplainedGroups, NeuronGroups, neuron_groups
 from .hidden import (
            Attribution,
            attribute,
            attribute_all_classes,
+           attribute_checked,
            default_layer,
            logit_agreement,
 )
 
-__all__ = ["ActivationGrid", "Attribution", "ChannelReducer", "ClassFactors", "NeuronGroups", "SemanticDictionary",
-           "activation_grid", "attribute", "attribute_all_classes", "channel_icons", "class_factors", "default_layer",
-           "logit_agreement", "neuron_groups", "semantic_dictionary"]
+__all__ = ["ActivationGrid", "Attribution", "ChannelReducer", "ClassFactors", "ExplainedGroups", "NeuronGroups",
+           "SemanticDictionary", "activation_grid", "attribute", "attribute_all_classes", "attribute_checked",
+           "channel_icons", "class_factors", "default_layer", "logit_agreement", "neuron_groups", "semantic_dictionary"]

@@ -20,14 +20,14 @@ from PIL import Image
 from ..errors import NeuronscopeError
 from ..featurevis import objectives as obj
 from ..featurevis.render import RenderConfig, render, render_units
-from ..images import file_safe, save_png, to_pil
+from ..images import SheetDisplay, contact_sheet, file_safe, save_png, to_pil
 from ..models.model import Model
 from ..readout import layer_activations
 from ..units import Unit
 
 
 @dataclass
-class SemanticDictionary:
+class SemanticDictionary(SheetDisplay):
     """The top channels at every position of one image's activations at one layer."""
 
     layer: str
@@ -43,6 +43,22 @@ class SemanticDictionary:
         """(x, y) of the position with the largest top activation."""
         row, col = np.unravel_index(np.argmax(self.values[..., 0]), self.values.shape[:2])
         return int(col), int(row)
+
+    def labels_at(self, x: int, y: int) -> list[str]:
+        """``layer:channel (activation)`` of the top channels at position (x, y), strongest first."""
+        return [f"{self.layer}:{int(c)} ({v:.2f})" for c, v in zip(self.channels[y, x], self.values[y, x])]
+
+    def __repr__(self) -> str:
+        height, width, top = self.channels.shape
+        return f"SemanticDictionary({self.layer}, {height}x{width} positions, top {top}, {len(self.icons)} channels)"
+
+    def sheet(self) -> Image.Image:
+        """The input, the mosaic, and the icons of the top channels at the strongest position."""
+        x, y = self.strongest_position()
+        strongest = [self.icons[int(c)] for c in self.channels[y, x]]
+        mosaic = self.mosaic()
+        captions = ["input", f"top channel per position of {self.layer}", *[f"@{x},{y}: {t}" for t in self.labels_at(x, y)]]
+        return contact_sheet([self.image, mosaic, *strongest], captions, columns=2 + len(strongest), cell=mosaic.height)
 
     def mosaic(self, cell: int = 48) -> Image.Image:
         """The layer's grid with each position's top channel icon, faded (square root) by its activation."""
@@ -95,7 +111,7 @@ def channel_icons(model: Model, layer: str, channels: list[int], config: RenderC
 
 
 @dataclass
-class ActivationGrid:
+class ActivationGrid(SheetDisplay):
     """One feature visualization per position of a layer, for one image."""
 
     layer: str
@@ -115,6 +131,16 @@ class ActivationGrid:
             weight = float(self.magnitudes[row, col])
             canvas.paste(to_pil(picture * weight + (1 - weight)).resize((side, side)), (col * side, row * side))
         return canvas
+
+    def __repr__(self) -> str:
+        height, width = self.magnitudes.shape
+        return f"ActivationGrid({self.layer}, {height}x{width} cells of {self.cells.shape[-1]} px)"
+
+    def sheet(self) -> Image.Image:
+        """The input beside the grid picture, at the picture's size."""
+        picture = self.picture()
+        return contact_sheet([self.image, picture], ["input", f"activation grid of {self.layer}"], columns=2,
+                             cell=picture.height)
 
 
 def activation_grid(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, *,

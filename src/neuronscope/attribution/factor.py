@@ -14,8 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 import sklearn.decomposition
 import torch
+from PIL import Image
 
 from ..errors import NeuronscopeError
+from ..images import (
+    SheetDisplay,
+    contact_sheet,
+    factor_colors,
+    factor_overlay,
+    heat_overlay,
+    listing,
+)
 
 NEGATIVES = ("clip", "split")
 
@@ -69,7 +78,7 @@ class ChannelReducer:
 
 
 @dataclass
-class ClassFactors:
+class ClassFactors(SheetDisplay):
     """NMF of an all-classes attribution: k factors, each a spatial map and a set of classes."""
 
     maps: np.ndarray
@@ -77,12 +86,27 @@ class ClassFactors:
     classes: np.ndarray
     """(k, classes) how much each factor supports each class."""
     labels: list[str]
+    image: torch.Tensor | None = None
+    """(3, H, W) the attributed input, when known (``class_factors`` keeps it)."""
+
+    def __repr__(self) -> str:
+        factors = "; ".join(f"{f}: {listing([label for _, label in self.top(f, 3)], 2)}" for f in range(len(self.maps)))
+        return f"ClassFactors({len(self.maps)} factors of {len(self.labels)} classes; {factors})"
 
     def overlay(self, image: torch.Tensor) -> torch.Tensor:
         """(3, H, W): brightness = attribution magnitude, hue = factor (the image is (3, H, W))."""
-        from ..images import factor_colors, factor_overlay
-
         return factor_overlay(image, torch.from_numpy(self.maps), factor_colors(len(self.maps)))
+
+    def sheet(self, image: torch.Tensor | None = None) -> Image.Image:
+        """The input (default: the attributed one; mid grey if unknown), the factors' overlay, and each
+        factor's map in its colour, captioned with the classes it supports most."""
+        k, (height, width) = len(self.maps), self.maps.shape[1:]
+        image = image if image is not None else self.image
+        image = image if image is not None else torch.full((3, 32 * height, 32 * width), 0.5)
+        maps = [heat_overlay(image, torch.from_numpy(m), c) for m, c in zip(self.maps, factor_colors(k))]
+        captions = [", ".join(label for _, label in self.top(f, 3)) for f in range(k)]
+        return contact_sheet([image, self.overlay(image), *maps], ["input", f"{k} factors: hue = factor", *captions],
+                             columns=k + 2)
 
     def top(self, factor: int, n: int = 5) -> list[tuple[int, str]]:
         """The n classes the factor supports most: (index, label)."""
@@ -102,4 +126,4 @@ def class_factors(attribution, k: int = 2, seed: int = 0, negatives: str = "clip
     loadings = reducer.components
     if negatives == "split":
         loadings = loadings[:, :classes]
-    return ClassFactors(np.moveaxis(maps, -1, 0), loadings, list(attribution.targets))
+    return ClassFactors(np.moveaxis(maps, -1, 0), loadings, list(attribution.targets), attribution.image)

@@ -10,19 +10,32 @@ magnitude at each position (``reconstruction`` = S C^T ~ max(X, 0)).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..errors import NeuronscopeError
-from ..images import factor_colors, factor_overlay
+from ..images import (
+    SheetDisplay,
+    contact_sheet,
+    factor_colors,
+    factor_overlay,
+    heat_overlay,
+    listing,
+)
 from ..models.model import Model
 from ..readout import layer_activations
 from .factor import ChannelReducer
 
+if TYPE_CHECKING:
+    from ..featurevis.render import Result
+    from ..predict import Prediction
+
 
 @dataclass
-class NeuronGroups:
+class NeuronGroups(SheetDisplay):
     """k groups of one image's activations at one layer."""
 
     layer: str
@@ -57,6 +70,70 @@ class NeuronGroups:
     def overlay(self) -> torch.Tensor:
         """(3, H_img, W_img): the image tinted by the dominant group; brightness = strength."""
         return factor_overlay(self.image, torch.from_numpy(self.maps).float(), self.colors())
+
+    def __repr__(self) -> str:
+        height, width = self.maps.shape[1:]
+        return f"NeuronGroups({self.layer}, {self.k} groups over {height}x{width} positions, error {self.error:.2f})"
+
+    def explain(self, model: Model, steps: int = 128, seed: int = 0, progress: bool = True) -> ExplainedGroups:
+        """Each group's direction feature-visualized (96 px, one batch) and its attribution to the
+        model's top class on the image."""
+        from ..featurevis import objectives
+        from ..featurevis.render import RenderConfig, render
+        from ..predict import classify
+        from .hidden import attribute
+
+        objective = sum(objectives.direction(self.layer, torch.from_numpy(d).float(), batch=g)
+                        for g, d in enumerate(self.directions))
+        icons = render(model, objective, RenderConfig(steps=steps, size=96, seed=seed, progress=progress), batch=self.k)
+        top = classify(model, [self.image[None]], top=1)[0][0]  # the prepared batch, used as it is
+        gradients = attribute(model, self.image[None], self.layer, [top.index]).gradients
+        return ExplainedGroups(self, model.name, top, self.attribution(gradients)[0], icons)
+
+    def sheet(self, model: Model | None = None, steps: int = 128, seed: int = 0, progress: bool = True) -> Image.Image:
+        """With ``model``: the sheet of ``explain`` (groups, their attribution to the top class and their
+        directions rendered). Without: the input, the groups' overlay and each group's map."""
+        if model is not None:
+            return self.explain(model, steps, seed, progress).sheet()
+        maps = self._maps()
+        return contact_sheet([self.image, self.overlay(), *maps], ["input", f"{self.k} groups",
+                             *[f"group {g}" for g in range(self.k)]], columns=self.k + 2, title=self._title())
+
+    def _maps(self) -> list[torch.Tensor]:
+        return [heat_overlay(self.image, torch.from_numpy(m), c) for m, c in zip(self.maps, self.colors())]
+
+    def _title(self, model: str | None = None) -> str:
+        prefix = f"{model} " if model else ""
+        return f"{prefix}{self.layer}: {self.k} neuron groups (error {self.error:.2f})"
+
+
+@dataclass
+class ExplainedGroups(SheetDisplay):
+    """Neuron groups with what ``NeuronGroups.explain`` computed for them."""
+
+    groups: NeuronGroups
+    model: str
+    """The model's name."""
+    top: Prediction
+    """The model's top class on the image."""
+    shares: np.ndarray
+    """(k,) each group's attribution to the top class."""
+    icons: Result
+    """One feature visualization of each group's direction."""
+
+    def __repr__(self) -> str:
+        shares = listing([f"{v:+.2f}" for v in self.shares], limit=6)
+        return f"ExplainedGroups({self.groups.layer}, {self.groups.k} groups; attribution to {self.top.label}: {shares})"
+
+    def sheet(self) -> Image.Image:
+        """Top row: input, overlay, each group's map captioned with its attribution to the top class;
+        bottom row (under the maps): each group's direction rendered."""
+        g, k = self.groups, self.groups.k
+        blank = torch.ones_like(g.image)
+        pictures = [g.image, g.overlay(), *g._maps(), blank, blank, *self.icons.images]
+        captions = ["input", f"{k} groups", *[f"group {i}: {v:+.2f} {self.top.label}" for i, v in enumerate(self.shares)],
+                    "", "", *[f"group {i} direction" for i in range(k)]]
+        return contact_sheet(pictures, captions, columns=k + 2, title=g._title(self.model))
 
 
 def neuron_groups(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, k: int = 6, *,

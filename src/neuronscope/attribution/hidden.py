@@ -23,17 +23,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..capture import Copies, capture
 from ..errors import NeuronscopeError
+from ..images import SheetDisplay, contact_sheet, heat_overlay, listing
 from ..models.model import Model
 from ..names import LOGITS
 from ..overrides import smooth_maxpool
 from ..units import Unit, parse_target, unit_score
 
+PREVIEW_TARGETS = 8
+"""At most this many targets (the strongest) in a notebook's picture of an attribution."""
+
 
 @dataclass
-class Attribution:
+class Attribution(SheetDisplay):
     """``a * ds/da`` at one layer of one image, for several targets."""
 
     layer: str
@@ -54,6 +59,26 @@ class Attribution:
         index = list(indices)
         return Attribution(self.layer, [self.targets[i] for i in index], self.values[index], self.activations,
                            self.scores[index], self.image, None if self.gradients is None else self.gradients[index])
+
+    def __repr__(self) -> str:
+        totals = self.total.tolist()
+        order = range(len(totals)) if len(totals) <= 3 else sorted(range(len(totals)), key=lambda i: -totals[i])
+        shown = listing([f"{self.targets[i]} {totals[i]:+.2f}" for i in order])
+        what = "targets:" if len(totals) <= 3 else "targets, strongest:"
+        return f"Attribution({self.layer}, {len(totals)} {what} {shown})"
+
+    def sheet(self, title: str | None = None) -> Image.Image:
+        """The input, then where each target's attribution lies (heat over the image), captioned with
+        its summed attribution: one row."""
+        pictures = [self.image] + [heat_overlay(self.image, m) for m in self.spatial]
+        captions = ["input"] + [f"{t} ({v:+.2f})" for t, v in zip(self.targets, self.total.tolist())]
+        return contact_sheet(pictures, captions, columns=len(pictures), title=title or f"{self.layer}: attribution")
+
+    def preview(self) -> Image.Image:
+        """The sheet of the strongest ``PREVIEW_TARGETS`` targets (all 1000 classes would be one huge row)."""
+        if len(self.targets) <= PREVIEW_TARGETS:
+            return self.sheet()
+        return self.select(self.total.argsort(descending=True)[:PREVIEW_TARGETS].tolist()).sheet()
 
     @property
     def spatial(self) -> torch.Tensor:
@@ -88,6 +113,18 @@ def attribute_all_classes(model: Model, image: str | np.ndarray | torch.Tensor, 
         raise NeuronscopeError(f"{model.name} has no class output to attribute")
     targets = [Unit(LOGITS, k) for k in range(model.num_classes)]
     return _attribute(model, model.input(image, size), model.layer(layer).name, targets, smooth, chunk)
+
+
+def attribute_checked(model: Model, image: str | np.ndarray | torch.Tensor, layer: str,
+                      targets: Sequence[str | int]) -> tuple[Attribution, float]:
+    """``attribute`` with its check: the attribution of ``targets`` and the ``logit_agreement`` at
+    ``layer`` over all classes, from one all-classes pass whose rows serve class targets directly."""
+    everything = attribute_all_classes(model, image, layer)
+    agreement = logit_agreement(everything)
+    units = [parse_target(t, model) for t in _nonempty(targets)]
+    if all(unit.layer == LOGITS for unit in units):  # classes: already in the all-classes pass
+        return everything.select([unit.channel for unit in units]), agreement
+    return attribute(model, image, layer, targets), agreement
 
 
 def default_layer(model: Model) -> str:

@@ -1,14 +1,14 @@
-"""Circuits and neuron mechanics: expanded weights between layers, their pictures, and the
-decomposed feature visualization of a unit (which earlier features build it, and how)."""
+"""Circuits and neuron mechanics: expanded weights between layers, their pictures, the
+decomposed feature visualization of a unit (which earlier features build it, and how), and the
+cases by which it fires."""
+from .cases import FiringCases, firing_cases
 from .decompose import (
                         Contributions,
                         Decomposition,
-                        FiringCases,
                         MechanicsConfig,
                         contributions,
                         decompose,
                         decomposition_sheet,
-                        firing_cases,
                         previous_layer,
 )
 from .weights import (

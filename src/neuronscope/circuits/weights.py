@@ -1,6 +1,6 @@
 """Weights between layers, read through gradients: how a unit is built from the layer below.
 
-``expanded_weights(model, from_layer, to)`` gives ``E[dy, dx, i, j] = d a2[j, centre] / d a1[i, dy, dx]``
+``expanded_weights(model, to, from_layer)`` gives ``E[dy, dx, i, j] = d a2[j, centre] / d a1[i, dy, dx]``
 with every nonlinearity between the layers linearized (ReLU/ReLU6 backward = identity, max-pool
 backward = average-pool backward). Where the layers interact linearly this is the true linear map,
 however the model stores it (1x1 bottlenecks, depthwise convs, BatchNorm, residuals), so nothing
@@ -15,9 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 
 from ..capture import Copies, capture
 from ..errors import NeuronscopeError
+from ..images import SheetDisplay, contact_sheet, diverging, flat_cells, listing
 from ..models.model import Model
 from ..names import LOGITS
 from ..overrides import linearized
@@ -29,7 +31,7 @@ class WindowTooSmall(NeuronscopeError):
 
 
 @dataclass
-class ExpandedWeights:
+class ExpandedWeights(SheetDisplay):
     """``weights[dy, dx, i, j]``: from channel i of ``source`` at window position (dy, dx) to
     channel ``targets[j]`` of ``target`` at its centre."""
 
@@ -37,6 +39,31 @@ class ExpandedWeights:
     target: str
     targets: list[int]
     weights: torch.Tensor
+
+    def __repr__(self) -> str:
+        window, _, inputs, outputs = self.weights.shape
+        to = f"{self.target}:{self.targets[0]}" if outputs == 1 else f"{self.target} ({outputs} channels)"
+        return f"ExpandedWeights({self.source} -> {to}, {window}x{window} window, {inputs} inputs)"
+
+    def sheet(self, model: Model | None = None, output: int = 0, top: int = 6, config=None) -> Image.Image:
+        """Output ``targets[output]``'s ``top`` strongest inputs. With ``model``, a first row of feature
+        visualizations (the unit, then each input; ``config``: a RenderConfig, default 128 steps at
+        64 px); then the weights summed over inputs and each input's weights over the window (blue
+        negative, red positive; one scale for the inputs)."""
+        unit, strongest, window = f"{self.target}:{self.targets[output]}", self.top_inputs(output, top), len(self.weights)
+        scale = float(self.weights[..., output].abs().max())
+        heatmaps = [flat_cells(diverging(self.weights[:, :, i, output], scale), 96) for i, _ in strongest]
+        pictures = [flat_cells(diverging(self.weights[..., output].sum(2), None), 96), *heatmaps]
+        captions = ["summed over inputs", *[f"weights {self.source}:{i}" for i, _ in strongest]]
+        title = f"{unit} from {self.source} (expanded weights, {window}x{window})"
+        if model is not None:
+            from ..featurevis.render import RenderConfig, render_units
+
+            config = config or RenderConfig(steps=128, size=64)
+            pictures = [*render_units(model, [unit, *[f"{self.source}:{i}" for i, _ in strongest]], config).images, *pictures]
+            captions = [unit, *[f"{self.source}:{i} ({v:+.3f})" for i, v in strongest], *captions]
+            title = f"{model.name}: {title}"
+        return contact_sheet(pictures, captions, columns=len(strongest) + 1, cell=96, title=title)
 
     def strength(self) -> torch.Tensor:
         """(C1, C2) Frobenius norm over the window of each (input, output) pair."""
@@ -62,7 +89,7 @@ class ExpandedWeights:
 MAX_WINDOW = 31
 
 
-def expanded_weights(model: Model, from_layer: str, to: str, window: int | None = None, chunk: int = 64,
+def expanded_weights(model: Model, to: str, from_layer: str, window: int | None = None, chunk: int = 64,
                      clip: bool = False) -> ExpandedWeights:
     """Expanded weights from ``from_layer`` to ``to`` (a later layer, or one channel ``layer:c``).
 
@@ -75,7 +102,7 @@ def expanded_weights(model: Model, from_layer: str, to: str, window: int | None 
     if window is None:
         for size in range(5, MAX_WINDOW + 1, 2):
             try:
-                return expanded_weights(model, from_layer, to, size, chunk)
+                return expanded_weights(model, to, from_layer, size, chunk)
             except WindowTooSmall:
                 continue
         raise NeuronscopeError(f"the weights from '{from_layer}' to '{to}' reach beyond a {MAX_WINDOW}x{MAX_WINDOW} window")
@@ -199,6 +226,20 @@ def spatial_channel(model: Model, unit: str, position: bool = False) -> Unit:
     return parsed
 
 
+def check_order(model: Model, source: str, layer: str) -> None:
+    """``layer`` must run after ``source`` (its --from layer)."""
+    if model.depth(layer) <= model.depth(source):
+        raise NeuronscopeError(f"'{layer}' must come after '{source}' (its --from layer)")
+
+
+def never_negative(model: Model, layer: str) -> bool:
+    """Whether ``layer`` is never negative on a photo (post-ReLU): then a pattern over it is a direction
+    to push its activations."""
+    from ..readout import layer_activations
+
+    return bool(layer_activations(model, "chelsea", layer)[1].min() >= 0)
+
+
 def objective_views(model: Model, unit: str, config=None):
     """A unit three ways, side by side (a ``Result`` of 3 images): its neuron at the centre, its whole
     channel, and the cosine-weighted direction of its channel (``dot * max(0.1, cos)``), which asks
@@ -215,7 +256,7 @@ def objective_views(model: Model, unit: str, config=None):
     return render(model, objective, config or RenderConfig(), batch=3, labels=labels)
 
 
-def optimal_input_pattern(model: Model, from_layer: str, unit: str, window: int = 5, *, steps: int = 200,
+def optimal_input_pattern(model: Model, unit: str, from_layer: str, window: int = 5, *, steps: int = 200,
                           nonnegative: bool = False, step: float = 0.5, seed: int = 0, radius: float = 1.0) -> torch.Tensor:
     """Method B of decomposed feature visualization: the (C1, W, W) pattern of ``from_layer``
     activations, of norm ``radius`` (and non-negative if asked), that maximizes ``unit`` at the centre of
@@ -246,7 +287,7 @@ def optimal_input_pattern(model: Model, from_layer: str, unit: str, window: int 
 
 
 @dataclass
-class WeightFactors:
+class WeightFactors(SheetDisplay):
     """Input factors shared by a family of units: ``E[dy, dx, :, unit] ~ sum_m maps[unit, dy, dx, m] * factors[m]``."""
 
     source: str
@@ -259,6 +300,34 @@ class WeightFactors:
     """(units, W, W, k) each unit's signed loading on each factor over the window."""
     error: float
     """Relative Frobenius error of the NMF on the stacked positive and negative parts."""
+
+    def __repr__(self) -> str:
+        units = listing([str(u) for u in self.units], 6)
+        return (f"WeightFactors({self.source} -> {self.target} [{units}], {len(self.factors)} factors, "
+                f"error {self.error:.2f})")
+
+    def sheet(self, model: Model | None = None, config=None) -> Image.Image:
+        """One row per factor: each unit's signed map of it over the window (red: wants, blue: avoids;
+        one scale), after the factor's feature visualization (a ``direction`` at the source, rendered
+        with ``config``, default 256 steps at 96 px) when ``model`` is given."""
+        k, n = len(self.factors), len(self.units)
+        scale = float(self.maps.abs().max())
+        rows = [[flat_cells(diverging(self.maps[u, :, :, m], scale), 96) for u in range(n)] for m in range(k)]
+        names = [f"{self.target}:{u}" for u in self.units]
+        title = f"{k} weight factors of {n} {self.target} units from {self.source} (error {self.error:.2f})"
+        if model is None:
+            pictures = [p for row in rows for p in row]
+            captions = [f"factor {m}: {name}" for m in range(k) for name in names]
+            return contact_sheet(pictures, captions, columns=n, cell=96, title=title)
+        from ..featurevis import objectives as obj
+        from ..featurevis.render import RenderConfig, render
+
+        config = config or RenderConfig(steps=256, size=96, progress=False)
+        icons = render(model, sum(obj.direction(self.source, f, batch=m) for m, f in enumerate(self.factors)),
+                       config, batch=k).images
+        pictures = [p for m in range(k) for p in (icons[m], *rows[m])]
+        captions = [c for m in range(k) for c in (f"factor {m}", *names)]
+        return contact_sheet(pictures, captions, columns=n + 1, cell=96, title=f"{model.name}: {title}")
 
 
 def weight_factors(weights: ExpandedWeights, k: int = 2, outputs: list[int] | None = None, seed: int = 0) -> WeightFactors:

@@ -28,7 +28,7 @@ def neighbours(model: Model, earlier: str, later: str) -> tuple[dict[str, list],
     lists, and the window used: the earlier layer's whole grid at the model's input size, so
     weights of distant layers are read where they fit in the image (``clip``), in one pass."""
     window = min(model.spatial_layer(earlier).spatial)
-    weights = expanded_weights(model, earlier, later, window=window, clip=True)
+    weights = expanded_weights(model, later, earlier, window=window, clip=True)
     inputs = {str(c): weights.top_inputs(j, NEIGHBOURS) for j, c in enumerate(weights.targets)}
     outputs = {str(i): weights.top_outputs(i, NEIGHBOURS) for i in range(weights.weights.shape[2])}
     return inputs, outputs, window

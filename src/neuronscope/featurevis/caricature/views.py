@@ -38,6 +38,17 @@ def compare_models(models: Sequence[Model], image: str | np.ndarray, layers: Seq
     return results, contact_sheet(images, captions, columns=len(layers) + 1)
 
 
+def attributive_sheet(results: Sequence[Caricatures]):
+    """Attributive caricatures of one image (e.g. one result per layer) in one row: the input, then
+    every result's caricatures in order, captioned ``layer · target`` (a PIL image)."""
+    results = list(results)
+    if not results:
+        raise NeuronscopeError("no caricatures given")
+    images = [results[0].reference] + [image for result in results for image in result.images]
+    captions = ["input"] + [label for result in results for label in result.labels]
+    return contact_sheet(images, captions, columns=len(images))
+
+
 def similarity_maps(model: Model, reference: torch.Tensor, others: torch.Tensor, layer: str,
                     position: tuple[int, int]) -> torch.Tensor:
     """``cos(a0_p, a_q)`` for every position q: how much each place of each image (``others``,

@@ -1,0 +1,163 @@
+"""The cases by which a unit fires: its contribution vectors over many natural images, factored.
+
+    f = firing_cases(model, "blocks.5.0:112", "blocks.5.0.act2", k=4)   # NMF (or k-means) cases
+    f.render(model)                                                      # one visualization per case
+
+For units fed by 1x1 convolutions, where ``decompose`` has only one cell, this is the view that
+separates polysemantic cases.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..capture import capture
+from ..errors import NeuronscopeError, did_you_mean
+from ..featurevis import objectives as obj
+from ..featurevis.render import RenderConfig, RenderWarning, render
+from ..models.model import Model
+from ..overrides import linear_forward
+from ..units import Unit
+from .weights import check_order, never_negative, spatial_channel
+
+CASE_METHODS = ("nmf", "kmeans")
+
+
+@dataclass(frozen=True)
+class FiringCases:
+    """The distinct ways ``unit`` fires: directions over the ``source`` channels in contribution space.
+
+    Render case m with ``direction_neuron(source, d) + weight * direction(source, d)`` (``render``).
+    """
+
+    unit: str
+    source: str
+    method: str
+    directions: torch.Tensor
+    """(k, C1) each case's contribution pattern (NMF: positive minus negative part; k-means: centroid)."""
+    shares: torch.Tensor
+    """(k,) each case's share of the unit's summed contributions over the samples, largest first."""
+    samples: torch.Tensor
+    """(N, C1) the contribution vectors factored: ``a1 * d unit / d a1`` summed over the window."""
+    error: float
+    """Relative reconstruction error of ``samples`` by the cases."""
+    weight: float
+    """Weight of the whole-image ``direction`` term when rendering (0.5 for NMF, 0.25 for k-means)."""
+
+    def render(self, model: Model, config: RenderConfig | None = None):
+        """One feature visualization per case (a ``Result``, labelled with each case's share).
+
+        A contribution pattern is a direction to push the source activations only where they are
+        never negative (a post-ReLU source such as ``blocks.4.0.act2``); otherwise a warning says so."""
+        config = config or RenderConfig(steps=256, size=96, progress=False)
+        if not never_negative(model, self.source):
+            warnings.warn(RenderWarning(f"'{self.source}' takes negative values, so a contribution pattern is not an "
+                                        "activation direction; choose a post-ReLU source layer"), stacklevel=2)
+        objective = sum(obj.direction_neuron(self.source, d, batch=m) + self.weight * obj.direction(self.source, d, batch=m)
+                        for m, d in enumerate(self.directions))
+        labels = [f"{self.unit} case {m} ({s:.0%})" for m, s in enumerate(self.shares.tolist())]
+        return render(model, objective, config, batch=len(self.directions), labels=labels)
+
+    def __repr__(self) -> str:
+        shares = ", ".join(f"{v:.0%}" for v in self.shares.tolist())
+        return (f"FiringCases({self.unit} from {self.source}, {len(self.directions)} cases ({self.method}): {shares}; "
+                f"{len(self.samples)} samples, error {self.error:.2f})")
+
+    def sheet(self, model: Model, config: RenderConfig | None = None) -> Image.Image:
+        """The cases rendered (``render``) side by side, titled with the method and error. It needs
+        the model to render, so notebooks show only the repr (there is no cheap picture)."""
+        method = "NMF" if self.method == "nmf" else "k-means"
+        title = (f"{model.name}: {self.unit} from {self.source}, {method} of contributions over "
+                 f"{len(self.samples)} images (error {self.error:.2f})")
+        return self.render(model, config).sheet(columns=len(self.directions), title=title)
+
+
+def firing_cases(model: Model, unit: str, from_layer: str, images: Sequence | torch.Tensor | None = None,
+                 k: int = 4, method: str = "nmf", seed: int = 0, chunk: int = 16) -> FiringCases:
+    """Factor the contribution vectors of ``unit`` over many natural images into k cases.
+
+    For each image (default: the 209 bundled photo crops, ``data.photo_crops``), the unit is taken
+    where it fires most and its contributions ``a1 * d unit / d a1`` (linearized, as in
+    ``contributions``) are summed over the window, giving one vector ``r`` over the source channels.
+    ``nmf``: one-sided NMF of ``[max(0, r), max(0, -r)]``. ``kmeans``: k-means of the rows in the upper
+    half by total contribution, each scaled by ``1 / sqrt(eps + |r|^2)`` (eps = 0.1 x the median
+    ``|r|^2``, so that direction, not size, decides the cluster). For units fed by 1x1 convolutions,
+    where ``decompose`` has only one cell, this is the view that separates polysemantic cases.
+    """
+    if method not in CASE_METHODS:
+        raise NeuronscopeError(f"unknown method '{method}': {did_you_mean(method, CASE_METHODS)} (choose nmf or kmeans)")
+    target = spatial_channel(model, unit)
+    source = model.spatial_layer(from_layer).name
+    check_order(model, source, target.layer)
+    batch = _image_batch(model, images)
+    if not 1 <= k <= min(len(batch), model.layer(source).channels):
+        raise NeuronscopeError(f"k must be in 1..{min(len(batch), model.layer(source).channels)} here, got {k}")
+    samples = torch.cat([_summed_contributions(model, batch[i : i + chunk], source, target)
+                         for i in range(0, len(batch), chunk)])
+    if method == "nmf":
+        directions, shares, error = _nmf_cases(samples, k, seed)
+    else:
+        directions, shares, error = _kmeans_cases(samples, k, seed)
+    order = shares.argsort(descending=True)
+    return FiringCases(str(target), source, method, directions[order], shares[order], samples, error,
+                       0.5 if method == "nmf" else 0.25)
+
+
+def _summed_contributions(model: Model, x: torch.Tensor, source: str, target: Unit) -> torch.Tensor:
+    with torch.no_grad(), capture(model, [source, target.layer]) as cap:
+        acts = cap(x)
+    a1, later = acts[source], acts[target.layer][:, target.channel]
+    where = later.flatten(1).argmax(1)
+    rows, cols = where // later.shape[2], where % later.shape[2]
+    with linear_forward(model.module), torch.enable_grad():
+        leaf = a1.detach().clone().requires_grad_(True)
+        with capture(model, [source, target.layer], replace={source: lambda out: leaf}) as cap:
+            values = cap(x)[target.layer][torch.arange(len(x)), target.channel, rows, cols]
+        (grad,) = torch.autograd.grad(values.sum(), leaf)  # items are independent: one pass, N gradients
+    return (a1 * grad).sum((2, 3)).detach().cpu()
+
+
+def _nmf_cases(samples: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    from ..attribution.factor import ChannelReducer
+
+    reducer = ChannelReducer(k, "NMF", negatives="split", seed=seed)
+    loadings = torch.from_numpy(reducer.fit_transform(samples)).float()  # (N, k)
+    components = torch.from_numpy(reducer.components).float()
+    channels = samples.shape[1]
+    directions = components[:, :channels] - components[:, channels:]
+    shares = loadings.sum(0) * directions.sum(1) / samples.sum().clamp(min=1e-12)
+    return directions, shares, reducer.reconstruction_error(samples)
+
+
+def _kmeans_cases(samples: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    from sklearn.cluster import KMeans
+
+    totals = samples.sum(1)
+    kept = samples[totals >= totals.median()]
+    if len(kept) < k:
+        raise NeuronscopeError(f"only {len(kept)} strong samples for k = {k} clusters; give more images")
+    squared = kept.pow(2).sum(1, keepdim=True)
+    scaled = (kept / (0.1 * squared.median() + squared).sqrt()).double().numpy()
+    fitted = KMeans(n_clusters=k, random_state=seed, n_init=10).fit(scaled)
+    labels = torch.from_numpy(fitted.labels_)
+    kept_totals = kept.sum(1)
+    shares = torch.stack([kept_totals[labels == m].sum() for m in range(k)]) / kept_totals.sum()
+    error = float(np.sqrt(fitted.inertia_) / max(np.linalg.norm(scaled), 1e-12))
+    return torch.from_numpy(fitted.cluster_centers_).float(), shares.float(), error
+
+
+def _image_batch(model: Model, images) -> torch.Tensor:
+    if images is None:
+        from ..data.photos import photo_crops
+
+        images = [crop for _, crop in photo_crops()]
+    if isinstance(images, torch.Tensor) and images.dim() == 4:
+        return images.to(model.device, model.dtype)
+    if len(images) == 0:
+        raise NeuronscopeError("no images given")
+    return torch.cat([model.input(image) for image in images])

@@ -1,0 +1,107 @@
+"""What the command modules share: the common options, output checks, and table printing."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from PIL import Image
+
+from ..errors import NeuronscopeError
+from ..featurevis.param import PARAMS
+from ..featurevis.render import RenderConfig
+from ..featurevis.transforms import PRESETS
+from ..images import save_png
+from ..manifest import write_json
+from ..models import DEFAULT_MODEL
+
+
+def model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help=f"a zoo model, e.g. {DEFAULT_MODEL}")
+
+
+def image_and_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+
+
+def out_png(parser: argparse.ArgumentParser, what: str = "the picture") -> None:
+    parser.add_argument("-o", "--out", required=True, help=f"{what} to write (.png); a manifest is written beside it")
+
+
+def no_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def render_options(parser: argparse.ArgumentParser) -> None:
+    defaults = RenderConfig()
+    parser.add_argument("--steps", type=int, default=defaults.steps, help=f"optimization steps (default {defaults.steps})")
+    parser.add_argument("--size", type=int, default=defaults.size, help=f"image side in pixels (default {defaults.size})")
+    parser.add_argument("--param", default=defaults.param, help=f"parameterization: {', '.join(PARAMS)} (default {defaults.param})")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.05; 1.0 for maco)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")
+    parser.add_argument("--transforms", default="lucid", help=f"transform preset: {', '.join(PRESETS)} (default lucid)")
+    no_progress(parser)
+
+
+def render_config(args: argparse.Namespace) -> RenderConfig:
+    """The RenderConfig of ``render_options``."""
+    return RenderConfig(steps=args.steps, size=args.size, param=args.param, lr=args.lr, seed=args.seed,
+                        transforms=args.transforms, progress=not args.no_progress)
+
+
+def png_path(path: str) -> Path:
+    """``--out`` of a command that writes one picture: it must name a .png file (checked before any work)."""
+    out = Path(path)
+    if out.suffix.lower() != ".png":
+        raise NeuronscopeError(f"--out must be a .png file, got '{out}'")
+    return out
+
+
+def folder_path(path: str) -> Path:
+    """``--out`` of a command that writes a folder: a name ending in .png is a mistake, not a folder."""
+    out = Path(path)
+    if out.suffix.lower() == ".png":
+        raise NeuronscopeError(f"--out is the folder to write the pictures, sheet and manifest into; "
+                               f"give a folder, not '{out}'")
+    return out
+
+
+def save_sheet(out: Path, sheet: Image.Image, manifest: dict) -> None:
+    """The picture at ``out`` and its manifest beside it (same name, .json)."""
+    save_png(out, sheet)
+    write_json(out.with_suffix(".json"), manifest)
+
+
+def split_list(text: str | None) -> list[str]:
+    """Comma-separated names, blanks dropped ([] for None)."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def parse_channels(text: str | None, count: int) -> list[int]:
+    """'0:32', '3,7,9' or '5' as a list of channels in 0..count-1 (None: all of them)."""
+    if text is None:
+        return list(range(count))
+    try:
+        if ":" in text:
+            start, _, stop = text.partition(":")
+            first, last = int(start or 0), int(stop or count)
+        else:
+            chosen = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise NeuronscopeError(f"--channels must look like 0:32, 3,7,9 or 5, got '{text}'") from None
+    if ":" in text:
+        if not 0 <= first < last <= count:
+            raise NeuronscopeError(f"channels {text} are out of range: the layer has channels 0..{count - 1}")
+        chosen = list(range(first, last))
+    bad = [c for c in chosen if not 0 <= c < count]
+    if bad or not chosen:
+        raise NeuronscopeError(f"channels {bad or text} are out of range: the layer has channels 0..{count - 1}")
+    return chosen
+
+
+def print_table(rows: list[tuple[str, ...]], right: tuple[int, ...] = (), indent: str = "") -> None:
+    """Rows as aligned columns (``right``: the columns aligned right), the first row a header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        print(indent + "  ".join(cells).rstrip())
