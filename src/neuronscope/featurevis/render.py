@@ -18,14 +18,22 @@ from typing import Any
 import torch
 
 from ..errors import NeuronscopeError
-from ..images import contact_sheet, file_safe, save_png
+from ..images import SheetDisplay, contact_sheet, file_safe, save_png
 from ..manifest import build_manifest, stable_hash, write_json
 from ..models.digest import weights_digest
 from ..models.model import Model
 from ..overrides import REDIRECT_STEPS
 from ..units import Unit, parse_unit
 from . import objectives as obj
-from .loop import LoopConfig, OptimizerFactory, Optimized, RenderWarning, adam, optimize, progress_bar
+from .loop import (
+    LoopConfig,
+    Optimized,
+    OptimizerFactory,
+    RenderWarning,
+    adam,
+    optimize,
+    progress_bar,
+)
 from .param import check_param, make_param
 from .param.base import ImageParam
 from .param.color import SQUASHES
@@ -139,7 +147,7 @@ class RenderConfig:
 
 
 @dataclass
-class Result:
+class Result(SheetDisplay):
     """Rendered images with everything needed to judge and reproduce them."""
 
     images: torch.Tensor
@@ -169,8 +177,9 @@ class Result:
         extra = f", {len(self.warnings)} warnings" if self.notes else ""
         return f"Result({len(self)} images {tuple(self.images.shape[-2:])}: {shown}{extra})"
 
-    def _repr_png_(self) -> bytes:
-        return _capped_png(self.sheet(columns=min(8, len(self))))
+    def preview(self):
+        """The notebook picture: a sheet of at most 8 columns."""
+        return self.sheet(columns=min(8, len(self)))
 
     @property
     def warnings(self) -> list[str]:
@@ -374,17 +383,6 @@ def _manifest(model: Model, config: RenderConfig, seeds: list[int], labels: list
 
 def _name(factory) -> str | None:
     return None if factory is None else f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', factory)}"
-
-
-def _capped_png(picture, max_side: int = 1024) -> bytes:
-    """PNG bytes of a PIL image, shrunk to at most ``max_side`` pixels on its long side (notebooks)."""
-    import io
-
-    picture = picture.copy()
-    picture.thumbnail((max_side, max_side))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _init_name(init) -> str | None:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ...capture import capture
 from ...errors import NeuronscopeError
-from ...images import contact_sheet, file_safe, save_png
+from ...images import SheetDisplay, contact_sheet, file_safe, save_png
 from ...manifest import build_manifest, write_json
 from ...models.digest import weights_digest
 from ...models.model import Model
@@ -70,7 +70,7 @@ class CaricatureConfig:
 
 
 @dataclass
-class Caricatures:
+class Caricatures(SheetDisplay):
     """A reference image and its caricatures, with what is needed to judge and reproduce them."""
 
     reference: torch.Tensor
@@ -85,6 +85,10 @@ class Caricatures:
     """(N,) the objective on the final images (no transforms)."""
     history: torch.Tensor
     manifest: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{label} (cos {float(c):.2f})" for label, c in zip(self.labels[:3], self.similarity))
+        return f"Caricatures({len(self.images)} of a {tuple(self.reference.shape[-2:])} image: {shown}{', ...' if len(self.labels) > 3 else ''})"
 
     def sheet(self, title: str | None = None, columns: int | None = None):
         """The input beside its caricatures, captions under each (a PIL image)."""
