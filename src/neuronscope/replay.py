@@ -19,7 +19,7 @@ from .errors import NeuronscopeError
 from .featurevis import objectives as obj
 from .featurevis.caricature import CaricatureConfig
 from .featurevis.render import RenderConfig, Result, render, render_units
-from .featurevis.transforms import TransformConfig
+from .featurevis.transforms import from_json as transforms_from_json
 from .models import available_models, load
 from .models.model import Model
 from .units import Unit, parse_target, parse_unit
@@ -44,15 +44,19 @@ class Recipe:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-def read_manifest(manifest: str | Path | Mapping[str, Any], model: Model | None = None) -> Recipe:
+def read_manifest(manifest: str | Path | Mapping[str, Any], model: Model | None = None, *,
+                  loaded: dict[str, Model] | None = None) -> Recipe:
     """Parse a manifest (a path or its dict). Units and targets are validated against ``model``, or
     against the zoo model the manifest names; a model outside the zoo can only be checked for
-    syntax (pass it as ``model`` to validate fully). Anything that does not parse raises."""
+    syntax (pass it as ``model`` to validate fully). Anything that does not parse raises.
+    ``loaded``: zoo models already loaded, by name (filled as they are loaded; share it to read
+    many manifests without loading a model each time)."""
     data = _load(manifest)
     if "kind" not in data:
         raise NeuronscopeError("not a neuronscope manifest: it has no 'kind'")
     name = data.get("model")
-    model = model if model is not None else _zoo_model(name)
+    loaded = {} if loaded is None else loaded
+    model = model if model is not None else _zoo_model(name, loaded)
     recipe = Recipe(data["kind"], name, raw=dict(data))
     for key in UNIT_FIELDS:
         values = data.get(key)
@@ -66,8 +70,8 @@ def read_manifest(manifest: str | Path | Mapping[str, Any], model: Model | None 
         recipe.objective = obj.from_spec(data["objective"])
     recipe.config = _config(data)
     recipe.seeds = [int(s) for s in data.get("seeds", [])]
-    recipe.parts = [read_manifest(part, model if part.get("model") == name else None) for part in data.get("runs", [])
-                    if isinstance(part, Mapping) and "kind" in part]
+    recipe.parts = [read_manifest(part, model if part.get("model") == name else None, loaded=loaded)
+                    for part in data.get("runs", []) if isinstance(part, Mapping) and "kind" in part]
     return recipe
 
 
@@ -77,7 +81,7 @@ def rerender(manifest: str | Path | Mapping[str, Any], model: Model | None = Non
     data = _load(manifest)
     if data.get("kind") != "render":
         raise NeuronscopeError(f"only render manifests can be re-rendered, this one is '{data.get('kind')}'")
-    model = model if model is not None else _zoo_model(data.get("model"), required=True)
+    model = model if model is not None else _zoo_model(data.get("model"), {}, required=True)
     recipe = read_manifest(data, model)
     if data.get("call") == "render_units":
         return render_units(model, recipe.units, recipe.config, samples=int(data["samples"]),
@@ -97,14 +101,11 @@ def _load(manifest: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise NeuronscopeError(f"cannot read the manifest {path}: {error}") from None
 
 
-_LOADED: dict[str, Model] = {}
-
-
-def _zoo_model(name: str | None, required: bool = False) -> Model | None:
+def _zoo_model(name: str | None, loaded: dict[str, Model], required: bool = False) -> Model | None:
     if name in available_models():
-        if name not in _LOADED:
-            _LOADED[name] = load(name)
-        return _LOADED[name]
+        if name not in loaded:
+            loaded[name] = load(name)
+        return loaded[name]
     if required:
         raise NeuronscopeError(f"model '{name}' is not in the zoo ({', '.join(available_models())}); pass it as model=")
     return None
@@ -140,9 +141,8 @@ def _config(data: Mapping[str, Any]) -> RenderConfig | CaricatureConfig | None:
         return RenderConfig.from_dict(config)
     if "caricature" in data["kind"]:
         values = dict(config)
-        if isinstance(values.get("transforms"), dict):
-            values["transforms"] = TransformConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                      for k, v in values["transforms"].items()})
+        if "transforms" in values:
+            values["transforms"] = transforms_from_json(values["transforms"])
         if isinstance(values.get("size"), list):
             values["size"] = tuple(values["size"])
         return CaricatureConfig(**values)

@@ -108,6 +108,15 @@ def _suffix(batch: int | None) -> str:
     return "" if batch is None else f"[{batch}]"
 
 
+def _position(grid: tuple[int, int], x: int | None, y: int | None, layer: str, what: str) -> tuple[int, int]:
+    """(column, row) of a position on a (height, width) grid, the centre by default, checked."""
+    height, width = grid
+    col, row = (width // 2 if x is None else x), (height // 2 if y is None else y)
+    if not (0 <= col < width and 0 <= row < height):
+        raise NeuronscopeError(f"{what} ({col}, {row}) is outside layer '{layer}', which is {width}x{height} at this input size")
+    return col, row
+
+
 def _channel_values(act: torch.Tensor, channel: int, layer: str) -> torch.Tensor:
     if not 0 <= channel < act.shape[1]:
         raise NeuronscopeError(f"channel {channel} is out of range for layer '{layer}': it has channels 0..{act.shape[1] - 1}")
@@ -153,10 +162,7 @@ def neuron(layer: str, index: int, x: int | None = None, y: int | None = None, b
         values = _channel_values(acts[layer], index, layer)
         if values.dim() != 3:
             raise NeuronscopeError(f"layer '{layer}' has no spatial positions; use a channel objective")
-        height, width = values.shape[1:]
-        col, row = (width // 2 if x is None else x), (height // 2 if y is None else y)
-        if not (0 <= col < width and 0 <= row < height):
-            raise NeuronscopeError(f"neuron ({col}, {row}) is outside layer '{layer}', which is {width}x{height} at this input size")
+        col, row = _position(values.shape[1:], x, y, layer, "neuron")
         return _only(values[:, row, col], batch)
 
     where = "centre" if x is None and y is None else f"{x},{y}"
@@ -215,10 +221,7 @@ def direction_neuron(layer: str, vector: torch.Tensor, x: int | None = None, y: 
         act = acts[layer]
         if act.dim() != 4:
             raise NeuronscopeError(f"layer '{layer}' has no spatial positions; use direction()")
-        height, width = act.shape[2:]
-        col, row = (width // 2 if x is None else x), (height // 2 if y is None else y)
-        if not (0 <= col < width and 0 <= row < height):
-            raise NeuronscopeError(f"position ({col}, {row}) is outside layer '{layer}', which is {width}x{height} at this input size")
+        col, row = _position(act.shape[2:], x, y, layer, "position")
         vectors = _position_vectors(act[:, :, row : row + 1, col : col + 1], v, layer)
         return _only(_dot_cos(vectors, v.to(vectors), cosine_power)[:, 0], batch)
 

@@ -38,6 +38,7 @@ from .param import check_param, make_param
 from .param.base import ImageParam
 from .param.color import SQUASHES
 from .transforms import TransformConfig, preset
+from .transforms import from_json as transforms_from_json
 from .unit_objectives import describe, diversity_layer, units_objective
 
 __all__ = ["DEFAULT_DIVERSITY_WEIGHT", "DEFAULT_LR", "RenderConfig", "RenderWarning", "Result", "diversity_layer",
@@ -138,9 +139,8 @@ class RenderConfig:
         if unknown:
             raise NeuronscopeError(f"unknown render settings {unknown}: expected {', '.join(sorted(known))}")
         values = dict(data)
-        if isinstance(values.get("transforms"), dict):
-            values["transforms"] = TransformConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                      for k, v in values["transforms"].items()})
+        if "transforms" in values:
+            values["transforms"] = transforms_from_json(values["transforms"])
         if "snapshots" in values:
             values["snapshots"] = tuple(values["snapshots"])
         return cls(**values)
@@ -301,8 +301,8 @@ def _image_param(model: Model, config: RenderConfig, seeds: list[int], factory: 
         options = {k: v for k, v in (("decorrelate", config.decorrelate), ("squash", config.squash)) if v is not None}
         image = make_param(config.param, size, seeds, model.input_channels, device=model.device, dtype=model.dtype,
                            **options)
-    if init is not None:
-        start_from(model, image, init, config.learning_rate)
+    if init is not None:  # the fit's own rate: the render's may be tuned for its objective
+        start_from(model, image, init, DEFAULT_LR[config.param] if factory is None else DEFAULT_LR["pixel"])
     return image
 
 

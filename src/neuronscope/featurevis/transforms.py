@@ -56,6 +56,14 @@ ARTICLE = TransformConfig(pad=16, jitter=16, scales=(1.0, 0.975, 1.025, 0.95, 1.
 PRESETS = {"lucid": LUCID, "article": ARTICLE, "none": NONE}
 
 
+def from_json(value: TransformConfig | str | dict) -> TransformConfig | str:
+    """Transforms as a manifest stores them (a preset name, or a TransformConfig's fields with
+    lists for tuples) back as the value a config takes."""
+    if isinstance(value, dict):
+        return TransformConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+    return value
+
+
 def preset(transforms: TransformConfig | str) -> TransformConfig:
     """A TransformConfig as it is, or the preset of that name (an unknown name lists the presets)."""
     if isinstance(transforms, TransformConfig):
