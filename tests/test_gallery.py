@@ -328,3 +328,29 @@ def test_photo_pages_are_made_again_when_the_gallery_gains_a_layer(built, lite0)
     assert grown.photos == 1 and after["layers"] == ["blocks.1.1", *LAYERS]
     assert [c["layer"] for c in after["caricatures"]] == ["blocks.1.1", *LAYERS]
     assert broken_links(out) == []
+
+
+def test_the_unit_page_shows_the_render_warning_of_a_dead_unit(image_folder, tmp_path):
+    """Plumbing only (hand-set weights): channel 1 is 0 after the ReLU for every input, so its
+    objective has no gradient; the warning reaches the manifest and the unit's page, and only that unit's."""
+    import torch
+    from torch import nn
+
+    import neuronscope as ns
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 4, 3, padding=1))
+    with torch.no_grad():
+        net[0].weight[1].zero_()
+        net[0].bias[1] = -1.0
+    model = ns.wrap(net, input_size=32, name="dead", layers=["1"])
+    config = small_config(image_folder, layers=("1",), units=None, samples=1, photos=(),
+                          render=RenderConfig(steps=3, size=32, progress=False))
+    with pytest.warns(ns.RenderWarning, match="gradient is zero at the start"):
+        build_gallery(tmp_path, config, model=model)
+    units = json.loads((tmp_path / "dead" / "manifest.json").read_text())["units"]
+    assert units["1:0"]["warnings"] == []
+    assert len(units["1:1"]["warnings"]) == 1 and units["1:1"]["warnings"][0].startswith("1:1: ")
+    dead_page = (tmp_path / "dead" / "1" / "1.html").read_text()
+    assert 'role="alert"' in dead_page and "gradient is zero at the start" in dead_page
+    assert 'role="alert"' not in (tmp_path / "dead" / "1" / "0.html").read_text()
