@@ -9,7 +9,6 @@ keys and loads them with ``strict=True`` after checking the file's sha256 prefix
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import NeuronscopeError
+from .weights import load_weights_file, sha256_of
 
 BN_EPS = 1e-3
 STEM_CHANNELS = 32
@@ -189,7 +189,7 @@ def weights_file(variant: LiteVariant) -> Path:
         raise NeuronscopeError(f"expected one weight file in {folder}, found {len(candidates)}")
     path = candidates[0]
     expected = re.search(r"-([0-9a-f]{8})\.pth$", path.name)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_of(path)
     if expected is None or not digest.startswith(expected.group(1)):
         raise NeuronscopeError(f"weight file {path} is corrupt: its sha256 {digest[:8]} does not match its name")
     return path
@@ -216,12 +216,16 @@ def convert_state_dict(raw: dict[str, torch.Tensor], variant: LiteVariant) -> di
     return renamed
 
 
-def build(variant_name: str) -> EfficientNetLite:
-    """The pretrained network, in eval mode, with frozen parameters."""
+def build(variant_name: str, weights: Path | None = None) -> EfficientNetLite:
+    """The pretrained network, in eval mode, with frozen parameters: the shipped TF weights, or
+    ``weights``, a state dict of this definition (``network.state_dict()``) loaded strict."""
     variant = VARIANTS[variant_name]
     network = EfficientNetLite(variant)
-    raw = torch.load(weights_file(variant), map_location="cpu", weights_only=True)
-    network.load_state_dict(convert_state_dict(raw, variant), strict=True)
+    if weights is None:
+        raw = torch.load(weights_file(variant), map_location="cpu", weights_only=True)
+        network.load_state_dict(convert_state_dict(raw, variant), strict=True)
+    else:
+        load_weights_file(network, weights, f"a state dict of {variant_name} (its network.state_dict())")
     network.requires_grad_(False)
     return network.eval()
 

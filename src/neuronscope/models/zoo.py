@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -18,17 +19,20 @@ TF_STD = (128 / 255,) * 3
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """One available model: how to build it and a line describing it."""
+    """One available model: how to build it and a line describing it.
+
+    ``build(weights)`` returns the model with its default weights when ``weights`` is None, else
+    with the state dict in that file, loaded strict (a mismatch is a one-line error)."""
 
     name: str
     description: str
-    build: Callable[[], Model]
+    build: Callable[[Path | None], Model]
 
 
-def _lite(name: str) -> Callable[[], Model]:
-    def build() -> Model:
+def _lite(name: str) -> Callable[[Path | None], Model]:
+    def build(weights: Path | None = None) -> Model:
         variant = efficientnet_lite.VARIANTS[name]
-        network = efficientnet_lite.build(name)
+        network = efficientnet_lite.build(name, weights)
         size = variant.resolution
         return Model(
             network,
