@@ -49,6 +49,7 @@ from .models import (
                           DEFAULT_MODEL,
                           LayerInfo,
                           Model,
+                          ModelSpec,
                           available_models,
                           imagenet_labels,
                           load,
@@ -63,7 +64,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # models and running them
-    "DEFAULT_MODEL", "INPUT", "LOGITS", "Capture", "LayerInfo", "Model", "NeuronscopeError", "Unit",
+    "DEFAULT_MODEL", "INPUT", "LOGITS", "Capture", "LayerInfo", "Model", "ModelSpec", "NeuronscopeError", "Unit",
     "available_models", "capture", "imagenet_labels", "load", "parse_unit", "parse_units", "wrap", "data",
     # reading a model
     "Prediction", "Reading", "classify", "read_units",

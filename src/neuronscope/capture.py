@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING
 
 import torch
@@ -61,14 +61,18 @@ class Capture:
         self._versions.clear()
         self.output = None
         try:
-            self.output = self.model.module(self.model.normalize(images))
+            with _autocast(self.model):
+                self.output = self.model.module(self.model.normalize(images))
         except _StopForward:
             pass
         if LOGITS in self.layers:
             self._store(LOGITS, self.output)
         if self.strict:
             self._check()
-        return {name: self.activations[name] for name in self.layers if name in self.activations}
+        found = {name: self.activations[name] for name in self.layers if name in self.activations}
+        if self.model.precision is not None:  # reduced-precision forward, float32 for everything after
+            found = {name: value.float() for name, value in found.items()}
+        return found
 
     def __getitem__(self, layer: str) -> torch.Tensor:
         return self.activations[layer]
@@ -133,6 +137,13 @@ class Copies:
             self.check(output)
         self.tensor = output.detach().expand(self.n, *output.shape[1:]).clone().requires_grad_(True)
         return self.tensor
+
+
+def _autocast(model: Model):
+    """The forward pass under autocast at ``model.precision`` (a no-op when it is None)."""
+    if model.precision is None:
+        return nullcontext()
+    return torch.autocast(model.device.type, dtype=model.precision)
 
 
 @contextmanager

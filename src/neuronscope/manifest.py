@@ -47,7 +47,15 @@ def stable_hash(value: Any, length: int = 16) -> str:
 
 
 def build_manifest(kind: str, **fields: Any) -> dict[str, Any]:
-    """A manifest: the kind of output, the given fields, versions and a UTC timestamp."""
+    """A manifest: the kind of output, the given fields, versions and a UTC timestamp.
+
+    A `Model` given as ``model`` is recorded by name, with ``model_spec``: how to load it again
+    (``ModelSpec.from_dict``; absent for a model built with ``wrap`` in Python)."""
+    model = fields.get("model")
+    if hasattr(model, "spec") and hasattr(model, "module"):
+        fields["model"] = model.name
+        if model.spec is not None:
+            fields["model_spec"] = model.spec.to_dict()
     return {"kind": kind, **to_jsonable(fields), "versions": environment(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 

@@ -22,6 +22,7 @@ from .featurevis.render import RenderConfig, Result, render, render_units
 from .featurevis.transforms import from_json as transforms_from_json
 from .models import available_models, load
 from .models.model import Model
+from .models.spec import ModelSpec
 from .units import Unit, parse_target, parse_unit
 
 UNIT_FIELDS = ("unit", "units", "neuron")
@@ -47,16 +48,16 @@ class Recipe:
 def read_manifest(manifest: str | Path | Mapping[str, Any], model: Model | None = None, *,
                   loaded: dict[str, Model] | None = None) -> Recipe:
     """Parse a manifest (a path or its dict). Units and targets are validated against ``model``, or
-    against the zoo model the manifest names; a model outside the zoo can only be checked for
-    syntax (pass it as ``model`` to validate fully). Anything that does not parse raises.
-    ``loaded``: zoo models already loaded, by name (filled as they are loaded; share it to read
+    against the model the manifest says how to load (``model_spec``, else its zoo name); a model
+    built with ``wrap`` can only be checked for syntax (pass it as ``model`` to validate fully). Anything that does not parse raises.
+    ``loaded``: models already loaded, by name or spec (filled as they are loaded; share it to read
     many manifests without loading a model each time)."""
     data = _load(manifest)
     if "kind" not in data:
         raise NeuronscopeError("not a neuronscope manifest: it has no 'kind'")
     name = data.get("model")
     loaded = {} if loaded is None else loaded
-    model = model if model is not None else _zoo_model(name, loaded)
+    model = model if model is not None else _manifest_model(data, loaded)
     recipe = Recipe(data["kind"], name, raw=dict(data))
     for key in UNIT_FIELDS:
         values = data.get(key)
@@ -81,7 +82,7 @@ def rerender(manifest: str | Path | Mapping[str, Any], model: Model | None = Non
     data = _load(manifest)
     if data.get("kind") != "render":
         raise NeuronscopeError(f"only render manifests can be re-rendered, this one is '{data.get('kind')}'")
-    model = model if model is not None else _zoo_model(data.get("model"), {}, required=True)
+    model = model if model is not None else _manifest_model(data, {}, required=True)
     recipe = read_manifest(data, model)
     if data.get("call") == "render_units":
         return render_units(model, recipe.units, recipe.config, samples=int(data["samples"]),
@@ -101,13 +102,23 @@ def _load(manifest: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise NeuronscopeError(f"cannot read the manifest {path}: {error}") from None
 
 
-def _zoo_model(name: str | None, loaded: dict[str, Model], required: bool = False) -> Model | None:
+def _manifest_model(data: Mapping[str, Any], loaded: dict[str, Model], required: bool = False) -> Model | None:
+    """The model a manifest was made with: by its ``model_spec`` (how it was loaded), else by its
+    zoo name; None (or, if ``required``, an error) when the manifest cannot say."""
+    spec = data.get("model_spec")
+    name = data.get("model")
+    if isinstance(spec, Mapping):
+        key = json.dumps(dict(spec), sort_keys=True)
+        if key not in loaded:
+            loaded[key] = ModelSpec.from_dict(dict(spec)).load()
+        return loaded[key]
     if name in available_models():
         if name not in loaded:
             loaded[name] = load(name)
         return loaded[name]
     if required:
-        raise NeuronscopeError(f"model '{name}' is not in the zoo ({', '.join(available_models())}); pass it as model=")
+        raise NeuronscopeError(f"model '{name}' is not in the zoo ({', '.join(available_models())}) and the manifest "
+                               "has no model_spec; pass it as model=")
     return None
 
 

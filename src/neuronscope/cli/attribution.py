@@ -10,11 +10,11 @@ from ..attribution.groups import neuron_groups
 from ..attribution.hidden import attribute_checked, default_layer
 from ..featurevis.render import RenderConfig
 from ..manifest import build_manifest
-from ..models import load
 from ..models.model import Model
 from ..predict import classify
 from .common import (
     image_and_model,
+    load_model,
     no_progress,
     out_png,
     png_path,
@@ -69,13 +69,13 @@ def add_commands(commands) -> None:
 
 def _attribute(args: argparse.Namespace) -> None:
     out = png_path(args.out)
-    model = load(args.model)
+    model = load_model(args)
     layer = args.layer or default_layer(model)
     targets = split_list(args.classes) if args.classes else [p.index for p in classify(model, [args.image], top=args.top)[0]]
     result, agreement = attribute_checked(model, args.image, layer, targets)
     _warn_if_poor(model, layer, agreement)
     save_sheet(out, result.sheet(title=f"{model.name} {layer}: attribution"), build_manifest(
-        "attribution", model=model.name, image=args.image, layer=layer, targets=result.targets,
+        "attribution", model=model, image=args.image, layer=layer, targets=result.targets,
         totals=result.total.tolist(), scores=result.scores.tolist(), logit_agreement=agreement))
     for target, total, score in zip(result.targets, result.total.tolist(), result.scores.tolist()):
         print(f"{target}: attribution {total:+.3f} (score {score:+.3f})")
@@ -91,11 +91,11 @@ def _warn_if_poor(model: Model, layer: str, agreement: float) -> None:
 
 def _groups(args: argparse.Namespace) -> None:
     out = png_path(args.out)
-    model = load(args.model)
+    model = load_model(args)
     groups = neuron_groups(model, args.image, args.layer, args.k, seed=args.seed)
     shown = groups.explain(model, steps=args.steps, seed=args.seed, progress=not args.no_progress)
     save_sheet(out, shown.sheet(), build_manifest(
-        "neuron groups", model=model.name, image=args.image, layer=groups.layer, k=groups.k, seed=args.seed,
+        "neuron groups", model=model, image=args.image, layer=groups.layer, k=groups.k, seed=args.seed,
         reconstruction_error=groups.error, top_class=shown.top.label, attribution_to_top_class=shown.shares.tolist(),
         icons=shown.icons.manifest))
     print(f"{groups.k} groups at {groups.layer}, reconstruction error {groups.error:.3f}; attribution to "
@@ -105,11 +105,11 @@ def _groups(args: argparse.Namespace) -> None:
 
 def _dictionary(args: argparse.Namespace) -> None:
     out = png_path(args.out)
-    model = load(args.model)
+    model = load_model(args)
     config = RenderConfig(steps=args.steps, size=64, progress=not args.no_progress)
     result = semantic_dictionary(model, args.image, args.layer, args.top, config=config, cache=args.cache)
     save_sheet(out, result.sheet(), build_manifest(
-        "semantic dictionary", model=model.name, image=args.image, layer=result.layer, top=args.top,
+        "semantic dictionary", model=model, image=args.image, layer=result.layer, top=args.top,
         channels=result.channels.tolist(), values=result.values.round(4).tolist(), render=config))
     x, y = result.strongest_position()
     print(f"{len(result.icons)} channel visualizations; strongest position ({x},{y}): {', '.join(result.labels_at(x, y))}")
@@ -118,10 +118,10 @@ def _dictionary(args: argparse.Namespace) -> None:
 
 def _grid(args: argparse.Namespace) -> None:
     out = png_path(args.out)
-    model = load(args.model)
+    model = load_model(args)
     config = RenderConfig(steps=args.steps, size=48, seed=args.seed, progress=not args.no_progress)
     grid = activation_grid(model, args.image, args.layer, config=config)
     save_sheet(out, grid.sheet(), build_manifest(
-        "activation grid", model=model.name, image=args.image, layer=grid.layer, render=config,
+        "activation grid", model=model, image=args.image, layer=grid.layer, render=config,
         magnitudes=grid.magnitudes.tolist()))
     print(out)

@@ -4,11 +4,18 @@ from __future__ import annotations
 import argparse
 
 from ..data.photos import PHOTOS
-from ..models import DEFAULT_MODEL, load
+from ..models import DEFAULT_MODEL
 from ..models.zoo import ZOO
 from ..predict import classify
 from ..readout import read_units
-from .common import image_and_model, model_argument, print_table
+from .common import (
+    MODEL_HELP,
+    image_and_model,
+    load_model,
+    model_argument,
+    model_options,
+    print_table,
+)
 
 
 def add_commands(commands) -> None:
@@ -26,7 +33,8 @@ def add_commands(commands) -> None:
 
     cls = commands.add_parser("classify", help="top classes for images (paths or bundled photo names)")
     cls.add_argument("images", nargs="+", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
-    cls.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+    cls.add_argument("--model", default=DEFAULT_MODEL, help=f"{MODEL_HELP} (default {DEFAULT_MODEL})")
+    model_options(cls)
     cls.add_argument("--top", type=int, default=5, help="how many classes to show (default 5)")
     cls.set_defaults(run=_classify)
 
@@ -44,7 +52,7 @@ def _models(args: argparse.Namespace) -> None:
 
 
 def _layers(args: argparse.Namespace) -> None:
-    model = load(args.model)
+    model = load_model(args, need_weights=False)
     rows = model.all_layers() if args.all else model.layers
     size = "x".join(map(str, model.input_size))
     print(f"{model.name}: input {model.input_channels}x{size}, {len(rows)} layers" + ("" if args.all else " (curated; --all for every module)"))
@@ -62,7 +70,7 @@ def _photos(args: argparse.Namespace) -> None:
 
 
 def _classify(args: argparse.Namespace) -> None:
-    model = load(args.model)
+    model = load_model(args)
     results = classify(model, args.images, top=args.top)
     for image, predictions in zip(args.images, results):
         print(f"{image}  ({model.name})")
@@ -72,7 +80,7 @@ def _classify(args: argparse.Namespace) -> None:
 
 
 def _activations(args: argparse.Namespace) -> None:
-    model = load(args.model)
+    model = load_model(args)
     table = [("unit", "mean", "max", "at (x,y)")]
     for reading in read_units(model, args.image, args.units):
         at = f"{reading.argmax[0]},{reading.argmax[1]}" if reading.argmax else "-"

@@ -13,15 +13,50 @@ from ..featurevis.transforms import PRESETS
 from ..images import save_png
 from ..manifest import write_json
 from ..models import DEFAULT_MODEL
+from ..models.model import Model
+from ..models.placement import PRECISIONS
+from ..models.spec import ModelSpec
+
+MODEL_HELP = ("a zoo model (neuronscope models), package.module:factory, path/to/file.py:factory "
+              "or a TorchScript file")
 
 
-def model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help=f"a zoo model, e.g. {DEFAULT_MODEL}")
+def model_argument(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    """The positional MODEL (a spec) and the options that say how to load it."""
+    if optional:
+        parser.add_argument("model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL", help=f"{MODEL_HELP} (default {DEFAULT_MODEL})")
+    else:
+        parser.add_argument("model", metavar="MODEL", help=f"{MODEL_HELP}, e.g. {DEFAULT_MODEL}")
+    model_options(parser)
 
 
 def image_and_model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"zoo model (default {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"{MODEL_HELP} (default {DEFAULT_MODEL})")
+    model_options(parser)
+
+
+def model_options(parser: argparse.ArgumentParser) -> None:
+    """How to load MODEL: weights, metadata a user's model may not carry, device and precision."""
+    group = parser.add_argument_group("model loading")
+    group.add_argument("--weights", default=None, metavar="FILE", help="state dict loaded strict into the model")
+    group.add_argument("--input-size", type=int, default=None, metavar="N", help="input side in pixels (default: the model's, else 224)")
+    group.add_argument("--normalize", default=None, metavar="NORM",
+                       help="imagenet, tf, none or MEAN,STD on [0, 1] inputs (default: the model's, else imagenet)")
+    group.add_argument("--labels", default=None, metavar="LABELS",
+                       help="imagenet or a file with one class name per line (default: the model's; imagenet for 1000 outputs)")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto: a GPU when there is one)")
+    group.add_argument("--precision", default=None, choices=sorted(PRECISIONS), help="autocast the forward pass (default float32)")
+
+
+def load_model(args: argparse.Namespace, source: str | None = None, need_weights: bool = True) -> Model:
+    """The model named by ``args.model`` (or ``source``) with the ``model_options``."""
+    spec = ModelSpec(source or args.model, weights=args.weights, input_size=args.input_size, normalize=args.normalize,
+                     labels=args.labels, device=args.device, precision=args.precision)
+    model = spec.load()
+    if need_weights and getattr(model, "weights_missing", None):
+        raise NeuronscopeError(model.weights_missing)
+    return model
 
 
 def out_png(parser: argparse.ArgumentParser, what: str = "the picture") -> None:

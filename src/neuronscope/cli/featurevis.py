@@ -13,10 +13,13 @@ from ..featurevis.caricature import (
 from ..featurevis.caricature.views import attributive_sheet
 from ..featurevis.render import DEFAULT_DIVERSITY_WEIGHT, render_layer, render_units
 from ..images import save_png
-from ..models import DEFAULT_MODEL, load
+from ..models import DEFAULT_MODEL
 from .common import (
+    MODEL_HELP,
     folder_path,
+    load_model,
     model_argument,
+    model_options,
     no_progress,
     out_png,
     parse_channels,
@@ -52,7 +55,9 @@ def add_commands(commands) -> None:
     car = commands.add_parser("caricature", help="what layers see in an image, without choosing neurons (sheet + manifest)")
     car.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
     car.add_argument("--model", action="append", default=None,
-                     help=f"zoo model (default {DEFAULT_MODEL}); repeat to compare models at matched depth")
+                     help=f"{MODEL_HELP} (default {DEFAULT_MODEL}); repeat to compare models at matched depth "
+                          "(the model loading options apply to each)")
+    model_options(car)
     car.add_argument("--layers", required=True, help="comma-separated layers, shallow to deep (of the first model)")
     car.add_argument("--p", type=float, default=None, help="cosine power p (default 1; 0 with --class)")
     car.add_argument("--class", dest="classes", default=None,
@@ -68,7 +73,7 @@ def add_commands(commands) -> None:
 def _render(args: argparse.Namespace) -> None:
     out = folder_path(args.out)  # checked before the render, not after it
     config = render_config(args)
-    model = load(args.model)
+    model = load_model(args)
     result = render_units(model, args.units, config, samples=args.diversity, diversity=args.diversity_weight)
     paths = result.save(out)
     save_png(out / "sheet.png", result.sheet(columns=args.diversity if args.diversity > 1 else None))
@@ -80,7 +85,7 @@ def _render(args: argparse.Namespace) -> None:
 def _render_layer(args: argparse.Namespace) -> None:
     out = png_path(args.out)  # checked before the render, not after it
     config = render_config(args)
-    model = load(args.model)
+    model = load_model(args)
     info = model.layer(args.layer)
     channels = parse_channels(args.channels, info.channels)
     result = render_layer(model, info.name, channels, config)
@@ -95,7 +100,7 @@ def _caricature(args: argparse.Namespace) -> None:
     power = args.p if args.p is not None else (0.0 if args.classes else 1.0)
     config = CaricatureConfig(steps=args.steps, size=args.size, cosine_power=power, seed=args.seed,
                               progress=not args.no_progress)
-    models = [load(name) for name in (args.model or [DEFAULT_MODEL])]
+    models = [load_model(args, name) for name in (args.model or [DEFAULT_MODEL])]
     results, sheet, manifest = _caricatures(models, args, split_list(args.layers), config)
     save_sheet(out, sheet, manifest)
     for result in results:

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..gallery.config import DEFAULT_UNITS, GalleryConfig
-from ..models import DEFAULT_MODEL
+from .common import load_model, model_argument
 
 DEFAULT_OUT = "gallery"
 
@@ -16,7 +16,7 @@ def add_commands(commands) -> None:
         "microscope", help="build (or extend, or resume) a browsable static gallery of a model's units",
         description="Render feature visualizations, dataset examples, weights and photo pages into a static "
                     "site. Re-running resumes where a build stopped and reuses everything done.")
-    micro.add_argument("model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL", help=f"a zoo model (default {DEFAULT_MODEL})")
+    model_argument(micro, optional=True)
     micro.add_argument("--layers", default=None, help="comma-separated layers (default: the last layer of each of the 6 deepest stages)")
     count = micro.add_mutually_exclusive_group()
     count.add_argument("--units", type=int, default=DEFAULT_UNITS, help=f"the first N channels of each layer (default {DEFAULT_UNITS})")
@@ -47,7 +47,7 @@ def _microscope(args: argparse.Namespace) -> None:
         progress=not args.no_progress)
     if args.steps is not None:
         config = replace(config, render=replace(config.render, steps=args.steps))
-    summary = build_gallery(args.out, config)
+    summary = build_gallery(args.out, config, model=load_model(args))
     print(f"{summary.folder}: {summary.rendered} units rendered, {summary.reused} reused, "
           f"{summary.photos} photo pages, {summary.pages} pages written")
     if summary.skipped_images:

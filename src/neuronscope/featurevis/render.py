@@ -375,7 +375,7 @@ def _concat(parts: list[Result]) -> Result:
 
 def _manifest(model: Model, config: RenderConfig, seeds: list[int], labels: list[str], **extra) -> dict:
     return build_manifest(
-        "render", model=model.name, weights=weights_digest(model), input_size=model.input_size,
+        "render", model=model, weights=weights_digest(model), input_size=model.input_size,
         device=str(model.device), labels=labels, seeds=seeds, config=replace(config, progress=False),
         fingerprint=config.fingerprint(model), **{k: v for k, v in extra.items() if v is not None},
     )

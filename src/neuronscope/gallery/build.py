@@ -55,7 +55,7 @@ def build_gallery(out: str | Path, config: GalleryConfig | None = None, model: M
     photos = _photo_names(config, source)
     folder = out / model.name
     with _disk_errors(out):
-        state = BuildState(folder, model.name, {**config.pinned(model), "source": source.fingerprint()})
+        state = BuildState(folder, model, {**config.pinned(model), "source": source.fingerprint()})
         state.data["description"] = _description(model, source)
         try:
             summary = BuildSummary(folder)

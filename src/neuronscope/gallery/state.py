@@ -11,10 +11,13 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NeuronscopeError
 from ..manifest import build_manifest, to_jsonable, write_json
+
+if TYPE_CHECKING:
+    from ..models.model import Model
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -23,7 +26,7 @@ LOCK = ".lock"
 class BuildState:
     """The manifest of ``<out>/<model>``, loaded or started fresh, with one id for this run."""
 
-    def __init__(self, folder: Path, model: str, pinned: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, model: Model | str, pinned: dict[str, Any]) -> None:
         self.folder = folder
         self.path = folder / MANIFEST
         self.run = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
@@ -32,7 +35,7 @@ class BuildState:
         self.data = self._load(model, to_jsonable(pinned))
         self.data["runs"].append({"id": self.run, "started": _now(), "finished": None})
 
-    def _load(self, model: str, pinned: dict[str, Any]) -> dict[str, Any]:
+    def _load(self, model: Model | str, pinned: dict[str, Any]) -> dict[str, Any]:
         if not self.path.exists():
             return {**build_manifest("gallery", model=model, settings=pinned),
                     "runs": [], "layers": {}, "units": {}, "photos": {}}

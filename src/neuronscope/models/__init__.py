@@ -2,6 +2,7 @@
 from .adapter import wrap
 from .labels import imagenet_labels
 from .model import LOGITS, LayerInfo, Model
-from .zoo import DEFAULT_MODEL, available_models, load
+from .spec import ModelSpec, load
+from .zoo import DEFAULT_MODEL, available_models
 
-__all__ = ["DEFAULT_MODEL", "LOGITS", "LayerInfo", "Model", "available_models", "imagenet_labels", "load", "wrap"]
+__all__ = ["DEFAULT_MODEL", "LOGITS", "LayerInfo", "Model", "ModelSpec", "available_models", "imagenet_labels", "load", "wrap"]

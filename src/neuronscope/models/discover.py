@@ -58,9 +58,11 @@ def module_kind(module: nn.Module) -> str:
 def layer_table(model: Model) -> dict[str, LayerInfo]:
     """Every module of ``model`` that runs exactly once and outputs a (B, C[, H, W]) tensor,
     in the order it runs, plus ``logits`` for the model output, at the default input size."""
-    named = {n: m for n, m in model.module.named_modules() if n}
+    # Submodules of a TorchScript model run compiled code that calls no Python hooks: only its
+    # output (logits) can be captured.
+    named = {n: m for n, m in model.module.named_modules() if n and not isinstance(m, torch.jit.ScriptModule)}
     probe = torch.zeros(1, model.input_channels, *model.input_size, device=model.device, dtype=model.dtype)
-    with torch.no_grad(), capture(model, list(named), stop_early=False, strict=False) as cap:
+    with torch.no_grad(), capture(model, list(named) or [LOGITS], stop_early=False, strict=False) as cap:
         try:
             cap(probe)
         except (RuntimeError, ValueError, TypeError) as error:

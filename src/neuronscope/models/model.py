@@ -63,6 +63,10 @@ class Model:
         self._modules = {n: m for n, m in module.named_modules() if n}
         self._curated = tuple(curated) if curated is not None else None
         self._table: dict[str, LayerInfo] | None = None
+        self.precision: torch.dtype | None = None
+        """Autocast dtype of the forward pass (None: the parameters' own dtype); see ``ModelSpec``."""
+        self.spec = None
+        """The ``ModelSpec`` this model was loaded from (None for ``wrap``): manifests record it."""
 
     def __repr__(self) -> str:
         size = "x".join(map(str, self.input_size))

@@ -5,9 +5,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from ..errors import NeuronscopeError, did_you_mean
 from . import efficientnet_lite
 from .labels import imagenet_labels, imagenet_synonyms
 from .model import Model
@@ -66,15 +63,3 @@ DEFAULT_MODEL = "efficientnet_lite0"
 def available_models() -> list[str]:
     """Names accepted by ``load``."""
     return list(ZOO)
-
-
-def load(name: str = DEFAULT_MODEL, *, device: torch.device | str | None = None) -> Model:
-    """A pretrained model from the offline zoo, in eval mode with frozen weights.
-
-    >>> model = neuronscope.load("efficientnet_lite0")
-    """
-    entry = ZOO.get(name)
-    if entry is None:
-        raise NeuronscopeError(f"unknown model '{name}': {did_you_mean(name, ZOO)} (available: {', '.join(ZOO)})")
-    model = entry.build()
-    return model.to(device) if device is not None else model

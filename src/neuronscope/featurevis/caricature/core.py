@@ -141,7 +141,7 @@ def _run(model: Model, image: str | np.ndarray, layers: list[str], directions: l
         progress.close()
     similarity = _similarity(model, reference, run.images, layers)
     manifest = build_manifest(
-        kind, model=model.name, weights=weights_digest(model), image=image if isinstance(image, str) else None,
+        kind, model=model, weights=weights_digest(model), image=image if isinstance(image, str) else None,
         layers=layers, labels=labels, size=size, seeds=seeds, config=replace(config, progress=False),
         seconds=run.timing["total_s"], warnings=[n for i in sorted(run.notes) for n in run.notes[i]], **(extra or {}),
     )
