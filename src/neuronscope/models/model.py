@@ -12,7 +12,7 @@ from ..data.photos import resolve_image
 from ..errors import NeuronscopeError, did_you_mean
 from ..names import LOGITS
 from . import preprocess
-from .discover import LayerInfo, layer_table
+from .discover import LayerInfo, accepts_other_sizes, layer_table
 from .labels import class_index
 
 
@@ -49,6 +49,7 @@ class Model:
         label_synonyms: Sequence[Sequence[str]] | None = None,
         crop_fraction: float = 1.0,
         curated: Sequence[str] | None = None,
+        weights_missing: str | None = None,
     ) -> None:
         self.module = module.eval()
         self.name = name
@@ -60,9 +61,12 @@ class Model:
         self.labels = tuple(labels) if labels is not None else None
         self.label_synonyms = tuple(tuple(s) for s in label_synonyms) if label_synonyms is not None else None
         self.crop_fraction = float(crop_fraction)
+        self.weights_missing = weights_missing
+        """None, or why the network has no trained weights here and how to get them (one line)."""
         self._modules = {n: m for n, m in module.named_modules() if n}
         self._curated = tuple(curated) if curated is not None else None
         self._table: dict[str, LayerInfo] | None = None
+        self._fixed: bool | None = None
         self.precision: torch.dtype | None = None
         """Autocast dtype of the forward pass (None: the parameters' own dtype); see ``ModelSpec``."""
         self.spec = None
@@ -114,8 +118,18 @@ class Model:
         names = list(self._layer_table())
         return names.index(self.layer(name).name) / max(1, len(names) - 1)
 
+    @property
+    def fixed_input_size(self) -> bool:
+        """Whether the network only runs at ``input_size`` (a transformer with fixed position
+        embeddings); captures then resize other images to it. Probed once, for token models only."""
+        if self._fixed is None:
+            tokens = any(info.is_tokens for info in self._layer_table().values())
+            self._fixed = tokens and not accepts_other_sizes(self)
+        return self._fixed
+
     def _layer_table(self) -> dict[str, LayerInfo]:
         if self._table is None:
+            self._fixed = None
             self._table = layer_table(self)
             missing = [n for n in (self._curated or ()) if n not in self._table]
             if missing:
