@@ -5,7 +5,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import efficientnet_lite
+from . import efficientnet_lite, inception_v1
+from .fetch import cached_weights
 from .labels import imagenet_labels, imagenet_synonyms
 from .model import Model
 
@@ -46,6 +47,49 @@ def _lite(name: str) -> Callable[[Path | None], Model]:
     return build
 
 
+INCEPTION5H_MEAN = (117 / 255,) * 3
+INCEPTION5H_STD = (1 / 255,) * 3
+"""Lucid's inception5h input range [-117, 138], i.e. 255 x - 117, as a mean and std on [0, 1] inputs."""
+HALF = (0.5,) * 3
+"""torchvision's GoogLeNet with ``transform_input``: (x - 0.5) / 0.5 on [0, 1] inputs."""
+
+
+def _inception(name: str) -> Callable[[Path | None], Model]:
+    def build(weights: Path | None = None) -> Model:
+        path = weights if weights is not None else cached_weights(name)
+        network = inception_v1.build(name, path)
+        lucid = name == "inceptionv1"
+        return Model(
+            network,
+            name=name,
+            input_size=(224, 224),
+            mean=INCEPTION5H_MEAN if lucid else HALF,
+            std=INCEPTION5H_STD if lucid else HALF,
+            labels=inception_v1.inception5h_labels() if lucid else imagenet_labels(),
+            label_synonyms=None if lucid else imagenet_synonyms(),
+            crop_fraction=224 / 256,
+            curated=inception_v1.curated_layers(network),
+            weights_missing=None if path is not None else inception_v1.missing_message(name),
+        )
+
+    return build
+
+
+_INCEPTION_ZOO = {
+    "inceptionv1": ZooEntry(
+        "inceptionv1",
+        "InceptionV1 (GoogLeNet) as in Lucid (inception5h), 1008 classes, 224px, 7.1M params, LRN; weights not "
+        "shipped: Lucent's inception5h.pth (neuronscope fetch inceptionv1)",
+        _inception("inceptionv1"),
+    ),
+    "googlenet": ZooEntry(
+        "googlenet",
+        "GoogLeNet as in torchvision (BatchNorm, 3x3 '5x5' branches), ImageNet-1k, 224px, 6.6M params; weights not "
+        "shipped: googlenet-1378be20.pth (neuronscope fetch googlenet)",
+        _inception("googlenet"),
+    ),
+}
+
 _LITE_PARAMS = {"efficientnet_lite0": "4.7M", "efficientnet_lite1": "5.4M", "efficientnet_lite2": "6.1M"}
 
 ZOO: dict[str, ZooEntry] = {
@@ -55,7 +99,7 @@ ZOO: dict[str, ZooEntry] = {
         _lite(name),
     )
     for name, variant in efficientnet_lite.VARIANTS.items()
-}
+} | _INCEPTION_ZOO
 
 DEFAULT_MODEL = "efficientnet_lite0"
 
