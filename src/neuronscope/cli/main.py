@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import NeuronscopeError
-from . import attribution, basics, circuits, featurevis, gallery
+from . import attribution, basics, circuits, featurevis, fetch, gallery
 
-AREAS = (basics, featurevis, attribution, circuits, gallery)
+AREAS = (basics, featurevis, attribution, circuits, gallery, fetch)
 """Each area's ``add_commands(subparsers)``, in the order ``--help`` lists the commands."""
 
 
