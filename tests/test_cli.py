@@ -61,7 +61,8 @@ def assert_nothing_written():
 def test_models_lists_the_zoo(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0
-    assert [line.split()[0] for line in out.splitlines()] == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+    assert [line.split()[0] for line in out.splitlines()] == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+                                                             "inceptionv1", "googlenet"]
 
 
 def test_layers_prints_name_kind_channels_and_size(capsys):
@@ -347,7 +348,7 @@ def _handlers() -> list[tuple[str, ast.FunctionDef]]:
 
 def test_every_handler_is_short_and_every_command_module_small():
     handlers = _handlers()
-    assert len(handlers) == 17  # 15 commands here, microscope and serve in gallery.py
+    assert len(handlers) == 18  # 15 commands here, microscope and serve in gallery.py, fetch in fetch.py
     for module, function in handlers:
         body = function.body[1:] if isinstance(function.body[0], ast.Expr) else function.body  # not the docstring
         lines = function.body[-1].end_lineno - body[0].lineno + 1
@@ -362,4 +363,4 @@ def test_the_parser_lists_every_command_in_order():
     commands = build_parser()._subparsers._group_actions[0].choices
     assert list(commands) == ["models", "layers", "photos", "classify", "activations", "render", "render-layer",
                               "caricature", "attribute", "groups", "dictionary", "grid", "weights", "mechanics",
-                              "views", "microscope", "serve"]
+                              "views", "microscope", "serve", "fetch"]

@@ -86,3 +86,30 @@ def test_overrides_leave_the_model_exactly_as_before(lite0):
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
     with torch.no_grad():
         torch.testing.assert_close(net(x), before, rtol=0, atol=0)
+
+
+def test_plumbing_the_redirected_relu_reaches_functional_relus_in_a_users_forward():
+    """Random weights: a conv whose outputs are all negative, then ``F.relu`` (not a module): the
+    unit after it has no gradient at a random start; the redirected gradient reaches it anyway."""
+    import neuronscope as ns
+
+    class Functional(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+            self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+            with torch.no_grad():
+                self.conv1.weight.abs_()
+                self.conv1.bias.fill_(-50.0)  # dead for every input in [0, 1]
+                self.conv2.weight.abs_()
+
+        def forward(self, x):
+            return self.conv2(F.relu(self.conv1(x))).mean((2, 3))
+
+    torch.manual_seed(0)
+    model = ns.wrap(Functional(), input_size=32)
+    assert model.functional_relus == (1, 0)
+    plain = ns.render_units(model, ["conv2:0"], ns.RenderConfig(steps=4, size=32, redirect_steps=0, progress=False))
+    fixed = ns.render_units(model, ["conv2:0"], ns.RenderConfig(steps=4, size=32, progress=False))
+    assert "gradient is zero at the start" in " ".join(plain.notes[0])
+    assert not fixed.notes.get(0)

@@ -14,9 +14,11 @@ from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 
 from .errors import NeuronscopeError
 from .names import LOGITS
+from .tokens import grid_to_tokens, tokens_to_grid
 
 if TYPE_CHECKING:
     from .models.model import Model
@@ -33,8 +35,15 @@ class Capture:
     """Runs the model and holds what the hooks saw. Created by ``capture``; call it with images."""
 
     def __init__(self, model: Model, layers: Sequence[str], grads: bool, stop_early: bool, strict: bool,
-                 replace: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> None:
+                 replace: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+                 tokens: Mapping[str, int] | None = None) -> None:
         self.model = model
+        self.tokens = dict(tokens or {})
+        """Token layers among ``layers``: name -> number of tokens before the patch grid."""
+        self.prefix_tokens: dict[str, torch.Tensor] = {}
+        """For each token layer, its leading (class) tokens of the last call, (B, prefix, D)."""
+        self._image_size: tuple[int, int] = model.input_size
+        self.fixed_size = strict and model.fixed_input_size  # probed here, before any hook is in place
         self.replace = dict(replace or {})
         self.layers = tuple(dict.fromkeys(layers))
         self.grads = grads
@@ -47,6 +56,7 @@ class Capture:
         self.calls: Counter[str] = Counter()
         self.run_order: list[str] = []
         self._versions: dict[str, int] = {}
+        self._originals: dict[str, torch.Tensor] = {}
         self._hooked = {name for name in self.layers if name != LOGITS}
 
     def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -55,11 +65,18 @@ class Capture:
         if self.grads and not torch.is_grad_enabled():
             raise NeuronscopeError("capture(grads=True) needs autograd: do not run it under torch.no_grad()")
         self.activations.clear()
+        self.prefix_tokens.clear()
+        self._image_size = (int(images.shape[-2]), int(images.shape[-1]))
         self.gradients.clear()
         self.calls.clear()
         self.run_order.clear()
         self._versions.clear()
+        self._originals.clear()
         self.output = None
+        if self.fixed_size and tuple(images.shape[-2:]) != self.model.input_size:
+            # a network that only runs at its own size sees every image resized to it
+            images = F.interpolate(images, size=self.model.input_size, mode="bilinear", align_corners=False, antialias=True)
+            self._image_size = self.model.input_size
         try:
             with _autocast(self.model):
                 self.output = self.model.module(self.model.normalize(images))
@@ -94,6 +111,12 @@ class Capture:
             if self.strict:
                 raise NeuronscopeError(f"layer '{name}' outputs {type(output).__name__}, not a tensor; capture a submodule")
             return None
+        original = output
+        version = output._version
+        front = None
+        if name in self.tokens:  # seen (and replaced) as its patch grid; the class token kept apart
+            front, output = tokens_to_grid(output, self.tokens[name], self._image_size)
+            self.prefix_tokens[name] = front
         replacement = None
         if name in self.replace:
             output = replacement = self.replace[name](output)
@@ -102,10 +125,14 @@ class Capture:
                 # Make the layer output a leaf so gradients reach it even with frozen weights
                 # and an input that does not require grad; the rest of the network uses it.
                 output = replacement = output.detach().requires_grad_(True)
+            elif front is not None and replacement is None:
+                replacement = output  # the rest of the network runs through the grid, so its gradient is the grid's
             output.register_hook(lambda grad, name=name: self.gradients.__setitem__(name, grad))
         self.activations[name] = output
-        self._versions[name] = output._version
-        return replacement
+        self._versions[name] = version if front is not None else output._version
+        if front is not None:
+            self._originals[name] = original
+        return replacement if front is None or replacement is None else grid_to_tokens(front, replacement)
 
     def _check(self) -> None:
         for name in self.layers:
@@ -116,7 +143,7 @@ class Capture:
                     f"layer '{name}' ran {self.calls[name]} times in one forward pass, so its output is ambiguous; "
                     "capture a module that runs once"
                 )
-            if self.activations[name]._version != self._versions[name]:
+            if self._originals.get(name, self.activations[name])._version != self._versions[name]:
                 raise NeuronscopeError(
                     f"the output of layer '{name}' was changed in place by a later module (an inplace=True "
                     "activation?); capture that later module instead"
@@ -173,9 +200,12 @@ def capture(
     if not names:
         raise NeuronscopeError("capture needs at least one layer")
     modules = dict(model.module.named_modules())
+    tokens = {}
     if strict:
         for name in names:
-            model.layer(name)
+            info = model.layer(name)
+            if info.is_tokens:
+                tokens[name] = info.prefix_tokens
     else:
         unknown = [n for n in names if n not in modules and n != LOGITS]
         if unknown:
@@ -183,7 +213,7 @@ def capture(
     unknown = [n for n in (replace or {}) if n not in names]
     if unknown:
         raise NeuronscopeError(f"replace names layers {unknown} that are not captured")
-    cap = Capture(model, names, grads=grads, stop_early=stop_early, strict=strict, replace=replace)
+    cap = Capture(model, names, grads=grads, stop_early=stop_early, strict=strict, replace=replace, tokens=tokens)
     handles = []
     try:
         for name in cap.layers:

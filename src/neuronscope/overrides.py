@@ -2,29 +2,36 @@
 
 Each is a context manager that patches the ``forward`` of the matching modules of a network and
 restores them exactly on exit (even on error). Forward values never change; only gradients do.
-Functional calls (``F.relu`` inside a user's ``forward``) cannot be patched.
+The redirected ReLU also reaches functional calls (``F.relu``, ``torch.relu``, ``x.relu()``,
+``F.relu6``) inside a user's ``forward``, through a torch function mode active only inside the
+block; in-place calls (``F.relu_``, ``inplace=True``) and TorchScript code are left as they are
+and counted, so a render can say that it could not fix them.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 REDIRECT_STEPS = 16
 """Steps with the redirected gradient at the start of a render (Lucid's default)."""
 
 
 @contextmanager
-def redirected_relu(network: nn.Module, active: Callable[[], bool] = lambda: True) -> Iterator[None]:
+def redirected_relu(network: nn.Module, active: Callable[[], bool] = lambda: True,
+                    functional: bool = False) -> Iterator[None]:
     """While ``active()`` is true, ReLU and ReLU6 modules use the redirected gradient.
 
     At a random start a unit behind a ReLU can be inactive everywhere, so no gradient flows and
     the image stays grey. The redirected gradient lets gradient through where it would move the
     input back into the active range; per batch item it is used only when the standard gradient
     of that item is all zero. ReLU6 is also flat above 6, so it is redirected there too.
+    ``functional``: also redirect functional calls (a torch function mode; it slows every call of
+    the forward pass, so only for networks that make such calls, see ``count_functional_relus``).
     """
 
     def patch(module: nn.Module) -> Callable | None:
@@ -41,8 +48,76 @@ def redirected_relu(network: nn.Module, active: Callable[[], bool] = lambda: Tru
 
         return forward
 
-    with _patched(network, patch):
+    with _patched(network, patch), (FunctionalReLUs(active) if functional else nullcontext()):
         yield
+
+
+def count_functional_relus(network: nn.Module, run: Callable[[], object]) -> tuple[int, int]:
+    """(redirectable, in-place) functional ReLU/ReLU6 calls that one ``run()`` of ``network``
+    makes outside ReLU modules; TorchScript code makes none that can be seen."""
+    counter = FunctionalReLUs(active=lambda: True)
+    counter.count_only = True
+
+    def patch(module: nn.Module) -> Callable | None:  # module ReLUs compute without a relu call
+        if isinstance(module, (nn.ReLU, nn.ReLU6)):
+            upper = 6.0 if isinstance(module, nn.ReLU6) else None
+            return lambda x: x.clamp(0.0, upper)
+        return None
+
+    with _patched(network, patch), counter, torch.enable_grad():
+        run()
+    return counter.redirected, counter.left_alone
+
+
+class FunctionalReLUs(TorchFunctionMode):
+    """Redirects functional ReLU and ReLU6 calls while ``active()``; counts those it must leave."""
+
+    def __init__(self, active: Callable[[], bool] = lambda: True) -> None:
+        super().__init__()
+        self.active = active
+        self.redirected = 0
+        self.left_alone = 0
+        """In-place functional calls: redirecting them would change what the caller sees."""
+        self.count_only = False
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        upper = _relu_upper(func, args, kwargs)
+        if upper is not _NOT_RELU and torch.is_grad_enabled() and self.active():
+            if _in_place(func, args, kwargs):
+                self.left_alone += 1
+            else:
+                self.redirected += 1
+                if not self.count_only:
+                    return _RedirectedReLU.apply(args[0], upper)
+        return func(*args, **kwargs)
+
+
+_NOT_RELU = object()
+_RELUS = {F.relu, torch.relu, torch.Tensor.relu}
+_RELU6S = {F.relu6}
+_IN_PLACE = {torch.relu_, torch.Tensor.relu_, F.relu_}
+
+
+def _relu_upper(func, args: tuple, kwargs: dict):
+    """None for a ReLU call, 6.0 for a ReLU6 (or hardtanh(0, 6)) call, else ``_NOT_RELU``."""
+    if func in _RELUS or func in _IN_PLACE:
+        return None
+    if func in _RELU6S:
+        return 6.0
+    if func is F.hardtanh:
+        low = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
+        high = args[2] if len(args) > 2 else kwargs.get("max_val", 1.0)
+        if low == 0.0 and high == 6.0:
+            return 6.0
+    return _NOT_RELU
+
+
+def _in_place(func, args: tuple, kwargs: dict) -> bool:
+    if func in _IN_PLACE:
+        return True
+    position = 3 if func is F.hardtanh else 1
+    return bool(args[position] if len(args) > position else kwargs.get("inplace", False))
 
 
 class _RedirectedReLU(torch.autograd.Function):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from ..capture import Copies, capture
@@ -130,24 +131,44 @@ def expanded_weights(model: Model, to: str, from_layer: str, window: int | None 
 
 def _weights(model: Model, source_name: str, target_name: str, unit: Unit, window: int, chunk: int) -> torch.Tensor:
     source, target = model.layer(source_name), model.layer(target_name)
-    probe = _window_probe(model, source.name, window)
+    # A network that runs at its own size only (fixed position embeddings, a flattening head)
+    # is probed whole, and the window is cut around the centre afterwards.
+    whole = model.fixed_input_size
+    probe = _window_probe(model, source.name, None if whole else window)
     outputs = [unit.channel] if unit.channel is not None else list(range(target.channels))
     columns = []
     with linearized(model.module), torch.enable_grad():
         for start in range(0, len(outputs), chunk):
             group = outputs[start : start + chunk]
-            copies = Copies(len(group), check=lambda output: _check_window(output, source.name, window))
+            check = None if whole else (lambda output: _check_window(output, source.name, window))
+            copies = Copies(len(group), check=check)
             with capture(model, [source.name, target.name], replace={source.name: copies}) as cap:
                 later = cap(probe)[target.name]
             height, width = later.shape[-2:]
             centre = later[torch.arange(len(group)), torch.tensor(group), (height - 1) // 2, (width - 1) // 2]
             (grad,) = torch.autograd.grad(centre.sum(), copies.tensor)
+            if whole:
+                grad = _centre_window(grad, (height, width), window)
             columns.append(grad.detach())  # (n, C1, W, W)
     return torch.cat(columns).permute(2, 3, 1, 0).cpu()  # (W, W, C1, C2)
 
 
-def _window_probe(model: Model, layer: str, window: int) -> torch.Tensor:
-    """A blank input sized so that ``layer``'s grid is ``window`` x ``window``."""
+def _centre_window(grad: torch.Tensor, target_size: tuple[int, int], window: int) -> torch.Tensor:
+    """The ``window`` x ``window`` cells of a whole-layer gradient (n, C1, H, W) around the cell
+    under the target's centre, zero where the window leaves the layer."""
+    height, width = grad.shape[-2:]
+    rows = [((target_size[0] - 1) // 2) * height // target_size[0] + (height // target_size[0] - 1) // 2]
+    cols = [((target_size[1] - 1) // 2) * width // target_size[1] + (width // target_size[1] - 1) // 2]
+    half = window // 2
+    padded = F.pad(grad, (window, window, window, window))
+    top, left = rows[0] - half + window, cols[0] - half + window
+    return padded[..., top:top + window, left:left + window]
+
+
+def _window_probe(model: Model, layer: str, window: int | None) -> torch.Tensor:
+    """A blank input sized so that ``layer``'s grid is ``window`` x ``window`` (None: the model's size)."""
+    if window is None:
+        return torch.zeros(1, model.input_channels, *model.input_size, device=model.device, dtype=model.dtype)
     source = model.layer(layer)
     stride_h = model.input_size[0] // source.spatial[0]
     stride_w = model.input_size[1] // source.spatial[1]

@@ -52,7 +52,7 @@ def field_geometry(model: Model, layer: str, input_size: tuple[int, int]):
     if model.layer(layer).spatial is None:
         return None
     *field, clipped = _centre_field(model, layer, input_size)
-    if clipped:
+    if clipped and not model.fixed_input_size:  # (a fixed-size model sees every input resized to its size)
         try:  # measure on a larger input, which some models refuse
             *field, _ = _centre_field(model, layer, (2 * input_size[0], 2 * input_size[1]))
         except RuntimeError:

@@ -157,8 +157,9 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
     step_box = [0]
     model_seconds, start = 0.0, time.perf_counter()
     interrupted, stopped_at = False, None
+    functional, unfixed = _unfixed_relus(model, layers, config.redirect_steps)
     with frozen_weights(runner.module), \
-            redirected_relu(runner.module, lambda: step_box[0] < config.redirect_steps), \
+            redirected_relu(runner.module, lambda: step_box[0] < config.redirect_steps, functional=functional), \
             _maybe_capture(runner, layers) as cap:
         try:
             for step in range(config.steps):
@@ -177,6 +178,8 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
                 model_seconds += time.perf_counter() - tick
                 if step == 0 and cap is not None:
                     notes = _check_start(model_input.grad, labels, offset)
+                    for i in range(count) if unfixed else ():
+                        notes.setdefault(i, []).append(unfixed)
                 if model_input.grad is not None:
                     warped.backward(model_input.grad)
                 opt.step()
@@ -244,6 +247,25 @@ def _run(cap, x: torch.Tensor, model, step: int) -> dict[str, torch.Tensor]:
             f"{model.name} failed on a {tuple(x.shape[-2:])} input (after the transforms); is it smaller than the "
             f"model accepts? ({str(error).splitlines()[0]})"
         ) from error
+
+
+def _unfixed_relus(model, layers: tuple[str, ...], redirect_steps: int) -> tuple[bool, str | None]:
+    """Whether the redirected ReLU must reach functional calls, and the warning (None if none)
+    for the ReLUs it cannot reach: in-place functional calls and TorchScript code."""
+    if not layers or redirect_steps <= 0:
+        return False, None
+    redirectable, in_place = model.functional_relus
+    reasons = []
+    if in_place:
+        reasons.append(f"{in_place} in-place functional ReLU calls (F.relu_ or inplace=True)")
+    if model.scripted:
+        reasons.append("TorchScript code")
+    if not reasons:
+        return redirectable > 0, None
+    note = (f"the redirected-ReLU gradient fix could not be applied to {' and '.join(reasons)} in {model.name}; "
+            "units behind them may stay grey at the start")
+    warnings.warn(note, RenderWarning, stacklevel=3)
+    return redirectable > 0, note
 
 
 def _check_start(grad: torch.Tensor | None, labels: list[str], offset: int) -> dict[int, list[str]]:

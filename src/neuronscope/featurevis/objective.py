@@ -8,6 +8,7 @@ from numbers import Real
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import NeuronscopeError
 from ..names import INPUT
@@ -27,6 +28,9 @@ class Objective:
     needs_graph: bool = False
     """The function takes gradients itself (e.g. attribution directions), so even evaluating it
     needs autograd."""
+    terms: tuple[Objective, ...] = ()
+    """For a sum of objectives: its terms, flat, so that a sum of thousands (one per batch item)
+    is evaluated in a loop rather than thousands of nested calls."""
 
     def __call__(self, acts: Activations) -> torch.Tensor:
         return self.fn(acts)
@@ -41,8 +45,10 @@ class Objective:
             return self._combine(lambda a: self(a) + float(other), self.layers, f"{self.name} + {other}",
                                  _sum_spec(self.spec, {"op": "constant", "value": float(other)}), self.needs_graph)
         other = _as_objective(other)
-        return self._combine(lambda a: self(a) + other(a), _union(self, other), f"{self.name} + {other.name}",
-                             _sum_spec(self.spec, other.spec), self.needs_graph or other.needs_graph)
+        terms = (*(self.terms or (self,)), *(other.terms or (other,)))
+        name = f"{self.name} + {other.name}" if len(terms) <= 4 else f"sum of {len(terms)} objectives ({terms[0].name}, ...)"
+        return Objective(lambda a: _total(terms, a), _union(self, other), name, _sum_spec(self.spec, other.spec),
+                         self.needs_graph or other.needs_graph, terms)
 
     def __radd__(self, other: float) -> Objective:
         if isinstance(other, Real) and other == 0:  # sum() starts from 0
@@ -83,6 +89,13 @@ class Objective:
         return Objective(fn, layers, name, spec, needs_graph)
 
 
+def _total(terms: tuple[Objective, ...], acts: Activations) -> torch.Tensor:
+    value = terms[0](acts)
+    for term in terms[1:]:
+        value = value + term(acts)
+    return value
+
+
 def _sum_spec(a: dict | None, b: dict | None) -> dict | None:
     if a is None or b is None:
         return None
@@ -102,3 +115,39 @@ def _as_objective(value: object) -> Objective:
 
 def _union(a: Objective, b: Objective) -> tuple[str, ...]:
     return tuple(dict.fromkeys(a.layers + b.layers))
+
+
+def per_item(fn, batch: int | None):
+    """``fn`` evaluated on item ``batch`` of the activations alone, zero for the other items (all
+    items when batch is None). A sum of N such objectives then costs N items, not N x N."""
+    if batch is None:
+        return fn
+
+    def item(acts: Activations) -> torch.Tensor:
+        view = _ItemView(acts, batch)
+        value = fn(view)
+        return F.pad(value, (view.index, view.size - view.index - 1))
+
+    return item
+
+
+class _ItemView(Mapping):
+    """The activations of one batch item, (1, ...) each, sliced when looked up."""
+
+    def __init__(self, acts: Activations, batch: int) -> None:
+        self.acts, self.batch = acts, batch
+        self.size, self.index = 0, 0
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        tensor = self.acts[key]
+        size = tensor.shape[0]
+        if not -size <= self.batch < size:
+            raise NeuronscopeError(f"batch index {self.batch} is out of range for a batch of {size}")
+        self.size, self.index = size, self.batch % size
+        return tensor[self.index:self.index + 1]
+
+    def __iter__(self):
+        return iter(self.acts)
+
+    def __len__(self) -> int:
+        return len(self.acts)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ..errors import NeuronscopeError
 from ..names import INPUT
-from .objective import Activations, Objective
+from .objective import Activations, Objective, per_item
 
 COSINE_FLOOR = 0.1
 EPS = 1e-4
@@ -132,9 +132,9 @@ def channel(layer: str, index: int, batch: int | None = None) -> Objective:
 
     def fn(acts: Activations) -> torch.Tensor:
         values = _channel_values(acts[layer], index, layer)
-        return _only(values.flatten(1).mean(1) if values.dim() > 1 else values, batch)
+        return values.flatten(1).mean(1) if values.dim() > 1 else values
 
-    return Objective(fn, (layer,), f"channel {layer}:{index}{_suffix(batch)}")
+    return Objective(per_item(fn, batch), (layer,), f"channel {layer}:{index}{_suffix(batch)}")
 
 
 @_recorded
@@ -163,16 +163,16 @@ def neuron(layer: str, index: int, x: int | None = None, y: int | None = None, b
         if values.dim() != 3:
             raise NeuronscopeError(f"layer '{layer}' has no spatial positions; use a channel objective")
         col, row = _position(values.shape[1:], x, y, layer, "neuron")
-        return _only(values[:, row, col], batch)
+        return values[:, row, col]
 
     where = "centre" if x is None and y is None else f"{x},{y}"
-    return Objective(fn, (layer,), f"neuron {layer}:{index}@{where}{_suffix(batch)}")
+    return Objective(per_item(fn, batch), (layer,), f"neuron {layer}:{index}@{where}{_suffix(batch)}")
 
 
 @_recorded
 def layer(name: str, batch: int | None = None) -> Objective:
     """DeepDream: the mean squared activation of a whole layer."""
-    return Objective(lambda acts: _only(acts[name].pow(2).flatten(1).mean(1), batch), (name,), f"layer {name}{_suffix(batch)}")
+    return Objective(per_item(lambda acts: acts[name].pow(2).flatten(1).mean(1), batch), (name,), f"layer {name}{_suffix(batch)}")
 
 
 deepdream = layer
@@ -181,14 +181,14 @@ deepdream = layer
 @_recorded
 def class_logit(index: int, batch: int | None = None, layer_name: str = "logits") -> Objective:
     """The pre-softmax logit of a class (better pictures than the probability)."""
-    return Objective(lambda acts: _only(acts[layer_name][:, index], batch), (layer_name,), f"logit {index}{_suffix(batch)}")
+    return Objective(per_item(lambda acts: acts[layer_name][:, index], batch), (layer_name,), f"logit {index}{_suffix(batch)}")
 
 
 @_recorded
 def class_probability(index: int, batch: int | None = None, layer_name: str = "logits") -> Objective:
     """The softmax probability of a class (also pushes the other classes down)."""
     return Objective(
-        lambda acts: _only(acts[layer_name].softmax(1)[:, index], batch), (layer_name,), f"probability {index}{_suffix(batch)}"
+        per_item(lambda acts: acts[layer_name].softmax(1)[:, index], batch), (layer_name,), f"probability {index}{_suffix(batch)}"
     )
 
 
@@ -206,9 +206,9 @@ def direction(layer: str, vector: torch.Tensor, cosine_power: float = 0.0, batch
 
     def fn(acts: Activations) -> torch.Tensor:
         vectors = _position_vectors(acts[layer], v, layer)
-        return _only(_dot_cos(vectors, v.to(vectors), cosine_power).mean(1), batch)
+        return _dot_cos(vectors, v.to(vectors), cosine_power).mean(1)
 
-    return Objective(fn, (layer,), f"direction {layer} (p={cosine_power}){_suffix(batch)}")
+    return Objective(per_item(fn, batch), (layer,), f"direction {layer} (p={cosine_power}){_suffix(batch)}")
 
 
 @_recorded
@@ -223,9 +223,9 @@ def direction_neuron(layer: str, vector: torch.Tensor, x: int | None = None, y: 
             raise NeuronscopeError(f"layer '{layer}' has no spatial positions; use direction()")
         col, row = _position(act.shape[2:], x, y, layer, "position")
         vectors = _position_vectors(act[:, :, row : row + 1, col : col + 1], v, layer)
-        return _only(_dot_cos(vectors, v.to(vectors), cosine_power)[:, 0], batch)
+        return _dot_cos(vectors, v.to(vectors), cosine_power)[:, 0]
 
-    return Objective(fn, (layer,), f"direction-neuron {layer} (p={cosine_power}){_suffix(batch)}")
+    return Objective(per_item(fn, batch), (layer,), f"direction-neuron {layer} (p={cosine_power}){_suffix(batch)}")
 
 
 def _position_vectors(act: torch.Tensor, v: torch.Tensor, layer: str) -> torch.Tensor:
@@ -313,7 +313,7 @@ def channel_interpolate(layer_a: str, index_a: int, layer_b: str, index_b: int) 
 def l1(constant: float = 0.5, layer_name: str = INPUT, batch: int | None = None) -> Objective:
     """``sum |t - constant|`` per item: a penalty, use ``objective - w * l1()``."""
     return Objective(
-        lambda acts: _only((acts[layer_name] - constant).abs().flatten(1).sum(1), batch), (layer_name,), "L1"
+        per_item(lambda acts: (acts[layer_name] - constant).abs().flatten(1).sum(1), batch), (layer_name,), "L1"
     )
 
 
@@ -325,9 +325,9 @@ def total_variation(layer_name: str = INPUT, batch: int | None = None) -> Object
         t = acts[layer_name]
         dy = (t[:, :, 1:, :] - t[:, :, :-1, :]).abs().flatten(1).sum(1)
         dx = (t[:, :, :, 1:] - t[:, :, :, :-1]).abs().flatten(1).sum(1)
-        return _only(dx + dy, batch)
+        return dx + dy
 
-    return Objective(fn, (layer_name,), "total variation")
+    return Objective(per_item(fn, batch), (layer_name,), "total variation")
 
 
 @_recorded
@@ -341,7 +341,7 @@ def pixel_distance(target: torch.Tensor, layer_name: str = INPUT, batch: int | N
         goal = reference.to(image)
         if goal.shape[-3:] != image.shape[-3:]:
             raise NeuronscopeError(f"pixel_distance target is {tuple(goal.shape[-3:])}, the images are {tuple(image.shape[-3:])}")
-        return _only((image - goal).pow(2).flatten(1).mean(1), batch)
+        return _only((image - goal).pow(2).flatten(1).mean(1), batch)  # a (B, ...) target: item by item
 
     return Objective(fn, (layer_name,), "pixel distance")
 
@@ -355,9 +355,9 @@ def blur_penalty(layer_name: str = INPUT, batch: int | None = None) -> Objective
         x = acts[layer_name]
         with torch.no_grad():
             blurred = _blur3(x)
-        return _only(0.5 * (x - blurred).pow(2).flatten(1).sum(1), batch)
+        return 0.5 * (x - blurred).pow(2).flatten(1).sum(1)
 
-    return Objective(fn, (layer_name,), "blur")
+    return Objective(per_item(fn, batch), (layer_name,), "blur")
 
 
 def _blur3(x: torch.Tensor) -> torch.Tensor:

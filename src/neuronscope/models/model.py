@@ -11,6 +11,7 @@ from torch import nn
 from ..data.photos import resolve_image
 from ..errors import NeuronscopeError, did_you_mean
 from ..names import LOGITS
+from ..overrides import count_functional_relus
 from . import preprocess
 from .discover import LayerInfo, accepts_other_sizes, layer_table
 from .labels import class_index
@@ -67,6 +68,7 @@ class Model:
         self._curated = tuple(curated) if curated is not None else None
         self._table: dict[str, LayerInfo] | None = None
         self._fixed: bool | None = None
+        self._functional: tuple[int, int] | None = None
         self.precision: torch.dtype | None = None
         """Autocast dtype of the forward pass (None: the parameters' own dtype); see ``ModelSpec``."""
         self.spec = None
@@ -121,11 +123,27 @@ class Model:
     @property
     def fixed_input_size(self) -> bool:
         """Whether the network only runs at ``input_size`` (a transformer with fixed position
-        embeddings); captures then resize other images to it. Probed once, for token models only."""
+        embeddings, a classifier on flattened features); captures then resize other images to
+        it. Probed once, with one forward pass at another size."""
         if self._fixed is None:
-            tokens = any(info.is_tokens for info in self._layer_table().values())
-            self._fixed = tokens and not accepts_other_sizes(self)
+            self._layer_table()
+            self._fixed = not accepts_other_sizes(self)
         return self._fixed
+
+    @property
+    def functional_relus(self) -> tuple[int, int]:
+        """(redirectable, in-place) functional ReLU calls of one forward pass outside ReLU modules
+        (``F.relu`` in a user's ``forward``): renders redirect the first kind and warn about the
+        second. Counted once, on a probe input."""
+        if self._functional is None:
+            probe = torch.zeros(1, self.input_channels, *self.input_size, device=self.device, dtype=self.dtype)
+            self._functional = count_functional_relus(self.module, lambda: self.module(self.normalize(probe)))
+        return self._functional
+
+    @property
+    def scripted(self) -> bool:
+        """Whether any part of the network is TorchScript, whose code no gradient fix can reach."""
+        return any(isinstance(m, torch.jit.ScriptModule) for m in self.module.modules())
 
     def _layer_table(self) -> dict[str, LayerInfo]:
         if self._table is None:
