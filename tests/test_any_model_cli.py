@@ -18,10 +18,32 @@ def _in_tmp_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(scope="module")
+def inception_weights(tmp_path_factory) -> Path:
+    """Random InceptionV1 weights in our layout, passed with --weights like a user's file."""
+    import torch
+
+    from neuronscope.models.inception_v1 import VARIANTS, InceptionV1
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("inception") / "random_inceptionv1.pt"
+    torch.save(InceptionV1(VARIANTS["inceptionv1"]).state_dict(), path)
+    return path
+
+
+def loading(name: str, weights: Path) -> list[str]:
+    return ["--weights", str(weights)] if name == "inceptionv1" else []
+
+
+def expected_source(name: str) -> str:
+    return name if name == "inceptionv1" else f"{PLUMBING.resolve()}:{name}"
+
+
 # spec, a spatial layer, an earlier layer, a unit of the spatial layer, a class
 MODELS = {
+    "inceptionv1": ("inceptionv1", "mixed4a", "mixed3b", "mixed4a:3", "5"),  # GoogLeNet-shaped, random --weights
     "resnet": (f"{PLUMBING}:resnet", "layer2", "layer1", "layer2:3", "4"),
-    "vgg": (f"{PLUMBING}:vgg", "features.5", "features.3", "features.5:2", "1"),
+    "vgg": (f"{PLUMBING}:vgg", "features.10", "features.8", "features.10:2", "1"),
     "vit": (f"{PLUMBING}:vit", "blocks.2", "blocks.1", "blocks.2:5", "class 3"),
 }
 
@@ -35,7 +57,7 @@ def commands(spec: str, layer: str, earlier: str, unit: str, label: str) -> dict
         "render": ["render", spec, unit, f"{unit}@1,2", f"logits:{label}", "--steps", "4", "--size", "48", "-o", "render", *quick],
         "render-layer": ["render-layer", spec, layer, "--channels", "0:2", "--steps", "4", "--size", "48", "-o", "layer.png", *quick],
         "caricature": ["caricature", "chelsea", "--model", spec, "--layers", f"{earlier},{layer}", "--steps", "4", "-o", "car.png", *quick],
-        "attribute": ["attribute", "chelsea", "--model", spec, "--layer", layer, "--top", "2", "-o", "att.png"],
+        "attribute": ["attribute", "chelsea", "--model", spec, "--top", "2", "-o", "att.png"],  # the default layer
         "groups": ["groups", "chelsea", "--model", spec, "--layer", layer, "--k", "2", "--steps", "4", "-o", "groups.png", *quick],
         "dictionary": ["dictionary", "chelsea", "--model", spec, "--layer", layer, "--top", "2", "--steps", "4", "-o", "dict.png", *quick],
         "grid": ["grid", "chelsea", "--model", spec, "--layer", layer, "--steps", "4", "-o", "grid.png", *quick],
@@ -50,15 +72,15 @@ COMMANDS = list(commands(*MODELS["resnet"]))
 
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("name", list(MODELS))
-def test_plumbing_every_command_runs_on_a_random_weight_user_model(name, command, capsys, tmp_path):
-    argv = commands(*MODELS[name])[command]
+def test_plumbing_every_command_runs_on_a_random_weight_user_model(name, command, capsys, tmp_path, inception_weights):
+    argv = commands(*MODELS[name])[command] + loading(name, inception_weights)
     code = main(argv)
     out, err = capsys.readouterr()
     assert code == 0, err
     written = [tmp_path / a for a in argv[argv.index("-o") + 1:argv.index("-o") + 2]] if "-o" in argv else []
     for path in written:
         manifest = json.loads((path / "manifest.json" if path.suffix != ".png" else path.with_suffix(".json")).read_text())
-        assert manifest["model_spec"]["source"] == f"{PLUMBING.resolve()}:{name}"
+        assert manifest["model_spec"]["source"] == expected_source(name)
     if command == "layers":
         assert "logits" in out and MODELS[name][1] in out
 
@@ -89,18 +111,21 @@ def test_plumbing_a_vit_token_layer_is_a_grid_with_the_class_token_apart():
     assert reading.max == pytest.approx(float(tokens["t"][0, 1 + 2 * 8 + 5, 5]), abs=1e-6)
 
 
-def test_plumbing_a_small_microscope_build_of_each_user_model(tmp_path):
+def test_plumbing_a_small_microscope_build_of_each_user_model(tmp_path, inception_weights):
     folder = tmp_path / "images"
     source = bundled_source()
     for i, key in enumerate(source.keys()[::60][:5]):
         save_png(folder / f"{i}.png", source.load(key))
     for name, (spec, layer, earlier, _, _) in MODELS.items():
         out = tmp_path / "gallery"
-        code = main(["microscope", spec, "--layers", f"{earlier},{layer}", "--units", "2", "--samples", "1",
+        # InceptionV1's layers have 480-832 channels: the weights between two of them (for every
+        # channel) would dominate this test, so its build shows one layer
+        layers = [layer] if name == "inceptionv1" else [earlier, layer]
+        code = main(["microscope", spec, "--layers", ",".join(layers), "--units", "2", "--samples", "1",
                      "--steps", "4", "--examples", "3", "--photos", "chelsea", "--source", str(folder),
-                     "--out", str(out), "--no-progress"])
+                     "--out", str(out), "--no-progress", *loading(name, inception_weights)])
         assert code == 0, name
         data = json.loads((out / name / "manifest.json").read_text())
-        assert sorted(data["units"]) == sorted(f"{l}:{c}" for l in (earlier, layer) for c in range(2))
-        assert data["model_spec"]["source"] == f"{PLUMBING.resolve()}:{name}"
+        assert sorted(data["units"]) == sorted(f"{each}:{c}" for each in layers for c in range(2))
+        assert data["model_spec"]["source"] == expected_source(name)
         assert (out / name / "photos" / "chelsea.html").is_file() and (out / "index.html").is_file()

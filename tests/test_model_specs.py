@@ -185,3 +185,30 @@ def test_bf16_precision_classifies_a_photo_like_float32(lite0_weights):
     assert top.label in ("tabby", "tiger cat", "Egyptian cat")
     with pytest.raises(ns.NeuronscopeError, match="fp16 needs a cuda or mps device"):
         ns.load("efficientnet_lite0", precision="fp16", device="cpu")
+
+
+def test_a_render_that_runs_out_of_memory_halves_its_batches_and_gives_the_same_pixels(lite0, monkeypatch):
+    """Real weights: batches of more than 2 images 'run out of memory' (a stand-in for a GPU's
+    error); render_units halves them and each unit's image is what one batch gives."""
+    import importlib
+
+    render_module = importlib.import_module("neuronscope.featurevis.render")  # the module, not the function
+
+    config = RenderConfig(steps=6, size=48, progress=False)
+    units = ["blocks.4.2:1", "blocks.4.2:2", "blocks.4.2:3", "blocks.4.2:4", "blocks.4.2:5"]
+    whole = ns.render_units(lite0, units, config)
+    real, sizes = render_module.optimize, []
+
+    def small_memory(model, objective, param, *args, **kwargs):
+        sizes.append(param.batch)
+        if param.batch > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return real(model, objective, param, *args, **kwargs)
+
+    monkeypatch.setattr(render_module, "optimize", small_memory)
+    halved = ns.render_units(lite0, units, config)
+    assert sizes[0] == 5 and max(s for s in sizes if s <= 2) == 2
+    torch.testing.assert_close(halved.images, whole.images, atol=1e-5, rtol=0)
+    monkeypatch.setattr(render_module, "optimize", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("out of memory")))
+    with pytest.raises(ns.NeuronscopeError, match="out of memory rendering one unit"):
+        ns.render_units(lite0, units[:1], config)

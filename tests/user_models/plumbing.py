@@ -52,11 +52,12 @@ def vgg() -> nn.Module:
     """A VGG-like stack whose classifier reads flattened features: it only runs at 64 px."""
     torch.manual_seed(1)
     features = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
-                             nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+                             nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
     net = nn.Sequential()
     net.add_module("features", features)
     net.add_module("flatten", nn.Flatten())
-    net.add_module("classifier", nn.Sequential(nn.Linear(32 * 16 * 16, 64), nn.ReLU(), nn.Linear(64, 10)))
+    net.add_module("classifier", nn.Sequential(nn.Linear(32 * 8 * 8, 64), nn.ReLU(), nn.Linear(64, 10)))
     net.input_size = 64
     return net
 

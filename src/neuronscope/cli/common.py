@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from PIL import Image
@@ -15,7 +16,7 @@ from ..manifest import write_json
 from ..models import DEFAULT_MODEL
 from ..models.model import Model
 from ..models.placement import PRECISIONS
-from ..models.spec import ModelSpec
+from ..models.spec import ModelSpec, WeightsMissingWarning
 
 MODEL_HELP = ("a zoo model (neuronscope models), package.module:factory, path/to/file.py:factory "
               "or a TorchScript file")
@@ -53,7 +54,9 @@ def load_model(args: argparse.Namespace, source: str | None = None, need_weights
     """The model named by ``args.model`` (or ``source``) with the ``model_options``."""
     spec = ModelSpec(source or args.model, weights=args.weights, input_size=args.input_size, normalize=args.normalize,
                      labels=args.labels, device=args.device, precision=args.precision)
-    model = spec.load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeightsMissingWarning)  # an error below, or fine for `layers`
+        model = spec.load()
     if need_weights and getattr(model, "weights_missing", None):
         raise NeuronscopeError(model.weights_missing)
     return model

@@ -22,6 +22,7 @@ from ..images import SheetDisplay, contact_sheet, file_safe, save_png
 from ..manifest import build_manifest, stable_hash, write_json
 from ..models.digest import weights_digest
 from ..models.model import Model
+from ..models.placement import empty_cache, free_memory, is_out_of_memory
 from ..overrides import REDIRECT_STEPS
 from ..units import Unit, parse_unit
 from . import objectives as obj
@@ -81,8 +82,9 @@ class RenderConfig:
     """Seed of item 0; item i of a batch uses seed + i."""
     snapshots: tuple[int, ...] = ()
     """Steps (1-based) at which to keep a copy of the images."""
-    max_batch: int = 16
-    """Most images optimized together (on a 2-core CPU, 8-16 is the sweet spot)."""
+    max_batch: int | None = None
+    """Most images optimized together; None: 16 on a CPU (8-16 is the sweet spot of a 2-core
+    CPU), 128 on an accelerator (where the free memory also sizes the batch)."""
     memory_budget_mb: int = 3072
     """Activation memory a batch may use; ``render_units`` sizes its batches to fit."""
     fast: bool = True
@@ -104,7 +106,7 @@ class RenderConfig:
         if self.squash is not None and self.squash not in SQUASHES:
             raise NeuronscopeError(f"unknown squash '{self.squash}': choose one of {', '.join(SQUASHES)}")
         preset(self.transforms)
-        if self.max_batch < 1 or self.memory_budget_mb < 1:
+        if (self.max_batch is not None and self.max_batch < 1) or self.memory_budget_mb < 1:
             raise NeuronscopeError("max_batch and memory_budget_mb must be positive")
 
     @property
@@ -252,14 +254,22 @@ def render_units(model: Model, units: Sequence[str | Unit], config: RenderConfig
     results: dict[int, Result] = {}
     timing = {"total_s": 0.0, "model_s": 0.0}
     interrupted = False
+    queue = list(unit_chunks)
     try:
-        for unit_ids in unit_chunks:
+        while queue:
+            unit_ids = queue.pop(0)
             objective = units_objective(model, [parsed[j] for j in unit_ids], samples, diversity)
             seeds = [config.seed + j * samples + s for j in unit_ids for s in range(samples)]
             labels = [describe(model, parsed[j]) for j in unit_ids for _ in range(samples)]
             image = _image_param(model, config, seeds, param, None)
-            run = optimize(model, objective, image, config.loop(), labels=labels, seeds=seeds, callbacks=callbacks,
-                           optimizer=optimizer, progress=progress)
+            try:
+                run = optimize(model, objective, image, config.loop(), labels=labels, seeds=seeds,
+                               callbacks=callbacks, optimizer=optimizer, progress=progress)
+            except Exception as error:  # noqa: BLE001 - only out-of-memory is handled here
+                # items are independent, so half a chunk renders the same pixels: halve and retry
+                queue[:0] = _halved(unit_ids, error, model.device)
+                progress.total += config.steps
+                continue
             part = _result(run, labels, [parsed[j] for j in unit_ids for _ in range(samples)])
             timing = {k: timing[k] + part.timing[k] for k in timing}
             for position, j in enumerate(unit_ids):
@@ -319,6 +329,29 @@ def start_from(model: Model, image: ImageParam, init, lr: float, steps: int = IN
 # --- batching -------------------------------------------------------------------------------
 
 
+CPU_BATCH, ACCELERATOR_BATCH = 16, 128
+"""Default most images per batch (``RenderConfig.max_batch`` None) on CPUs and on accelerators."""
+
+
+def batch_cap(config: RenderConfig, device: torch.device) -> int:
+    """The most images per batch: ``config.max_batch``, or the default for ``device``'s kind."""
+    if config.max_batch is not None:
+        return config.max_batch
+    return CPU_BATCH if free_memory(device) is None else ACCELERATOR_BATCH
+
+
+def _halved(unit_ids: list[int], error: Exception, device: torch.device) -> list[list[int]]:
+    """The two halves of a chunk that ran out of memory (any other error is raised as it is)."""
+    if not is_out_of_memory(error):
+        raise error
+    if len(unit_ids) == 1:
+        raise NeuronscopeError("out of memory rendering one unit: use a smaller --size or --samples, "
+                               "or another device") from None
+    empty_cache(device)
+    half = len(unit_ids) // 2
+    return [unit_ids[:half], unit_ids[half:]]
+
+
 def _run_index(model: Model, layer: str) -> int:
     return list(model._layer_table()).index(layer)
 
@@ -338,8 +371,10 @@ def _batch_size(model: Model, units: list[Unit], config: RenderConfig, samples: 
     side = config.transform_config.output_size((config.size, config.size))
     scale = (side[0] * side[1]) / (model.input_size[0] * model.input_size[1])
     per_image_mb = max(floats * scale * 4 * 3 / 2**20, 1e-3)
-    fits = int(config.memory_budget_mb / per_image_mb)
-    images = max(samples, min(config.max_batch, fits))
+    free = free_memory(model.device)  # an accelerator's free memory, when it can say, raises the budget
+    budget = config.memory_budget_mb if free is None else max(config.memory_budget_mb, free / 2 / 2**20)
+    fits = int(budget / per_image_mb)
+    images = max(samples, min(batch_cap(config, model.device), fits))
     return max(samples, images // samples * samples)
 
 

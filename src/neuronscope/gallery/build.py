@@ -14,6 +14,7 @@ from ..data.photos import PHOTOS, load_image
 from ..data.sources import ImageSource, resolve_source
 from ..errors import NeuronscopeError
 from ..examples.topk import ExamplesConfig, dataset_examples
+from ..featurevis.render import batch_cap
 from ..models import load
 from ..models.model import Model
 from ..models.zoo import ZOO
@@ -97,7 +98,7 @@ class _Build:
                     self._neighbours(earlier, later)
                 bar.update(1)
             for layer in plan.layers:
-                for channels in chunks(pending[layer], max(1, self.config.render.max_batch // self.config.samples)):
+                for channels in chunks(pending[layer], max(1, batch_cap(self.config.render, self.model.device) // self.config.samples)):
                     bar.set_postfix_str(f"{layer}:{channels[0]}-{channels[-1]}")
                     with self._timed("render_s"):
                         records = render_chunk(self.model, layer, channels, self.config, state.folder / layer,

@@ -99,12 +99,20 @@ def run_batched(items: Sequence[T], batch: int, run: Callable[[Sequence[T]], lis
             if batch == 1:
                 raise NeuronscopeError("out of memory with a batch of 1: use a smaller --size, or another device") from None
             batch = max(1, batch // 2)
-            (empty_cache or _empty_cache)()
+            (empty_cache or _empty_all)()
             continue
         start += len(chunk)
     return results, batch
 
 
-def _empty_cache() -> None:
+def empty_cache(device: torch.device) -> None:
+    """Return cached accelerator memory after an out-of-memory error (a no-op on CPUs)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()
+
+
+def _empty_all() -> None:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -32,6 +32,10 @@ DEFAULT_INPUT_SIZE = 224
 IMAGENET_CLASSES = 1000
 
 
+class WeightsMissingWarning(UserWarning):
+    """A zoo architecture was built without trained weights (its pictures would mean nothing)."""
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """How to load a model. Metadata options override what the model says about itself.
@@ -88,6 +92,8 @@ class ModelSpec:
         model.to(device)
         model.precision = precision
         model.spec = self.absolute()
+        if getattr(model, "weights_missing", None):
+            warnings.warn(model.weights_missing, WeightsMissingWarning, stacklevel=3)
         return model
 
     def absolute(self) -> ModelSpec:
@@ -332,4 +338,4 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(error).__name__
 
 
-__all__ = ["PRECISIONS", "ModelSpec", "load"]
+__all__ = ["PRECISIONS", "ModelSpec", "WeightsMissingWarning", "load"]
