@@ -22,10 +22,10 @@ from ..images import SheetDisplay, contact_sheet, file_safe, save_png
 from ..manifest import build_manifest, stable_hash, write_json
 from ..models.digest import weights_digest
 from ..models.model import Model
-from ..models.placement import empty_cache, free_memory, is_out_of_memory
 from ..overrides import REDIRECT_STEPS
 from ..units import Unit, parse_unit
 from . import objectives as obj
+from .batching import batch_size, halved, run_index
 from .loop import (
     LoopConfig,
     Optimized,
@@ -247,8 +247,8 @@ def render_units(model: Model, units: Sequence[str | Unit], config: RenderConfig
     if not units:
         raise NeuronscopeError("no units to render")
     parsed = [u if isinstance(u, Unit) else parse_unit(u, model) for u in units]
-    order = sorted(range(len(parsed)), key=lambda j: _run_index(model, parsed[j].layer))
-    chunk = _batch_size(model, parsed, config, samples)
+    order = sorted(range(len(parsed)), key=lambda j: run_index(model, parsed[j].layer))
+    chunk = batch_size(model, parsed, config, samples)
     unit_chunks = [order[i : i + chunk // samples] for i in range(0, len(order), chunk // samples)]
     progress = progress_bar(config.steps * len(unit_chunks), f"render {len(parsed)} units", config.progress)
     results: dict[int, Result] = {}
@@ -267,7 +267,7 @@ def render_units(model: Model, units: Sequence[str | Unit], config: RenderConfig
                                callbacks=callbacks, optimizer=optimizer, progress=progress)
             except Exception as error:  # noqa: BLE001 - only out-of-memory is handled here
                 # items are independent, so half a chunk renders the same pixels: halve and retry
-                queue[:0] = _halved(unit_ids, error, model.device)
+                queue[:0] = halved(unit_ids, error, model.device)
                 progress.total += config.steps
                 continue
             part = _result(run, labels, [parsed[j] for j in unit_ids for _ in range(samples)])
@@ -324,58 +324,6 @@ def start_from(model: Model, image: ImageParam, init, lr: float, steps: int = IN
     optimize(model, closeness, image, LoopConfig(steps=steps, lr=lr, transforms="none", redirect_steps=0, fast=False))
     with torch.no_grad():
         return float((image() - target).abs().mean())
-
-
-# --- batching -------------------------------------------------------------------------------
-
-
-CPU_BATCH, ACCELERATOR_BATCH = 16, 128
-"""Default most images per batch (``RenderConfig.max_batch`` None) on CPUs and on accelerators."""
-
-
-def batch_cap(config: RenderConfig, device: torch.device) -> int:
-    """The most images per batch: ``config.max_batch``, or the default for ``device``'s kind."""
-    if config.max_batch is not None:
-        return config.max_batch
-    return CPU_BATCH if free_memory(device) is None else ACCELERATOR_BATCH
-
-
-def _halved(unit_ids: list[int], error: Exception, device: torch.device) -> list[list[int]]:
-    """The two halves of a chunk that ran out of memory (any other error is raised as it is)."""
-    if not is_out_of_memory(error):
-        raise error
-    if len(unit_ids) == 1:
-        raise NeuronscopeError("out of memory rendering one unit: use a smaller --size or --samples, "
-                               "or another device") from None
-    empty_cache(device)
-    half = len(unit_ids) // 2
-    return [unit_ids[:half], unit_ids[half:]]
-
-
-def _run_index(model: Model, layer: str) -> int:
-    return list(model._layer_table()).index(layer)
-
-
-def _batch_size(model: Model, units: list[Unit], config: RenderConfig, samples: int) -> int:
-    """Images per batch: what fits ``memory_budget_mb`` (an estimate from the layer table:
-    the outputs of all leaf modules up to the deepest layer, kept for backward, plus gradients),
-    capped by ``max_batch``, rounded down to whole units."""
-    table = model._layer_table()
-    deepest = max(_run_index(model, u.layer) for u in units)
-    modules = dict(model.module.named_modules())
-    names = list(table)[: deepest + 1]
-    floats = sum(
-        table[n].channels * (table[n].spatial[0] * table[n].spatial[1] if table[n].spatial else 1)
-        for n in names if n in modules and not any(True for _ in modules[n].children())
-    )
-    side = config.transform_config.output_size((config.size, config.size))
-    scale = (side[0] * side[1]) / (model.input_size[0] * model.input_size[1])
-    per_image_mb = max(floats * scale * 4 * 3 / 2**20, 1e-3)
-    free = free_memory(model.device)  # an accelerator's free memory, when it can say, raises the budget
-    budget = config.memory_budget_mb if free is None else max(config.memory_budget_mb, free / 2 / 2**20)
-    fits = int(budget / per_image_mb)
-    images = max(samples, min(batch_cap(config, model.device), fits))
-    return max(samples, images // samples * samples)
 
 
 def _result(run: Optimized, labels: list[str], units: list[Unit | None]) -> Result:

@@ -14,7 +14,7 @@ from ..data.photos import PHOTOS, load_image
 from ..data.sources import ImageSource, resolve_source
 from ..errors import NeuronscopeError
 from ..examples.topk import ExamplesConfig, dataset_examples
-from ..featurevis.render import batch_cap
+from ..featurevis.batching import batch_cap
 from ..models import load
 from ..models.model import Model
 from ..models.zoo import ZOO
