@@ -163,8 +163,11 @@ def test_bad_input_gets_a_clear_error(lite0, make, message):
         make(lite0)
 
 
-def test_a_size_the_model_cannot_take_is_a_clear_error():
+def test_a_model_that_only_runs_at_its_own_size_renders_at_any_size():
+    """Plumbing (random weights): a flattening head runs at 32 px only; the capture resizes the
+    16 px render (and its jittered crops) to 32 px instead of failing deep inside torch."""
     fixed = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 30 * 30, 5))
     model = ns.wrap(fixed, input_size=32)
-    with pytest.raises(ns.NeuronscopeError, match="smaller than the model accepts"):
-        render_units(model, ["logits:1"], quiet(steps=2, size=16))
+    assert model.fixed_input_size and not ns.load("efficientnet_lite0").fixed_input_size
+    result = render_units(model, ["logits:1"], quiet(steps=2, size=16))
+    assert tuple(result.images.shape) == (1, 3, 16, 16) and torch.isfinite(result.values).all()

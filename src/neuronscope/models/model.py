@@ -124,10 +124,8 @@ class Model:
     def fixed_input_size(self) -> bool:
         """Whether the network only runs at ``input_size`` (a transformer with fixed position
         embeddings, a classifier on flattened features); captures then resize other images to
-        it. Probed once, with one forward pass at another size."""
-        if self._fixed is None:
-            self._layer_table()
-            self._fixed = not accepts_other_sizes(self)
+        it. Probed with the layer table, by one more forward pass at another size."""
+        self._layer_table()
         return self._fixed
 
     @property
@@ -147,8 +145,8 @@ class Model:
 
     def _layer_table(self) -> dict[str, LayerInfo]:
         if self._table is None:
-            self._fixed = None
             self._table = layer_table(self)
+            self._fixed = not accepts_other_sizes(self)
             missing = [n for n in (self._curated or ()) if n not in self._table]
             if missing:
                 raise NeuronscopeError(f"curated layers {missing} are not capturable in {self.name}")
