@@ -64,7 +64,7 @@ def count_functional_relus(network: nn.Module, run: Callable[[], object]) -> tup
             return lambda x: x.clamp(0.0, upper)
         return None
 
-    with _patched(network, patch), counter, torch.enable_grad():
+    with _patched(network, patch), counter, torch.no_grad():
         run()
     return counter.redirected, counter.left_alone
 
@@ -83,7 +83,7 @@ class FunctionalReLUs(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         upper = _relu_upper(func, args, kwargs)
-        if upper is not _NOT_RELU and torch.is_grad_enabled() and self.active():
+        if upper is not _NOT_RELU and (self.count_only or (torch.is_grad_enabled() and self.active())):
             if _in_place(func, args, kwargs):
                 self.left_alone += 1
             else:

@@ -132,10 +132,8 @@ class Model:
     def functional_relus(self) -> tuple[int, int]:
         """(redirectable, in-place) functional ReLU calls of one forward pass outside ReLU modules
         (``F.relu`` in a user's ``forward``): renders redirect the first kind and warn about the
-        second. Counted once, on a probe input."""
-        if self._functional is None:
-            probe = torch.zeros(1, self.input_channels, *self.input_size, device=self.device, dtype=self.dtype)
-            self._functional = count_functional_relus(self.module, lambda: self.module(self.normalize(probe)))
+        second. Counted with the layer table, on its probe input."""
+        self._layer_table()
         return self._functional
 
     @property
@@ -147,6 +145,8 @@ class Model:
         if self._table is None:
             self._table = layer_table(self)
             self._fixed = not accepts_other_sizes(self)
+            probe = torch.zeros(1, self.input_channels, *self.input_size, device=self.device, dtype=self.dtype)
+            self._functional = count_functional_relus(self.module, lambda: self.module(self.normalize(probe)))
             missing = [n for n in (self._curated or ()) if n not in self._table]
             if missing:
                 raise NeuronscopeError(f"curated layers {missing} are not capturable in {self.name}")
