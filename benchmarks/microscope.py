@@ -1,16 +1,20 @@
-"""Gallery throughput: units per minute for the default build and for ``--all`` on one layer,
-and where the time goes (examples pass, weights, rendering, class views, photo pages, pages).
+"""Gallery throughput: the README's main job (``neuronscope microscope``, defaults) against a
+reference render in the same run, units per minute for ``--all`` on one layer, and where the time
+goes (examples pass, weights, rendering, class views, photo pages, pages).
 
-    .venv/bin/python benchmarks/microscope.py [--layer blocks.2.1] [--out benchmarks/results/microscope.json]
+    .venv/bin/python benchmarks/microscope.py [--layer blocks.2.1] [--skip-all] [--out benchmarks/results/microscope.json]
 
-Both builds start from an empty folder in one run, on the CPU with the thread count given. A
-measurement, not a test: nothing here asserts a speed. The second build (``--all`` on one layer)
-reuses nothing from the first (its own folder), so its numbers stand alone.
+The reference workload is ``neuronscope render-layer efficientnet_lite0 blocks.4.1.bn1 --channels
+0:16 --steps 256 --size 128``; both it and the main job run through the CLI entry point exactly as
+a user types them, so the ratio main job / reference compares machines fairly (minutes do not).
+Every build starts from an empty folder, on the CPU with the thread count given. A measurement,
+not a test: nothing here asserts a speed.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -21,6 +25,7 @@ import torch
 
 import neuronscope as ns
 from neuronscope.gallery import GalleryConfig, build_gallery
+from neuronscope.manifest import write_json
 
 
 def measure(name: str, config: GalleryConfig, model: ns.Model) -> dict:
@@ -39,22 +44,57 @@ def measure(name: str, config: GalleryConfig, model: ns.Model) -> dict:
             "time_share": {k: round(v / total, 3) for k, v in sorted(summary.timing.items())}}
 
 
+REFERENCE = ["render-layer", "efficientnet_lite0", "blocks.4.1.bn1", "--channels", "0:16", "--steps", "256",
+             "--size", "128", "--no-progress"]
+
+
+def cli_run(name: str, argv: list[str], folder: Path) -> float:
+    """Seconds the ``neuronscope`` command ``argv`` takes (it must succeed)."""
+    from neuronscope.cli.main import main as cli
+
+    start = time.perf_counter()
+    code = cli(argv)
+    seconds = time.perf_counter() - start
+    if code != 0:
+        raise SystemExit(f"{name} failed with exit code {code}")
+    return seconds
+
+
+def main_job_vs_reference() -> dict:
+    """The README command and the reference, one after the other, each in a fresh folder."""
+    folder = Path(tempfile.mkdtemp(prefix="microscope-bench-"))
+    try:
+        reference_s = cli_run("reference", [*REFERENCE, "-o", str(folder / "reference.png")], folder)
+        main_s = cli_run("main job", ["microscope", "--out", str(folder / "gallery"), "--no-progress"], folder)
+        manifest = json.loads((folder / "gallery" / "efficientnet_lite0" / "manifest.json").read_text())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    run = manifest["runs"][-1]
+    return {"main_job": "neuronscope microscope", "reference": "neuronscope " + " ".join(REFERENCE),
+            "main_job_s": round(main_s, 1), "reference_s": round(reference_s, 1),
+            "ratio_main_job_over_reference": round(main_s / reference_s, 2),
+            "main_job_units": run.get("rendered"), "main_job_photos": run.get("photos"),
+            "main_job_time_s": {k: round(v, 1) for k, v in sorted((run.get("timing") or {}).items())}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layer", default="blocks.2.1", help="the layer of the --all build")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-all", action="store_true", help="only the main job and the reference")
     parser.add_argument("--out", default="benchmarks/results/microscope.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = ns.load("efficientnet_lite0")
-    default = GalleryConfig(progress=False)
-    every = GalleryConfig(layers=(args.layer,), units=None, photos=(), progress=False)
-    results = [measure("default (neuronscope microscope)", default, model),
-               measure(f"--all --layers {args.layer} --photos ''", every, model)]
-    report = {"model": model.name, "threads": args.threads, "machine": platform.processor() or platform.machine(),
-              "torch": torch.__version__, "builds": results}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    report = {"model": "efficientnet_lite0", "threads": args.threads, "started_utc": started,
+              "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+              "torch": torch.__version__, "load_1min_before": round(os.getloadavg()[0], 2),
+              "main_job_vs_reference": main_job_vs_reference()}
+    if not args.skip_all:
+        model = ns.load("efficientnet_lite0")
+        every = GalleryConfig(layers=(args.layer,), units=None, photos=(), progress=False)
+        report["builds"] = [measure(f"--all --layers {args.layer} --photos ''", every, model)]
+    write_json(args.out, report)
     print(json.dumps(report, indent=2))
 
 
