@@ -83,6 +83,8 @@ def test_plumbing_every_command_runs_on_a_random_weight_user_model(name, command
         assert manifest["model_spec"]["source"] == expected_source(name)
     if command == "layers":
         assert "logits" in out and MODELS[name][1] in out
+        row = next(line.split() for line in out.splitlines() if line.split()[:1] == [MODELS[name][1]])
+        assert (row[-3:] == ["tokens", "(+1", "apart)"]) == (name == "vit"), row
 
 
 def test_plumbing_a_vit_token_layer_is_a_grid_with_the_class_token_apart():

@@ -59,6 +59,8 @@ def _layers(args: argparse.Namespace) -> None:
     table = [("layer", "kind", "channels", "spatial (HxW)")]
     for info in rows:
         spatial = "x".join(map(str, info.spatial)) if info.spatial else "-"
+        if info.is_tokens:  # a transformer's tokens, shown as a grid of its patches
+            spatial += f" tokens (+{info.prefix_tokens} apart)" if info.prefix_tokens else " tokens"
         table.append((info.name, info.kind, str(info.channels), spatial))
     print_table(table, right=(2,))
 

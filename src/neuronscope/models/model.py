@@ -24,7 +24,8 @@ class LayerTable(tuple):
         head = "<tr><th>layer</th><th>kind</th><th>channels</th><th>spatial (HxW)</th></tr>"
         rows = "".join(
             f"<tr><td>{escape(info.name)}</td><td>{escape(info.kind)}</td><td>{info.channels}</td>"
-            f"<td>{'x'.join(map(str, info.spatial)) if info.spatial else '-'}</td></tr>" for info in self)
+            f"<td>{'x'.join(map(str, info.spatial)) if info.spatial else '-'}{' tokens' if info.is_tokens else ''}</td></tr>"
+            for info in self)
         return f"<table>{head}{rows}</table>"
 
 
