@@ -14,7 +14,7 @@ import neuronscope as ns
 from neuronscope.cli.main import main
 from neuronscope.featurevis.render import RenderConfig
 from neuronscope.gallery import GalleryConfig, build_gallery
-from neuronscope.models.placement import batch_for_memory, resolve_device, run_batched
+from neuronscope.models.placement import resolve_device
 from neuronscope.replay import rerender
 
 FACTORIES = Path(__file__).parent / "user_models" / "lite0.py"
@@ -159,22 +159,6 @@ def test_devices_that_are_not_here_are_refused_and_auto_finds_one():
     if not torch.cuda.is_available():
         with pytest.raises(ns.NeuronscopeError, match="not available here"):
             resolve_device("cuda")
-
-
-def test_an_out_of_memory_chunk_is_retried_at_half_the_size():
-    seen = []
-
-    def run_chunk(chunk):
-        seen.append(len(chunk))
-        if len(chunk) > 3:
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return [x * 2 for x in chunk]
-
-    results, batch = run_batched(list(range(10)), 8, run_chunk, empty_cache=lambda: None)
-    assert results == [x * 2 for x in range(10)] and batch == 2 and seen[:2] == [8, 4]
-    with pytest.raises(ValueError):
-        run_batched([1], 1, lambda chunk: (_ for _ in ()).throw(ValueError("not memory")))
-    assert batch_for_memory(torch.device("cpu"), 10**6, default=16) == 16
 
 
 def test_bf16_precision_classifies_a_photo_like_float32(lite0_weights):

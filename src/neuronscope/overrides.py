@@ -31,7 +31,7 @@ def redirected_relu(network: nn.Module, active: Callable[[], bool] = lambda: Tru
     input back into the active range; per batch item it is used only when the standard gradient
     of that item is all zero. ReLU6 is also flat above 6, so it is redirected there too.
     ``functional``: also redirect functional calls (a torch function mode; it slows every call of
-    the forward pass, so only for networks that make such calls, see ``count_functional_relus``).
+    the forward pass, so only for networks that make such calls, see ``counting_functional_relus``).
     """
 
     def patch(module: nn.Module) -> Callable | None:
@@ -52,9 +52,11 @@ def redirected_relu(network: nn.Module, active: Callable[[], bool] = lambda: Tru
         yield
 
 
-def count_functional_relus(network: nn.Module, run: Callable[[], object]) -> tuple[int, int]:
-    """(redirectable, in-place) functional ReLU/ReLU6 calls that one ``run()`` of ``network``
-    makes outside ReLU modules; TorchScript code makes none that can be seen."""
+@contextmanager
+def counting_functional_relus(network: nn.Module) -> Iterator[FunctionalReLUs]:
+    """Inside the block, count the functional ReLU/ReLU6 calls ``network`` makes outside ReLU
+    modules (``.redirected`` and in-place ``.left_alone``), changing no value: its ReLU modules
+    compute the same clamp without a relu call. TorchScript code makes none that can be seen."""
     counter = FunctionalReLUs(active=lambda: True)
     counter.count_only = True
 
@@ -64,9 +66,8 @@ def count_functional_relus(network: nn.Module, run: Callable[[], object]) -> tup
             return lambda x: x.clamp(0.0, upper)
         return None
 
-    with _patched(network, patch), counter, torch.no_grad():
-        run()
-    return counter.redirected, counter.left_alone
+    with _patched(network, patch), counter:
+        yield counter
 
 
 class FunctionalReLUs(TorchFunctionMode):

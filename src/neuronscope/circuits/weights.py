@@ -157,11 +157,11 @@ def _centre_window(grad: torch.Tensor, target_size: tuple[int, int], window: int
     """The ``window`` x ``window`` cells of a whole-layer gradient (n, C1, H, W) around the cell
     under the target's centre, zero where the window leaves the layer."""
     height, width = grad.shape[-2:]
-    rows = [((target_size[0] - 1) // 2) * height // target_size[0] + (height // target_size[0] - 1) // 2]
-    cols = [((target_size[1] - 1) // 2) * width // target_size[1] + (width // target_size[1] - 1) // 2]
+    row = ((target_size[0] - 1) // 2) * height // target_size[0] + (height // target_size[0] - 1) // 2
+    col = ((target_size[1] - 1) // 2) * width // target_size[1] + (width // target_size[1] - 1) // 2
     half = window // 2
     padded = F.pad(grad, (window, window, window, window))
-    top, left = rows[0] - half + window, cols[0] - half + window
+    top, left = row - half + window, col - half + window
     return padded[..., top:top + window, left:left + window]
 
 

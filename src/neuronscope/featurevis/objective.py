@@ -125,7 +125,7 @@ def per_item(fn, batch: int | None):
         return fn
 
     def item(acts: Activations) -> torch.Tensor:
-        view = _ItemView(acts, batch)
+        view = _ItemView(acts if isinstance(acts, _Split) else _Split(acts), batch)
         value = fn(view)
         return F.pad(value, (view.index, view.size - view.index - 1))
 
@@ -133,9 +133,9 @@ def per_item(fn, batch: int | None):
 
 
 class _ItemView(Mapping):
-    """The activations of one batch item, (1, ...) each, sliced when looked up."""
+    """The activations of one batch item, (1, ...) each, taken from the split when looked up."""
 
-    def __init__(self, acts: Activations, batch: int) -> None:
+    def __init__(self, acts: _Split, batch: int) -> None:
         self.acts, self.batch = acts, batch
         self.size, self.index = 0, 0
 
@@ -145,9 +145,7 @@ class _ItemView(Mapping):
         if not -size <= self.batch < size:
             raise NeuronscopeError(f"batch index {self.batch} is out of range for a batch of {size}")
         self.size, self.index = size, self.batch % size
-        if isinstance(self.acts, _Split):
-            return self.acts.item(key, self.index)
-        return tensor[self.index:self.index + 1]
+        return self.acts.item(key, self.index)
 
     def __iter__(self):
         return iter(self.acts)

@@ -11,7 +11,7 @@ from torch import nn
 from ..data.photos import resolve_image
 from ..errors import NeuronscopeError, did_you_mean
 from ..names import LOGITS
-from ..overrides import count_functional_relus
+from ..overrides import counting_functional_relus
 from . import preprocess
 from .discover import LayerInfo, accepts_other_sizes, layer_table
 from .labels import class_index
@@ -133,7 +133,7 @@ class Model:
     def functional_relus(self) -> tuple[int, int]:
         """(redirectable, in-place) functional ReLU calls of one forward pass outside ReLU modules
         (``F.relu`` in a user's ``forward``): renders redirect the first kind and warn about the
-        second. Counted with the layer table, on its probe input."""
+        second. Counted on the layer table's probe pass."""
         self._layer_table()
         return self._functional
 
@@ -144,10 +144,10 @@ class Model:
 
     def _layer_table(self) -> dict[str, LayerInfo]:
         if self._table is None:
-            self._table = layer_table(self)
+            with counting_functional_relus(self.module) as counter:  # counted on the table's own probe pass
+                self._table = layer_table(self)
+            self._functional = (counter.redirected, counter.left_alone)
             self._fixed = not accepts_other_sizes(self)
-            probe = torch.zeros(1, self.input_channels, *self.input_size, device=self.device, dtype=self.dtype)
-            self._functional = count_functional_relus(self.module, lambda: self.module(self.normalize(probe)))
             missing = [n for n in (self._curated or ()) if n not in self._table]
             if missing:
                 raise NeuronscopeError(f"curated layers {missing} are not capturable in {self.name}")

@@ -1,9 +1,6 @@
-"""Where a model runs: device names, autocast precision, memory-aware batch sizes with an
-out-of-memory back-off. Nothing here assumes a CPU; nothing is global (all are arguments)."""
+"""Where a model runs: device names, autocast precision, free accelerator memory and
+out-of-memory errors (render batches use them, see ``featurevis.batching``). Nothing here assumes a CPU; nothing is global (all are arguments)."""
 from __future__ import annotations
-
-from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 import torch
 
@@ -11,8 +8,6 @@ from ..errors import NeuronscopeError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-T = TypeVar("T")
 
 
 def resolve_device(name: str | torch.device | None) -> torch.device:
@@ -66,14 +61,6 @@ def free_memory(device: torch.device) -> int | None:
     return None
 
 
-def batch_for_memory(device: torch.device, bytes_per_item: int, default: int, cap: int = 256) -> int:
-    """How many items fit in half the free memory of ``device`` (``default`` where it cannot say)."""
-    free = free_memory(device)
-    if free is None or bytes_per_item <= 0:
-        return default
-    return max(1, min(cap, int(free * 0.5) // bytes_per_item))
-
-
 def is_out_of_memory(error: BaseException) -> bool:
     """Whether ``error`` is an accelerator (or CPU allocator) out-of-memory error."""
     oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", ())
@@ -82,37 +69,9 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
-def run_batched(items: Sequence[T], batch: int, run: Callable[[Sequence[T]], list], *,
-                empty_cache: Callable[[], None] | None = None) -> tuple[list, int]:
-    """``run`` over ``items`` in chunks of ``batch``; a chunk that runs out of memory is retried
-    at half the size (down to 1, then the error is raised as a one-line error). Returns the
-    concatenated results and the batch size that worked."""
-    results: list = []
-    start = 0
-    while start < len(items):
-        chunk = items[start:start + batch]
-        try:
-            results.extend(run(chunk))
-        except Exception as error:  # noqa: BLE001 - only out-of-memory errors are handled
-            if not is_out_of_memory(error):
-                raise
-            if batch == 1:
-                raise NeuronscopeError("out of memory with a batch of 1: use a smaller --size, or another device") from None
-            batch = max(1, batch // 2)
-            (empty_cache or _empty_all)()
-            continue
-        start += len(chunk)
-    return results, batch
-
-
 def empty_cache(device: torch.device) -> None:
     """Return cached accelerator memory after an out-of-memory error (a no-op on CPUs)."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
     elif device.type == "mps" and hasattr(torch, "mps"):
         torch.mps.empty_cache()
-
-
-def _empty_all() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -82,7 +82,7 @@ class ModelSpec:
         precision = resolve_precision(self.precision, device)
         kind = self.kind
         if kind == "zoo":
-            model = ZOO[self.source].build(_existing(self.weights))
+            model = ZOO[self.source].build(Path(self.weights) if self.weights else None)  # checked by weights.py
             model = _override(model, self)
         else:
             built = _call_factory(self.source) if kind == "factory" else _torchscript(self.source)
@@ -116,15 +116,6 @@ class ModelSpec:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
-    def command_line(self) -> str:
-        """The CLI arguments that load this model: ``SOURCE [--weights F] [--input-size N] ...``."""
-        parts = [self.source]
-        for option in ("weights", "input_size", "normalize", "labels", "precision"):
-            value = getattr(self, option)
-            if value is not None:
-                parts += [f"--{option.replace('_', '-')}", str(value)]
-        return " ".join(parts)
-
 
 def load(spec: str | ModelSpec = DEFAULT_MODEL, **options: Any) -> Model:
     """A model, in eval mode with frozen weights, from a zoo name, ``package.module:factory``,
@@ -143,14 +134,6 @@ def load(spec: str | ModelSpec = DEFAULT_MODEL, **options: Any) -> Model:
 
 
 # --- building ---------------------------------------------------------------------------
-
-
-def _existing(path: str | None) -> Path | None:
-    if path is None:
-        return None
-    if not Path(path).is_file():
-        raise NeuronscopeError(f"weights file '{path}' does not exist")
-    return Path(path)
 
 
 def _call_factory(source: str) -> Any:
