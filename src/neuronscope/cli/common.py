@@ -73,11 +73,14 @@ def no_progress(parser: argparse.ArgumentParser) -> None:
 def render_options(parser: argparse.ArgumentParser) -> None:
     defaults = RenderConfig()
     parser.add_argument("--steps", type=int, default=defaults.steps, help=f"optimization steps (default {defaults.steps})")
-    parser.add_argument("--size", type=int, default=defaults.size, help=f"image side in pixels (default {defaults.size})")
+    parser.add_argument("--size", type=int, default=defaults.size,
+                        help="image side in pixels (default: the model's input size for classes and pooled layers, "
+                             "128 for channels of spatial layers)")
     parser.add_argument("--param", default=defaults.param, help=f"parameterization: {', '.join(PARAMS)} (default {defaults.param})")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.05; 1.0 for maco)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")
-    parser.add_argument("--transforms", default="lucid", help=f"transform preset: {', '.join(PRESETS)} (default lucid)")
+    parser.add_argument("--transforms", default=None,
+                        help=f"transform preset: {', '.join(PRESETS)} (default: zoom for classes, lucid for channels)")
     no_progress(parser)
 
 

@@ -1,9 +1,11 @@
-"""The feature-visualization commands: ``render``, ``render-layer`` and ``caricature``."""
+"""The feature-visualization commands: ``render``, ``render-layer``, ``accentuate`` and ``caricature``."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..errors import NeuronscopeError
+from ..featurevis.accentuate import DEFAULT_CLOSENESS, accentuate
 from ..featurevis.caricature import (
     CaricatureConfig,
     attributive_caricature,
@@ -13,10 +15,14 @@ from ..featurevis.caricature import (
 from ..featurevis.caricature.views import attributive_sheet
 from ..featurevis.render import DEFAULT_DIVERSITY_WEIGHT, render_layer, render_units
 from ..images import save_png
+from ..manifest import write_json
 from ..models import DEFAULT_MODEL
+from ..names import LOGITS
+from ..predict import verdicts
 from .common import (
     MODEL_HELP,
     folder_path,
+    image_and_model,
     load_model,
     model_argument,
     model_options,
@@ -52,6 +58,15 @@ def add_commands(commands) -> None:
     render_options(lay)
     lay.set_defaults(run=_render_layer)
 
+    acc = commands.add_parser("accentuate", help="push a unit in a photo while staying close to it (sheet, image, manifest)")
+    image_and_model(acc)
+    acc.add_argument("unit", metavar="UNIT", help="layer:channel, layer:channel@x,y or logits:class")
+    out_png(acc, "the sheet (photo | accentuated); the accentuated image is written beside it")
+    acc.add_argument("--closeness", type=float, default=DEFAULT_CLOSENESS,
+                     help=f"weight of staying close to the photo (default {DEFAULT_CLOSENESS}; 0: free)")
+    render_options(acc)
+    acc.set_defaults(run=_accentuate)
+
     car = commands.add_parser("caricature", help="what layers see in an image, without choosing neurons (sheet + manifest)")
     car.add_argument("image", metavar="IMAGE", help="image file, or a bundled photo name like 'chelsea'")
     car.add_argument("--model", action="append", default=None,
@@ -79,7 +94,24 @@ def _render(args: argparse.Namespace) -> None:
     save_png(out / "sheet.png", result.sheet(columns=args.diversity if args.diversity > 1 else None))
     for path, label, value in zip(paths, result.labels, result.values.tolist()):
         print(f"{path}  {label}  objective {value:.3f}")
+    _write_verdicts(model, out, paths, result.units)
     print(f"{out / 'sheet.png'}  ({result.timing['total_s']:.1f} s)")
+
+
+def _write_verdicts(model, out: Path, paths: list[Path], units: list) -> None:
+    """Beside class images, ``classification.json``: how the model classifies each PNG as a user
+    opening it would (``classify`` defaults, and whole)."""
+    chosen = [(path, unit.channel) for path, unit in zip(paths, units)
+              if unit is not None and unit.layer == LOGITS and unit.channel is not None]
+    if not chosen or model.num_classes is None:
+        return
+    found = verdicts(model, [str(path) for path, _ in chosen], [k for _, k in chosen])
+    write_json(out / "classification.json", {"model": model.name, "view": "classify defaults (centre crop) and whole",
+                                             "images": [v.to_dict() for v in found]})
+    for verdict in found:
+        print(f"  {Path(verdict.image).name}  {verdict.summary()}")
+    right = sum(v.rank == 1 for v in found)
+    print(f"{out / 'classification.json'}  ({right}/{len(found)} class images classified top-1 as their class)")
 
 
 def _render_layer(args: argparse.Namespace) -> None:
@@ -93,6 +125,18 @@ def _render_layer(args: argparse.Namespace) -> None:
     save_sheet(out, result.sheet(columns=args.columns, title=title),
                {**result.manifest, "values": result.values.tolist(), "timing": result.timing, "warnings": result.warnings})
     print(f"{out}  ({len(channels)} channels, {result.timing['total_s']:.1f} s)")
+
+
+def _accentuate(args: argparse.Namespace) -> None:
+    out = png_path(args.out)
+    config = render_config(args)
+    model = load_model(args)
+    accent = accentuate(model, args.image, args.unit, config, closeness=args.closeness)
+    image_path = save_png(out.with_name(f"{out.stem}_accentuated.png"), accent.image)
+    save_sheet(out, accent.sheet(), {**accent.manifest, "image": args.image, "files": [image_path.name]})
+    print(f"{accent.label}: {accent.photo_value:.3f} on the photo, {accent.value:.3f} accentuated "
+          f"(rms pixel change {accent.distance:.3f})")
+    print(f"{out}  {image_path}")
 
 
 def _caricature(args: argparse.Namespace) -> None:

@@ -11,15 +11,13 @@ which ``replay.rerender`` makes the same pixels again.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import torch
 
 from ..errors import NeuronscopeError
-from ..images import SheetDisplay, contact_sheet, file_safe, save_png
-from ..manifest import build_manifest, stable_hash, write_json
+from ..manifest import build_manifest, stable_hash
 from ..models.digest import weights_digest
 from ..models.model import Model
 from ..overrides import REDIRECT_STEPS
@@ -38,6 +36,13 @@ from .loop import (
 from .param import check_param, make_param
 from .param.base import ImageParam
 from .param.color import SQUASHES
+from .result import Result, concat_results, slice_result
+from .sizing import (
+    SPATIAL_TRANSFORMS,
+    layers_read_whole_image,
+    unit_reads_whole_image,
+    view_of,
+)
 from .transforms import TransformConfig, preset
 from .transforms import from_json as transforms_from_json
 from .unit_objectives import describe, diversity_layer, units_objective
@@ -64,8 +69,10 @@ class RenderConfig:
 
     steps: int = 256
     """Adam steps (Lucid uses 512; on Lite0 channel objectives settle well before 256)."""
-    size: int = 128
-    """Side of the optimized image in pixels (the model sees it after the transforms)."""
+    size: int | None = None
+    """Side of the optimized image in pixels (the model sees it after the transforms); None: the
+    model's input size for units that read the whole image (classes, pooled features), else 128
+    (see ``sizing``: images judged whole must be made at the size they are viewed at)."""
     lr: float | None = None
     """Adam learning rate; None: the parameterization's default (``DEFAULT_LR``)."""
     param: str = "fourier"
@@ -74,8 +81,10 @@ class RenderConfig:
     """Decorrelated colour space (fourier and pixel; None: yes). MaCo has no such option."""
     squash: str | None = None
     """``sigmoid`` or ``clip`` (fourier and pixel; None: sigmoid). MaCo has no such option."""
-    transforms: TransformConfig | str = "lucid"
-    """A TransformConfig or a preset name: ``lucid`` (standard_transforms), ``article``, ``none``."""
+    transforms: TransformConfig | str | None = None
+    """A TransformConfig or a preset name: ``lucid`` (standard_transforms), ``article``, ``zoom``
+    (Lucid's with zooms to 1.3), ``none``; None: ``zoom`` for units that read the whole image, else
+    ``lucid`` (see ``sizing``)."""
     redirect_steps: int = REDIRECT_STEPS
     """Steps with the redirected ReLU/ReLU6 gradient at the start (0 to disable)."""
     seed: int = 0
@@ -95,8 +104,9 @@ class RenderConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
             raise NeuronscopeError(f"steps must be a positive integer, got {self.steps!r}")
-        if not isinstance(self.size, int) or self.size < MIN_SIZE:
-            raise NeuronscopeError(f"size must be an integer of at least {MIN_SIZE} pixels, got {self.size!r}")
+        if self.size is not None and (not isinstance(self.size, int) or self.size < MIN_SIZE):
+            raise NeuronscopeError(f"size must be an integer of at least {MIN_SIZE} pixels (or None: chosen per unit), "
+                                   f"got {self.size!r}")
         if self.lr is not None and not self.lr > 0:
             raise NeuronscopeError(f"lr must be positive, got {self.lr!r}")
         check_param(self.param)
@@ -105,9 +115,17 @@ class RenderConfig:
                                    "optimizes phases); leave them unset, or choose param fourier or pixel")
         if self.squash is not None and self.squash not in SQUASHES:
             raise NeuronscopeError(f"unknown squash '{self.squash}': choose one of {', '.join(SQUASHES)}")
-        preset(self.transforms)
+        if self.transforms is not None:
+            preset(self.transforms)
         if (self.max_batch is not None and self.max_batch < 1) or self.memory_budget_mb < 1:
             raise NeuronscopeError("max_batch and memory_budget_mb must be positive")
+
+    def for_view(self, model: Model, whole: bool) -> RenderConfig:
+        """This config with the size and transforms it leaves to the unit (None) set for a unit
+        that reads the whole image or not (``sizing.view_of``)."""
+        side, transforms = view_of(model, whole)
+        return replace(self, size=self.size if self.size is not None else side,
+                       transforms=self.transforms if self.transforms is not None else transforms)
 
     @property
     def learning_rate(self) -> float:
@@ -115,11 +133,11 @@ class RenderConfig:
 
     @property
     def transform_config(self) -> TransformConfig:
-        return preset(self.transforms)
+        return preset(self.transforms if self.transforms is not None else SPATIAL_TRANSFORMS)
 
     def loop(self) -> LoopConfig:
         """The loop settings of this render."""
-        return LoopConfig(steps=self.steps, lr=self.learning_rate, transforms=self.transforms,
+        return LoopConfig(steps=self.steps, lr=self.learning_rate, transforms=self.transform_config,
                           redirect_steps=self.redirect_steps, snapshots=tuple(self.snapshots), fast=self.fast)
 
     def pixel_settings(self) -> dict[str, Any]:
@@ -148,64 +166,6 @@ class RenderConfig:
         return cls(**values)
 
 
-@dataclass
-class Result(SheetDisplay):
-    """Rendered images with everything needed to judge and reproduce them."""
-
-    images: torch.Tensor
-    """(N, C, H, W) in [0, 1], on the CPU."""
-    labels: list[str]
-    """Captions: what each image maximizes (a unit with its class name, or an objective's name)."""
-    values: torch.Tensor
-    """(N,) each item's objective on its final image, seen without transforms at ``size``."""
-    history: torch.Tensor
-    """(steps, N) each item's objective at every step (on the transformed images)."""
-    snapshots: dict[int, torch.Tensor] = field(default_factory=dict)
-    manifest: dict = field(default_factory=dict)
-    timing: dict[str, float] = field(default_factory=dict)
-    """``total_s`` and ``model_s`` (the model's forward + backward), in seconds."""
-    notes: dict[int, list[str]] = field(default_factory=dict)
-    """Warnings per item (index into ``images``)."""
-    units: list[Unit | None] = field(default_factory=list)
-    """The unit each image renders (None for items of a free-form objective)."""
-    interrupted: bool = False
-    """Ctrl-C stopped the render early: the images are partial, and units not reached are missing."""
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __repr__(self) -> str:
-        shown = ", ".join(self.labels[:3]) + (", ..." if len(self.labels) > 3 else "")
-        extra = f", {len(self.warnings)} warnings" if self.notes else ""
-        return f"Result({len(self)} images {tuple(self.images.shape[-2:])}: {shown}{extra})"
-
-    def preview(self):
-        """The notebook picture: a sheet of at most 8 columns."""
-        return self.sheet(columns=min(8, len(self)))
-
-    @property
-    def warnings(self) -> list[str]:
-        """Every item's warnings, in item order."""
-        return [note for i in sorted(self.notes) for note in self.notes[i]]
-
-    def sheet(self, columns: int | None = None, title: str | None = None):
-        """A contact sheet of the images with their labels (a PIL image)."""
-        return contact_sheet(list(self.images), self.labels, columns=columns, title=title)
-
-    def save(self, folder: str | Path) -> list[Path]:
-        """Write one PNG per image and ``manifest.json`` into ``folder`` (atomically)."""
-        folder = Path(folder)
-        if folder.suffix.lower() == ".png":
-            raise NeuronscopeError(f"'{folder}' looks like a .png file, but results are saved into a folder: give a folder")
-        paths = [
-            save_png(folder / f"{i:03d}_{file_safe(label)}.png", image)
-            for i, (image, label) in enumerate(zip(self.images, self.labels))
-        ]
-        write_json(folder / "manifest.json", {**self.manifest, "files": [p.name for p in paths], "values": self.values.tolist(),
-                                              "timing": self.timing, "warnings": self.warnings})
-        return paths
-
-
 def render(model: Model, objective: obj.Objective, config: RenderConfig | None = None, *,
            batch: int = 1, seeds: Sequence[int] | None = None, labels: Sequence[str] | None = None,
            param: ParamFactory | None = None, init=None, callbacks: Sequence = (),
@@ -216,7 +176,7 @@ def render(model: Model, objective: obj.Objective, config: RenderConfig | None =
     image parameterization instead of ``config.param``; ``init``: an image (photo name, path,
     array or tensor) every item starts from; ``callbacks`` and ``optimizer``: see ``loop.optimize``.
     """
-    config = config or RenderConfig()
+    config = (config or RenderConfig()).for_view(model, layers_read_whole_image(model, objective.model_layers))
     seeds = list(seeds) if seeds is not None else [config.seed + i for i in range(batch)]
     labels = list(labels) if labels is not None else [objective.name] * len(seeds)
     progress = progress_bar(config.steps, f"render {objective.name}", config.progress)
@@ -247,9 +207,8 @@ def render_units(model: Model, units: Sequence[str | Unit], config: RenderConfig
     if not units:
         raise NeuronscopeError("no units to render")
     parsed = [u if isinstance(u, Unit) else parse_unit(u, model) for u in units]
-    order = sorted(range(len(parsed)), key=lambda j: run_index(model, parsed[j].layer))
-    chunk = batch_size(model, parsed, config, samples)
-    unit_chunks = [order[i : i + chunk // samples] for i in range(0, len(order), chunk // samples)]
+    wholes = _wholes(model, parsed)
+    unit_chunks, chunk = _chunks(model, parsed, wholes, config, samples)
     progress = progress_bar(config.steps * len(unit_chunks), f"render {len(parsed)} units", config.progress)
     results: dict[int, Result] = {}
     timing = {"total_s": 0.0, "model_s": 0.0}
@@ -257,35 +216,37 @@ def render_units(model: Model, units: Sequence[str | Unit], config: RenderConfig
     queue = list(unit_chunks)
     try:
         while queue:
-            unit_ids = queue.pop(0)
+            whole, unit_ids = queue.pop(0)
+            sized = config.for_view(model, whole)
             objective = units_objective(model, [parsed[j] for j in unit_ids], samples, diversity)
             seeds = [config.seed + j * samples + s for j in unit_ids for s in range(samples)]
             labels = [describe(model, parsed[j]) for j in unit_ids for _ in range(samples)]
-            image = _image_param(model, config, seeds, param, None)
+            image = _image_param(model, sized, seeds, param, None)
             try:
-                run = optimize(model, objective, image, config.loop(), labels=labels, seeds=seeds,
+                run = optimize(model, objective, image, sized.loop(), labels=labels, seeds=seeds,
                                callbacks=callbacks, optimizer=optimizer, progress=progress)
             except Exception as error:  # noqa: BLE001 - only out-of-memory is handled here
                 # items are independent, so half a chunk renders the same pixels: halve and retry
-                queue[:0] = halved(unit_ids, error, model.device)
+                queue[:0] = [(whole, half) for half in halved(unit_ids, error, model.device)]
                 progress.total += config.steps
                 continue
             part = _result(run, labels, [parsed[j] for j in unit_ids for _ in range(samples)])
             timing = {k: timing[k] + part.timing[k] for k in timing}
             for position, j in enumerate(unit_ids):
-                results[j] = _slice(part, position * samples, (position + 1) * samples)
+                results[j] = slice_result(part, position * samples, (position + 1) * samples)
             if run.interrupted:
                 interrupted = True
                 break
     finally:
         progress.close()
     done = [j for j in range(len(parsed)) if j in results]
-    combined = _concat([results[j] for j in done])
+    combined = concat_results([results[j] for j in done])
     combined.timing, combined.interrupted = timing, interrupted
     seeds = [config.seed + j * samples + s for j in done for s in range(samples)]
     combined.manifest = _manifest(
         model, config, seeds, combined.labels, call="render_units", units=[str(parsed[j]) for j in done],
-        samples=samples, diversity=diversity, batch_size=chunk, param_factory=_name(param))
+        samples=samples, diversity=diversity, batch_size=chunk, param_factory=_name(param),
+        sizes=[config.for_view(model, wholes[j]).size for j in done])
     return combined
 
 
@@ -295,6 +256,31 @@ def render_layer(model: Model, layer: str, channels: Sequence[int] | None = None
     info = model.layer(layer)
     chosen = list(range(info.channels)) if channels is None else list(channels)
     return render_units(model, [Unit(info.name, c) for c in chosen], config)
+
+
+def _wholes(model: Model, units: list[Unit]) -> list[bool]:
+    """Whether each unit reads the whole image (``sizing``); a neuron's answer depends only on its
+    layer, so each layer is measured once."""
+    known: dict[tuple, bool] = {}
+    for unit in units:
+        key = (unit.layer, unit.position is not None)
+        if key not in known:
+            known[key] = unit_reads_whole_image(model, unit)
+    return [known[(u.layer, u.position is not None)] for u in units]
+
+
+def _chunks(model: Model, units: list[Unit], wholes: list[bool], config: RenderConfig,
+            samples: int) -> tuple[list[tuple[bool, list[int]]], int]:
+    """Batches of unit indices, each of one view (whole image or not) and in the model's run
+    order, sized to the memory budget; with the largest batch size used."""
+    chunks, largest = [], samples
+    for whole in sorted(set(wholes)):
+        members = [j for j in range(len(units)) if wholes[j] == whole]
+        order = sorted(members, key=lambda j: run_index(model, units[j].layer))
+        chunk = batch_size(model, [units[j] for j in members], config.for_view(model, whole), samples)
+        largest = max(largest, chunk)
+        chunks += [(whole, order[i : i + chunk // samples]) for i in range(0, len(order), chunk // samples)]
+    return chunks, largest
 
 
 # --- parameterization and start ----------------------------------------------------------------
@@ -329,28 +315,6 @@ def start_from(model: Model, image: ImageParam, init, lr: float, steps: int = IN
 def _result(run: Optimized, labels: list[str], units: list[Unit | None]) -> Result:
     return Result(run.images, list(labels), run.values, run.history, run.snapshots, timing=run.timing,
                   notes=run.notes, units=list(units), interrupted=run.interrupted)
-
-
-def _slice(result: Result, start: int, stop: int) -> Result:
-    return Result(result.images[start:stop], result.labels[start:stop], result.values[start:stop],
-                  result.history[:, start:stop], {k: v[start:stop] for k, v in result.snapshots.items()},
-                  notes={i - start: n for i, n in result.notes.items() if start <= i < stop},
-                  units=result.units[start:stop], interrupted=result.interrupted)
-
-
-def _concat(parts: list[Result]) -> Result:
-    notes, offset = {}, 0
-    for part in parts:
-        notes.update({offset + i: n for i, n in part.notes.items()})
-        offset += len(part)
-    return Result(
-        torch.cat([p.images for p in parts]),
-        [label for p in parts for label in p.labels],
-        torch.cat([p.values for p in parts]),
-        torch.cat([p.history for p in parts], dim=1),
-        {k: torch.cat([p.snapshots[k] for p in parts]) for k in parts[0].snapshots},
-        notes=notes, units=[u for p in parts for u in p.units],
-    )
 
 
 # --- bookkeeping ----------------------------------------------------------------------------

@@ -53,7 +53,10 @@ NONE = TransformConfig(pad=0, jitter=0, scales=(1.0,), angles=(0.0,), jitter_aft
 ARTICLE = TransformConfig(pad=16, jitter=16, scales=(1.0, 0.975, 1.025, 0.95, 1.05),
                           angles=tuple(float(a) for a in range(-5, 6)), jitter_after=8)
 """The Feature Visualization article's list (its final crop of the padding is not applied)."""
-PRESETS = {"lucid": LUCID, "article": ARTICLE, "none": NONE}
+ZOOM = TransformConfig(scales=tuple(0.9 + 0.05 * i for i in range(9)))
+"""Lucid's list with zooms from 0.9 to 1.3: for pictures judged whole (classes), which a viewer
+crops and resizes (a centre crop of 87.5 % is a zoom of 1.14)."""
+PRESETS = {"lucid": LUCID, "article": ARTICLE, "zoom": ZOOM, "none": NONE}
 
 
 def from_json(value: TransformConfig | str | dict) -> TransformConfig | str:

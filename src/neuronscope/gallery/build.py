@@ -19,7 +19,7 @@ from ..models import load
 from ..models.model import Model
 from ..models.zoo import ZOO
 from .config import DEFAULT_PHOTOS, GalleryConfig
-from .layer_views import AGREEMENT, agreement, neighbours, unit_classes
+from .layer_views import AGREEMENT, CLASS_DEPTH, agreements, best_method, neighbours, unit_classes
 from .pages import Pages, photo_slug
 from .photo_views import photo_views
 from .plan import Plan, chunks, make_plan
@@ -146,17 +146,21 @@ class _Build:
 
     def _classes(self, layer: str, examples) -> None:
         record = self.state.layer(layer)
-        if self.model.num_classes is None:
+        if self.model.num_classes is None or self.model.depth(layer) < CLASS_DEPTH:
             return
-        if "agreement" not in record:
+        if "class_method" not in record:  # galleries built before integrated gradients measure again
             first = _photo_image(self.photos[0], self.source) if self.photos else self.source.load(examples.keys[0])
-            self.state.record_layer(layer, "agreement", round(agreement(self.model, first, layer), 4))
+            found = agreements(self.model, first, layer)
+            method = best_method(found)
+            record.pop("classes", None)
+            record.update(agreements=found, class_method=method)
+            self.state.record_layer(layer, "agreement", found[method])
         if record["agreement"] < AGREEMENT:
             return
         known = record.setdefault("classes", {})
         missing = [c for c in self.plan.channels[layer] if str(c) not in known]
         if missing:
-            found = unit_classes(self.model, layer, missing, examples, self.source)
+            found = unit_classes(self.model, layer, missing, examples, self.source, method=record["class_method"])
             known.update({str(c): v for c, v in found.items()})
             self.state.save()
 

@@ -78,7 +78,8 @@ class Pages:
             info = layer["info"]
             rows.append({**info, "name": name, "grid": "x".join(map(str, info["spatial"])),
                          "done": sum(1 for key in data["units"] if key.rsplit(":", 1)[0] == name),
-                         "agreement": layer.get("agreement"), "classes": bool(layer.get("classes"))})
+                         "agreement": layer.get("agreement"), "classes": bool(layer.get("classes")),
+                         "method": layer.get("class_method", "")})
         photos = [{"name": name, "slug": photo_slug(name),
                    "top": ", ".join(p["label"] for p in record["predictions"][:2])} for name, record in data["photos"].items()]
         return self._write(Path(model) / "index.html", "model.html", depth=1, crumbs=[(model, None)], model=model,
@@ -103,6 +104,7 @@ class Pages:
                 inputs=_linked(data, around[0], record.get("inputs", {}).get(str(c), [])), inputs_layer=around[0],
                 outputs=_linked(data, around[1], record.get("outputs", {}).get(str(c), [])), outputs_layer=around[1],
                 classes=record.get("classes", {}).get(str(c), []), class_examples=CLASS_EXAMPLES,
+                class_method=record.get("class_method", "attribution"),
                 previous=done[i - 1] if i else None, next=done[i + 1] if i + 1 < len(done) else None)
         return count
 

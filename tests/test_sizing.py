@@ -1,0 +1,35 @@
+"""Image sizes chosen per unit: classes at the model's input size, channels of spatial layers at 128."""
+import torch
+from torch import nn
+
+import neuronscope as ns
+from neuronscope.featurevis.render import RenderConfig, render, render_units
+from neuronscope.featurevis.sizing import (
+    DEFAULT_SIZE,
+    layers_read_whole_image,
+    reads_whole_image,
+    unit_size,
+)
+from neuronscope.units import parse_unit
+
+
+def test_units_that_read_the_whole_image_get_the_input_size(lite0):
+    assert reads_whole_image(lite0, "logits") and not reads_whole_image(lite0, "blocks.4.2")
+    assert unit_size(lite0, parse_unit("logits:tabby", lite0)) == 224
+    assert unit_size(lite0, parse_unit("blocks.4.2:3", lite0)) == DEFAULT_SIZE
+    assert layers_read_whole_image(lite0, ["blocks.2.1", "logits"]) and not layers_read_whole_image(lite0, ["blocks.2.1"])
+
+
+def test_a_mixed_render_makes_each_unit_at_its_own_size():
+    """Plumbing (random weights): a pooled layer and the logits at the input size (48), a spatial
+    channel at the default, in one call; the manifest records each item's size."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5))
+    model = ns.wrap(net, input_size=48)
+    result = render_units(model, ["logits:2", "0:1"], RenderConfig(steps=2, progress=False))
+    sizes = {unit: image.shape[-1] for unit, image in zip(result.manifest["units"], result.images)}
+    assert sizes == {"logits:2": 48, "0:1": DEFAULT_SIZE}
+    assert result.manifest["sizes"] == [sizes[u] for u in result.manifest["units"]]
+    assert isinstance(result.images, list) and len(result) == 2 and len(result.sheet().size) == 2
+    single = render(model, ns.objectives.class_logit(2), RenderConfig(steps=2, progress=False))
+    assert single.images.shape[-1] == 48 and single.manifest["config"]["size"] == 48
