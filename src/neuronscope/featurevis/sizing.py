@@ -46,7 +46,9 @@ def unit_reads_whole_image(model: Model, unit: Unit) -> bool:
         return True
     if unit.position is None:
         return False
-    from ..examples.receptive import receptive_field  # a backward pass: measured for neurons only
+    from ..examples.receptive import (
+        receptive_field,  # a backward pass: measured for neurons only
+    )
 
     extent, _ = receptive_field(model, unit.layer)
     return extent >= input_side(model)

@@ -19,7 +19,14 @@ from ..models import load
 from ..models.model import Model
 from ..models.zoo import ZOO
 from .config import DEFAULT_PHOTOS, GalleryConfig
-from .layer_views import AGREEMENT, CLASS_DEPTH, agreements, best_method, neighbours, unit_classes
+from .layer_views import (
+    AGREEMENT,
+    CLASS_DEPTH,
+    agreements,
+    best_method,
+    neighbours,
+    unit_classes,
+)
 from .pages import Pages, photo_slug
 from .photo_views import photo_views
 from .plan import Plan, chunks, make_plan
