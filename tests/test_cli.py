@@ -267,7 +267,13 @@ def test_attribute_and_groups_write_pictures_and_manifests(capsys, tmp_path):
     assert [float(rest.split()[0]) for _, rest in printed] == pytest.approx(manifest["totals"], abs=1e-3)
     assert_sheet(picture, columns=3, cell=224, rows=1)
     code, _, err = run(capsys, "attribute", "chelsea", "--layer", "blocks.4.2", "--classes", "tabby", "-o", str(picture))
-    assert code == 0 and "agree poorly with the logits" in err
+    assert code == 0 and "agree poorly with the logits" in err and "--method integrated" in err
+    code, _, err = run(capsys, "attribute", "chelsea", "--layer", "blocks.4.2", "--classes", "tabby", "--method", "integrated",
+                       "--steps", "32", "-o", str(picture))
+    manifest = manifest_of(picture)
+    assert code == 0 and err == "" and manifest["method"] == "integrated gradients (32 steps)"
+    change = manifest["scores"][0] - manifest["baseline_scores"][0]
+    assert manifest["totals"][0] == pytest.approx(change, rel=0.05)  # completeness, to the error of 32 steps
     groups = tmp_path / "groups.png"
     code, out, _ = run(capsys, "groups", "chelsea", "--k", "3", "--steps", "2", "-o", str(groups), "--no-progress")
     assert code == 0 and "3 groups at blocks.4.2" in out

@@ -15,6 +15,8 @@ from .attribution import (
                           attribute,
                           attribute_all_classes,
                           class_factors,
+                          class_support,
+                          integrated_attribute,
                           neuron_groups,
                           semantic_dictionary,
 )
@@ -29,6 +31,7 @@ from .circuits import (
 from .errors import NeuronscopeError
 from .examples import dataset_examples
 from .featurevis import objectives
+from .featurevis.accentuate import Accentuation, accentuate
 from .featurevis.caricature import (
                           CaricatureConfig,
                           attributive_caricature,
@@ -43,6 +46,7 @@ from .featurevis.render import (
                           render_layer,
                           render_units,
 )
+from .featurevis.robustness import crop_robustness
 from .featurevis.transforms import TransformConfig
 from .gallery import GalleryConfig, build_gallery
 from .models import (
@@ -56,7 +60,7 @@ from .models import (
                           wrap,
 )
 from .names import INPUT, LOGITS
-from .predict import Prediction, classify
+from .predict import Prediction, Verdict, classify, verdicts
 from .readout import Reading, read_units
 from .units import Unit, parse_unit, parse_units
 
@@ -67,12 +71,14 @@ __all__ = [
     "DEFAULT_MODEL", "INPUT", "LOGITS", "Capture", "LayerInfo", "Model", "ModelSpec", "NeuronscopeError", "Unit",
     "available_models", "capture", "imagenet_labels", "load", "parse_unit", "parse_units", "wrap", "data",
     # reading a model
-    "Prediction", "Reading", "classify", "read_units",
+    "Prediction", "Reading", "Verdict", "classify", "read_units", "verdicts",
     # feature visualization and caricatures
-    "CaricatureConfig", "RenderConfig", "RenderWarning", "Result", "TransformConfig", "attributive_caricature",
-    "caricature", "compare_models", "objectives", "render", "render_layer", "render_units",
+    "Accentuation", "CaricatureConfig", "RenderConfig", "RenderWarning", "Result", "TransformConfig", "accentuate",
+    "attributive_caricature", "caricature", "compare_models", "crop_robustness", "objectives", "render", "render_layer",
+    "render_units",
     # building blocks
-    "activation_grid", "attribute", "attribute_all_classes", "class_factors", "neuron_groups", "semantic_dictionary",
+    "activation_grid", "attribute", "attribute_all_classes", "class_factors", "class_support", "integrated_attribute",
+    "neuron_groups", "semantic_dictionary",
     # circuits
     "contributions", "decompose", "expanded_weights", "firing_cases", "weight_factors",
     # dataset examples and the gallery

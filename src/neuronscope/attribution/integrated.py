@@ -30,7 +30,7 @@ from ..errors import NeuronscopeError
 from ..models.model import Model
 from ..names import LOGITS
 from ..units import parse_target, unit_score
-from .hidden import Attribution, label_of, nonempty
+from .hidden import Attribution, attribute_checked, label_of, nonempty
 
 DEFAULT_STEPS = 64
 """Path points: completeness to about 1e-3 relative from Lite0's ``blocks.4`` to its head."""
@@ -196,3 +196,19 @@ def _logit_derivative(model: Model, x: torch.Tensor, layer: str, primal: torch.T
         raise NeuronscopeError(f"the logits of {model.name} do not depend on '{layer}' by forward-mode derivatives")
     return derivative
 
+
+
+METHODS = ("gradient", "integrated")
+"""``attribute``'s methods: one-step activation x gradient, or integrated gradients."""
+
+
+def attribute_by(model: Model, image, layer: str, targets: Sequence[str | int], method: str = "gradient",
+                 steps: int = DEFAULT_STEPS) -> tuple[Attribution, float]:
+    """The attribution of ``targets`` at ``layer`` by ``method`` and its agreement with the logits
+    over all classes (``logit_agreement``; for integrated gradients, ``ClassSupport.agreement``)."""
+    if method not in METHODS:
+        raise NeuronscopeError(f"unknown attribution method '{method}': choose one of {', '.join(METHODS)}")
+    if method == "gradient":
+        return attribute_checked(model, image, layer, targets)
+    agreement = class_support(model, image, layer, steps=steps).agreement()
+    return integrated_attribute(model, image, layer, targets, steps=steps), agreement

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..attribution.dictionary import activation_grid, semantic_dictionary
 from ..attribution.groups import neuron_groups
-from ..attribution.hidden import attribute_checked, default_layer
+from ..attribution.hidden import default_layer
+from ..attribution.integrated import DEFAULT_STEPS, METHODS, attribute_by
 from ..featurevis.render import RenderConfig
 from ..manifest import build_manifest
 from ..models.model import Model
@@ -33,6 +34,11 @@ def add_commands(commands) -> None:
     att.add_argument("--layer", default=None, help="layer (default: the last spatial layer, act2 for Lite)")
     att.add_argument("--classes", default=None, help="comma-separated classes (names or indices); default: --top")
     att.add_argument("--top", type=int, default=3, help="attribute the model's top N classes (default 3)")
+    att.add_argument("--method", default="gradient", choices=METHODS,
+                     help="gradient: one-step activation x gradient (exact at the head); integrated: integrated "
+                          "gradients from a zero activation, whose sums hold at any layer (default gradient)")
+    att.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                     help=f"path points for --method integrated (default {DEFAULT_STEPS})")
     out_png(att)
     att.set_defaults(run=_attribute)
 
@@ -72,11 +78,12 @@ def _attribute(args: argparse.Namespace) -> None:
     model = load_model(args)
     layer = args.layer or default_layer(model)
     targets = split_list(args.classes) if args.classes else [p.index for p in classify(model, [args.image], top=args.top)[0]]
-    result, agreement = attribute_checked(model, args.image, layer, targets)
+    result, agreement = attribute_by(model, args.image, layer, targets, args.method, args.steps)
     _warn_if_poor(model, layer, agreement)
-    save_sheet(out, result.sheet(title=f"{model.name} {layer}: attribution"), build_manifest(
-        "attribution", model=model, image=args.image, layer=layer, targets=result.targets,
-        totals=result.total.tolist(), scores=result.scores.tolist(), logit_agreement=agreement))
+    save_sheet(out, result.sheet(title=f"{model.name} {layer}: attribution ({result.method})"), build_manifest(
+        "attribution", model=model, image=args.image, layer=layer, targets=result.targets, method=result.method,
+        totals=result.total.tolist(), scores=result.scores.tolist(), logit_agreement=agreement,
+        baseline_scores=None if result.baseline_scores is None else result.baseline_scores.tolist()))
     for target, total, score in zip(result.targets, result.total.tolist(), result.scores.tolist()):
         print(f"{target}: attribution {total:+.3f} (score {score:+.3f})")
     print(out)
@@ -85,7 +92,8 @@ def _attribute(args: argparse.Namespace) -> None:
 def _warn_if_poor(model: Model, layer: str, agreement: float) -> None:
     if agreement < POOR_AGREEMENT:
         print(f"neuronscope: warning: at '{layer}' summed attributions agree poorly with the logits (correlation "
-              f"{agreement:.2f} over all classes): class rankings may be wrong; '{default_layer(model)}' is exact",
+              f"{agreement:.2f} over all classes): class rankings may be wrong; '{default_layer(model)}' is exact, "
+              "and --method integrated keeps the sums at any layer",
               file=sys.stderr)
 
 

@@ -2,6 +2,7 @@
 with their activation, dataset examples as crops, and the quality figure."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from ..data.sources import ImageSource
 from ..examples.receptive import effective_extent
 from ..examples.topk import Example, LayerExamples, crop_box, example_image
 from ..featurevis.render import render_units
+from ..featurevis.robustness import TRIALS, crop_robustness
 from ..images import save_png
 from ..models.model import Model
 from ..units import Unit
@@ -46,6 +48,7 @@ def render_chunk(model: Model, layer: str, channels: list[int], config: GalleryC
     if result.interrupted:  # nothing of a partial chunk is recorded; the next run renders it again
         raise KeyboardInterrupt
     peaks = _spatial_peaks(model, layer, result.images, channels, samples)
+    robustness = crop_robustness(model, result.images, [Unit(layer, c) for c in channels for _ in range(samples)])
     inputs = _Inputs(model, source, examples.input_size)
     records = {}
     for j, c in enumerate(channels):
@@ -60,6 +63,8 @@ def render_chunk(model: Model, layer: str, channels: list[int], config: GalleryC
             "fv_peak": fv_peak,
             "dataset_max": dataset_max,
             "quality": fv_peak / dataset_max if dataset_max > 0 else None,
+            "robustness": _mean(robustness[j * samples : (j + 1) * samples]),
+            "robustness_views": TRIALS,
             "top": _save_examples(inputs, examples, examples.top(c), "top", unit_folder, extent),
             "bottom": (_save_examples(inputs, examples, examples.bottom(c), "bottom", unit_folder, extent)
                        if examples.bottom_values is not None else []),
@@ -67,6 +72,11 @@ def render_chunk(model: Model, layer: str, channels: list[int], config: GalleryC
             "warnings": list(dict.fromkeys(n for s in range(j * samples, (j + 1) * samples) for n in result.notes.get(s, []))),
         }
     return records
+
+
+def _mean(values: list[float]) -> float | None:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
 
 
 def _spatial_peaks(model: Model, layer: str, images: torch.Tensor, channels: list[int], samples: int) -> torch.Tensor:

@@ -1,0 +1,112 @@
+"""Do Lite0's feature visualizations convince other models? The transfer figure of the docs.
+
+For 100 ImageNet classes drawn with a fixed seed, class visualizations made on Lite0 with the
+defaults (the model's input size, Lucid's transforms with zooms) for each parameterization are
+saved as PNGs and classified from the files, as a user would, by Lite0, Lite1 and Lite2 at their
+own input sizes: top-1 and top-5, with ``classify``'s defaults (centre crop) and whole. Also per
+image: contrast (standard deviation of the pixel values) and the target's probability on Lite0,
+and the robustness (``crop_robustness``) of the class images and of 16 mid-layer channel images.
+
+    .venv/bin/python benchmarks/transfer.py [--classes 100] [--params fourier,maco] [--work /tmp/transfer]
+
+Resumable: images already in ``--work`` are reused. A measurement, not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import neuronscope as ns
+from neuronscope.capture import capture
+from neuronscope.featurevis.render import RenderConfig, render_units
+from neuronscope.featurevis.robustness import crop_robustness
+from neuronscope.images import save_png
+from neuronscope.manifest import write_json
+
+TARGETS = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+CHANNEL_LAYER, CHANNELS = "blocks.4.2", range(16)
+CHUNK = 16
+
+
+def drawn_classes(count: int, seed: int = 0) -> list[int]:
+    return sorted(random.Random(seed).sample(range(1000), count))
+
+
+def class_images(model: ns.Model, classes: list[int], param: str, folder: Path) -> tuple[list[Path], float]:
+    """One PNG per class (rendered where missing, CHUNK at a time); seconds spent rendering."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{k:04d}.png" for k in classes]
+    missing = [k for k, p in zip(classes, paths) if not p.exists()]
+    start = time.perf_counter()
+    for i in range(0, len(missing), CHUNK):
+        part = missing[i : i + CHUNK]
+        result = render_units(model, [f"logits:{k}" for k in part], RenderConfig(param=param, progress=False))
+        for k, image in zip(part, result.images):
+            save_png(folder / f"{k:04d}.png", image)
+        print(f"  {param}: {i + len(part)}/{len(missing)} rendered ({time.perf_counter() - start:.0f} s)", flush=True)
+    return paths, time.perf_counter() - start
+
+
+def as_tensor(path: Path) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+
+
+def hits(model: ns.Model, paths: list[Path], classes: list[int], crop: bool) -> dict:
+    top1 = top5 = 0
+    for i in range(0, len(paths), 25):
+        part = [str(p) for p in paths[i : i + 25]]
+        for predictions, k in zip(ns.classify(model, part, top=5, crop=crop), classes[i : i + 25]):
+            indices = [p.index for p in predictions]
+            top1 += indices[0] == k
+            top5 += k in indices
+    return {"top1": top1 / len(paths), "top5": top5 / len(paths)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--params", default="fourier,maco")
+    parser.add_argument("--work", default="/tmp/neuronscope-transfer")
+    parser.add_argument("--out", default="benchmarks/results/transfer.json")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    classes = drawn_classes(args.classes)
+    source = ns.load("efficientnet_lite0")
+    targets = {name: ns.load(name) for name in TARGETS}
+    report = {"classes": classes, "class_seed": 0, "made_on": "efficientnet_lite0",
+              "render": "RenderConfig() defaults: 256 steps, the model's input size (224), zoom transforms",
+              "versions": {"torch": torch.__version__, "neuronscope": ns.__version__}, "params": {}}
+    for param in args.params.split(","):
+        paths, render_s = class_images(source, classes, param, Path(args.work) / param)
+        images = [as_tensor(p) for p in paths]
+        entry = {"render_s": round(render_s, 1), "transfer": {}}
+        for name, model in targets.items():
+            entry["transfer"][name] = {"defaults": hits(model, paths, classes, crop=True),
+                                       "whole": hits(model, paths, classes, crop=False)}
+            print(f"{param} -> {name}: {entry['transfer'][name]}", flush=True)
+        batch = torch.stack(images)
+        with torch.no_grad(), capture(source, ["logits"]) as cap:
+            probabilities = torch.cat([cap(batch[i : i + 25])["logits"] for i in range(0, len(batch), 25)]).softmax(1)
+        entry["probability_on_lite0"] = float(probabilities[torch.arange(len(classes)), torch.tensor(classes)].mean())
+        entry["contrast_std"] = float(batch.flatten(1).std(1).mean())
+        entry["class_robustness"] = float(np.nanmean(crop_robustness(source, images, [f"logits:{k}" for k in classes])))
+        channel_units = [f"{CHANNEL_LAYER}:{c}" for c in CHANNELS]
+        channels = render_units(source, channel_units, RenderConfig(param=param, progress=False))
+        ratios = crop_robustness(source, channels.images, channel_units)
+        entry["channel_robustness"] = {"layer": CHANNEL_LAYER, "units": len(channel_units),
+                                       "mean": float(np.nanmean(ratios)), "min": float(np.nanmin(ratios))}
+        entry["channel_contrast_std"] = float(channels.images.flatten(1).std(1).mean())
+        report["params"][param] = entry
+        print(param, {k: v for k, v in entry.items() if k != "transfer"}, flush=True)
+        write_json(Path(args.out), report)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
