@@ -24,7 +24,7 @@ from neuronscope.manifest import write_json
 LAYERS = ["blocks.3.2", "blocks.4.2", "blocks.5.3", "blocks.6.0", "act2"]
 PHOTOS = ["chelsea", "coffee", "rocket"]
 STEPS = 64
-COMPLETENESS_STEPS = (16, 64, 256, 1024, 2048)
+COMPLETENESS_STEPS = (16, 64, 256, 1024)
 
 
 def main() -> None:

@@ -14,6 +14,8 @@ Resumable: images already in ``--work`` are reused. A measurement, not a test.
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import random
 import time
 from pathlib import Path
@@ -24,6 +26,7 @@ from PIL import Image
 
 import neuronscope as ns
 from neuronscope.capture import capture
+from neuronscope.featurevis.param.maco import NATURAL_CONTRAST, MacoImage
 from neuronscope.featurevis.render import RenderConfig, render_units
 from neuronscope.featurevis.robustness import crop_robustness
 from neuronscope.images import save_png
@@ -32,10 +35,20 @@ from neuronscope.manifest import write_json
 TARGETS = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
 CHANNEL_LAYER, CHANNELS = "blocks.4.2", range(16)
 CHUNK = 16
+VARIANTS = {"maco-natural": ("maco", functools.partial(MacoImage, contrast=NATURAL_CONTRAST))}
+"""Parameterizations beyond the named ones: MaCo at the pixel contrast of natural photos."""
 
 
-def drawn_classes(count: int, seed: int = 0) -> list[int]:
-    return sorted(random.Random(seed).sample(range(1000), count))
+def config_and_factory(param: str) -> tuple[RenderConfig, object]:
+    """The render settings (defaults) and the param factory (None: by name) of ``param``."""
+    name, factory = VARIANTS.get(param, (param, None))
+    return RenderConfig(param=name, progress=False), factory
+
+
+def drawn_classes(count: int, subset: int | None = None, seed: int = 0) -> list[int]:
+    """``count`` classes drawn with ``seed``, sorted; with ``subset``, the first ``subset`` drawn."""
+    drawn = random.Random(seed).sample(range(1000), count)
+    return sorted(drawn[:subset] if subset else drawn)
 
 
 def class_images(model: ns.Model, classes: list[int], param: str, folder: Path) -> tuple[list[Path], float]:
@@ -46,7 +59,8 @@ def class_images(model: ns.Model, classes: list[int], param: str, folder: Path) 
     start = time.perf_counter()
     for i in range(0, len(missing), CHUNK):
         part = missing[i : i + CHUNK]
-        result = render_units(model, [f"logits:{k}" for k in part], RenderConfig(param=param, progress=False))
+        config, factory = config_and_factory(param)
+        result = render_units(model, [f"logits:{k}" for k in part], config, param=factory)
         for k, image in zip(part, result.images):
             save_png(folder / f"{k:04d}.png", image)
         print(f"  {param}: {i + len(part)}/{len(missing)} rendered ({time.perf_counter() - start:.0f} s)", flush=True)
@@ -71,17 +85,21 @@ def hits(model: ns.Model, paths: list[Path], classes: list[int], crop: bool) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", type=int, default=100)
-    parser.add_argument("--params", default="fourier,maco")
+    parser.add_argument("--params", default="fourier,maco", help=f"names, or {', '.join(VARIANTS)}")
+    parser.add_argument("--subset", type=int, default=None, help="only the first N of the drawn classes (a quick look)")
     parser.add_argument("--work", default="/tmp/neuronscope-transfer")
     parser.add_argument("--out", default="benchmarks/results/transfer.json")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    classes = drawn_classes(args.classes)
+    classes = drawn_classes(args.classes, args.subset)
     source = ns.load("efficientnet_lite0")
     targets = {name: ns.load(name) for name in TARGETS}
+    out = Path(args.out)
+    previous = json.loads(out.read_text()) if out.exists() else {}
     report = {"classes": classes, "class_seed": 0, "made_on": "efficientnet_lite0",
               "render": "RenderConfig() defaults: 256 steps, the model's input size (224), zoom transforms",
-              "versions": {"torch": torch.__version__, "neuronscope": ns.__version__}, "params": {}}
+              "versions": {"torch": torch.__version__, "neuronscope": ns.__version__},
+              "params": previous.get("params", {}) if previous.get("classes") == classes else {}}
     for param in args.params.split(","):
         paths, render_s = class_images(source, classes, param, Path(args.work) / param)
         images = [as_tensor(p) for p in paths]
@@ -97,14 +115,15 @@ def main() -> None:
         entry["contrast_std"] = float(batch.flatten(1).std(1).mean())
         entry["class_robustness"] = float(np.nanmean(crop_robustness(source, images, [f"logits:{k}" for k in classes])))
         channel_units = [f"{CHANNEL_LAYER}:{c}" for c in CHANNELS]
-        channels = render_units(source, channel_units, RenderConfig(param=param, progress=False))
+        config, factory = config_and_factory(param)
+        channels = render_units(source, channel_units, config, param=factory)
         ratios = crop_robustness(source, channels.images, channel_units)
         entry["channel_robustness"] = {"layer": CHANNEL_LAYER, "units": len(channel_units),
                                        "mean": float(np.nanmean(ratios)), "min": float(np.nanmin(ratios))}
         entry["channel_contrast_std"] = float(channels.images.flatten(1).std(1).mean())
         report["params"][param] = entry
         print(param, {k: v for k, v in entry.items() if k != "transfer"}, flush=True)
-        write_json(Path(args.out), report)
+        write_json(out, report)
     print(args.out)
 
 

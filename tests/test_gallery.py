@@ -112,6 +112,15 @@ def test_unit_pages_show_their_views(built):
     assert 'src="1/fv_0.png"' in page and 'src="1/top_0.png"' in page
     photo = (out / "efficientnet_lite0" / "photos" / "chelsea.html").read_text()
     assert "Caricatures" in photo and "tiger cat" in photo  # Lite0's top class for chelsea
+    assert "random crops and rescales" in page  # how much of the unit's response survives other views
+    layers = manifest(out)["layers"]
+    assert "class_method" not in layers["blocks.2.1"]  # the shallow half gets no class views
+    deep = layers["blocks.4.2"]  # one-step attribution ranks classes poorly here; integrated gradients do
+    assert deep["agreements"]["integrated gradients"] > deep["agreements"]["activation x gradient"]
+    assert deep["class_method"] == "integrated gradients" and deep["agreement"] >= 0.8
+    assert sorted(deep["classes"]) == ["0", "1"] and "(integrated gradients)" in page
+    robustness = [record["robustness"] for record in manifest(out)["units"].values()]
+    assert all(r is None or -5 < r < 5 for r in robustness) and any(r is not None for r in robustness)
 
 
 def test_a_second_build_reuses_everything(built, lite0):

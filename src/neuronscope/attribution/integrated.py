@@ -187,11 +187,20 @@ def _logits_at(model: Model, x: torch.Tensor, layer: str, activations: torch.Ten
 def _logit_derivative(model: Model, x: torch.Tensor, layer: str, primal: torch.Tensor,
                       tangent: torch.Tensor) -> torch.Tensor:
     """d logits / d eps at ``layer``'s activation ``primal + eps * tangent``, per item (forward mode)."""
-    with torch.no_grad(), forward_ad.dual_level():
-        dual = forward_ad.make_dual(primal, tangent)
-        with capture(model, [layer, LOGITS], replace={layer: lambda _: dual}) as cap:
-            logits = cap(x)[LOGITS]
-        derivative = forward_ad.unpack_dual(logits).tangent
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the fused attention kernel has no forward mode
+    try:
+        with torch.no_grad(), forward_ad.dual_level():
+            dual = forward_ad.make_dual(primal, tangent)
+            with capture(model, [layer, LOGITS], replace={layer: lambda _: dual}) as cap:
+                logits = cap(x)[LOGITS]
+            derivative = forward_ad.unpack_dual(logits).tangent
+    except NotImplementedError as error:  # an operation without forward-mode derivatives
+        raise NeuronscopeError(f"{model.name} runs an operation without forward-mode derivatives after '{layer}' "
+                               f"({str(error).splitlines()[0]}); use integrated_attribute (reverse mode) for a few "
+                               "classes instead") from None
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     if derivative is None:
         raise NeuronscopeError(f"the logits of {model.name} do not depend on '{layer}' by forward-mode derivatives")
     return derivative

@@ -12,6 +12,7 @@ from ..attribution.hidden import attribute, attribute_all_classes, logit_agreeme
 from ..attribution.integrated import class_support
 from ..circuits.weights import expanded_weights
 from ..data.sources import ImageSource
+from ..errors import NeuronscopeError
 from ..examples.topk import LayerExamples
 from ..models.model import Model
 from ..predict import classify
@@ -51,13 +52,18 @@ def agreements(model: Model, image: np.ndarray, layer: str) -> dict[str, float]:
     top = [prediction.index for prediction in classify(model, [image], top=10)[0]]
     spread = [int(i) for i in np.linspace(0, model.num_classes - 1, 40).round()]
     targets = list(dict.fromkeys(top + spread))
-    integrated = class_support(model, image, layer, steps=GALLERY_STEPS).agreement(targets)
-    return {GRADIENT: round(logit_agreement(attribute(model, image, layer, targets)), 4), INTEGRATED: round(integrated, 4)}
+    found = {GRADIENT: round(logit_agreement(attribute(model, image, layer, targets)), 4)}
+    try:
+        found[INTEGRATED] = round(class_support(model, image, layer, steps=GALLERY_STEPS).agreement(targets), 4)
+    except NeuronscopeError:  # a model without forward-mode derivatives: one-step attribution only
+        found[INTEGRATED] = None
+    return found
 
 
 def best_method(found: dict[str, float]) -> str:
     """The method with the higher agreement (one-step attribution on a tie: it is cheaper)."""
-    return INTEGRATED if found[INTEGRATED] > found[GRADIENT] else GRADIENT
+    integrated = found.get(INTEGRATED)
+    return INTEGRATED if integrated is not None and integrated > found[GRADIENT] else GRADIENT
 
 
 def unit_classes(model: Model, layer: str, channels: Sequence[int], examples: LayerExamples,
