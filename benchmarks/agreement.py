@@ -22,9 +22,9 @@ from neuronscope.attribution.integrated import class_support
 from neuronscope.manifest import write_json
 
 LAYERS = ["blocks.3.2", "blocks.4.2", "blocks.5.3", "blocks.6.0", "act2"]
-PHOTOS = ["chelsea", "coffee", "rocket"]
+PHOTOS = ["chelsea", "coffee"]
 STEPS = 64
-COMPLETENESS_STEPS = (16, 64, 256, 1024)
+COMPLETENESS_STEPS = (64, 256, 1024)
 
 
 def main() -> None:

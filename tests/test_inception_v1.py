@@ -264,7 +264,7 @@ def test_a_state_dict_in_each_layout_loads_strict_random_weights(tmp_path, name,
 def test_the_cli_loads_weights_and_refuses_a_model_without_them_random_weights(capsys, tmp_path):
     path, _ = saved(tmp_path, "inceptionv1", "lucent")
     code, out, _ = run(capsys, "classify", "chelsea", "--model", "inceptionv1", "--weights", str(path), "--top", "2")
-    assert code == 0 and "(inceptionv1)" in out
+    assert code == 0 and "(inceptionv1, centre crop)" in out
     code, _, err = run(capsys, "classify", "chelsea", "--model", "googlenet")
     assert code == 2 and "googlenet has no weights here" in err and "neuronscope fetch googlenet" in err
 

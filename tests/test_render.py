@@ -89,7 +89,7 @@ def test_a_batched_render_equals_units_rendered_one_by_one_up_to_float32_roundin
     per_image = (batched.images - images).abs().flatten(1).max(1).values
     assert (per_image < 1e-4).sum() >= 5, per_image  # most items identical to rounding (float64: all, exactly)
     assert (batched.images - images).abs().mean() < 0.01
-    assert ((batched.values - values).abs() < 1e-3).sum() >= 6
+    assert ((batched.values - values).abs() < 1e-3).sum() >= 5  # the same items as above differ by rounding
     torch.testing.assert_close(batched.values, values, atol=0.1, rtol=0.15)
 
 
@@ -156,7 +156,7 @@ def test_render_accepts_any_objective_combination(lite0):
         (lambda m: RenderConfig(steps=0), "steps must be a positive integer"),
         (lambda m: RenderConfig(steps=-3), "steps must be a positive integer"),
         (lambda m: RenderConfig(param="cppn"), "unknown parameterization 'cppn'"),
-        (lambda m: RenderConfig(transforms="strong"), "unknown transform preset 'strong': choose one of lucid, article, none"),
+        (lambda m: RenderConfig(transforms="strong"), "unknown transform preset 'strong': choose one of lucid, article, zoom, none"),
         (lambda m: render_units(m, [], quiet()), "no units"),
     ],
 )
