@@ -90,7 +90,6 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/neuronscope-transfer")
     parser.add_argument("--out", default="benchmarks/results/transfer.json")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     classes = drawn_classes(args.classes, args.subset)
     source = ns.load("efficientnet_lite0")
     targets = {name: ns.load(name) for name in TARGETS}

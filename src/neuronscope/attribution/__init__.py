@@ -19,6 +19,7 @@ from .hidden import (
 )
 from .integrated import ClassSupport, class_support, integrated_attribute
 
-__all__ = ["ActivationGrid", "Attribution", "ChannelReducer", "ClassFactors", "ClassSupport", "ExplainedGroups", "NeuronGroups",
-           "SemanticDictionary", "activation_grid", "attribute", "attribute_all_classes", "attribute_checked",
-           "channel_icons", "class_factors", "class_support", "default_layer", "integrated_attribute", "logit_agreement", "neuron_groups", "semantic_dictionary"]
+__all__ = ["ActivationGrid", "Attribution", "ChannelReducer", "ClassFactors", "ClassSupport", "ExplainedGroups",
+           "NeuronGroups", "SemanticDictionary", "activation_grid", "attribute", "attribute_all_classes",
+           "attribute_checked", "channel_icons", "class_factors", "class_support", "default_layer",
+           "integrated_attribute", "logit_agreement", "neuron_groups", "semantic_dictionary"]

@@ -79,7 +79,7 @@ def _attribute(args: argparse.Namespace) -> None:
     layer = args.layer or default_layer(model)
     targets = split_list(args.classes) if args.classes else [p.index for p in classify(model, [args.image], top=args.top)[0]]
     result, agreement = attribute_by(model, args.image, layer, targets, args.method, args.steps)
-    _warn_if_poor(model, layer, agreement)
+    _warn_if_poor(model, layer, agreement, args.method)
     save_sheet(out, result.sheet(title=f"{model.name} {layer}: attribution ({result.method})"), build_manifest(
         "attribution", model=model, image=args.image, layer=layer, targets=result.targets, method=result.method,
         totals=result.total.tolist(), scores=result.scores.tolist(), logit_agreement=agreement,
@@ -89,11 +89,11 @@ def _attribute(args: argparse.Namespace) -> None:
     print(out)
 
 
-def _warn_if_poor(model: Model, layer: str, agreement: float) -> None:
+def _warn_if_poor(model: Model, layer: str, agreement: float, method: str) -> None:
     if agreement < POOR_AGREEMENT:
+        hint = ", and --method integrated keeps the sums at any layer" if method == "gradient" else ""
         print(f"neuronscope: warning: at '{layer}' summed attributions agree poorly with the logits (correlation "
-              f"{agreement:.2f} over all classes): class rankings may be wrong; '{default_layer(model)}' is exact, "
-              "and --method integrated keeps the sums at any layer",
+              f"{agreement:.2f} over all classes): class rankings may be wrong; '{default_layer(model)}' is exact{hint}",
               file=sys.stderr)
 
 

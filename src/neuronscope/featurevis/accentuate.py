@@ -75,13 +75,16 @@ def accentuate(model: Model, image, unit: str | Unit, config: RenderConfig | Non
     photo = model.input(image, config.size, crop_fraction=1.0)
     photo_value = unit_value(model, parsed, photo)
     weight = closeness * max(abs(photo_value), 1.0) / PIXEL_SCALE
-    objective = unit_objective(parsed) - weight * obj.pixel_distance(photo[0])
+    # not rebuildable from its spec, which would carry the photo's pixels (3 MB of JSON at 224 px):
+    # the manifest records the photo by name and the closeness instead
+    objective = replace(unit_objective(parsed) - weight * obj.pixel_distance(photo[0]), spec=None)
     label = describe(model, parsed)
     result = render(model, objective, config, init=photo, labels=[label])
     accented = result.images[0]
     value = unit_value(model, parsed, accented[None].to(model.device, model.dtype))
     distance = float((accented - photo[0].cpu()).pow(2).mean().sqrt())
-    result.manifest.update(closeness=closeness, weight=weight)
+    result.manifest.update(closeness=closeness, weight=weight,
+                           photo=image if isinstance(image, str) else "an image given in Python")
     return Accentuation(parsed, label, photo[0].cpu(), accented, photo_value, value, distance, result)
 
 

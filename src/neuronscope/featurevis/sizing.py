@@ -66,5 +66,7 @@ def view_of(model: Model, whole: bool) -> tuple[int, str]:
 
 
 def layers_read_whole_image(model: Model, layers: Iterable[str]) -> bool:
-    """Whether an objective on ``layers`` reads the whole image (any of them does)."""
+    """Whether an objective on ``layers`` reads the whole image (any of them does). Layers only: a
+    free-form objective does not say which positions it reads, so the neuron rule of
+    ``unit_reads_whole_image`` applies to units (``render_units``), not here."""
     return any(reads_whole_image(model, layer) for layer in layers)
