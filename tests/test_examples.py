@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 """Dataset examples: the stored top-k are the true maxima over the source, cached and resumable."""
 
 import numpy as np
@@ -77,6 +79,17 @@ def test_results_are_reproducible_and_independent_of_batching(lite0, source, fou
     assert [[e.key for e in rebatched.top(c)] for c in range(40)] == [[e.key for e in found["blocks.2.0"].top(c)] for c in range(40)]
 
 
+def test_decoding_in_worker_processes_gives_the_same_results(lite0, source, found):
+    for workers in (0, 2):
+        again = dataset_examples(lite0, LAYERS, source, replace(CONFIG, workers=workers))
+        for layer in LAYERS:
+            assert again[layer].keys == found[layer].keys and again[layer].images == 24
+            for name in ("top_values", "top_index", "top_pos", "bottom_values", "bottom_index", "bottom_pos"):
+                assert np.array_equal(getattr(again[layer], name), getattr(found[layer], name)), (workers, name)
+    with pytest.raises(ns.NeuronscopeError, match="workers must be 0 or more"):
+        dataset_examples(lite0, LAYERS, source, replace(CONFIG, workers=-1))
+
+
 def test_bottom_examples_only_for_layers_that_go_negative(lite0, source, brute, found):
     keys, acts = brute
     result = found["blocks.2.0"]  # a residual sum of norm outputs: pre-activation
@@ -141,7 +154,7 @@ def test_cache_hit_runs_nothing(lite0, source, found, tmp_path, monkeypatch):
 
 
 def test_an_interrupted_pass_resumes_from_its_checkpoint(lite0, source, tmp_path):
-    config = ExamplesConfig(k=5, batch=4, checkpoint_every=2, progress=False)
+    config = ExamplesConfig(k=5, batch=4, checkpoint_every=2, progress=False, workers=0)  # loads counted in-process
     layers = ["blocks.1.1", "blocks.3.0"]
 
     class Interrupted(FirstSource):  # same items, same fingerprint; "Ctrl-C" at item 19
@@ -179,7 +192,7 @@ def test_bad_layers_sources_and_settings_fail_clearly(lite0, source, tmp_path):
         dataset_examples(lite0, LAYERS, source, ExamplesConfig(k=0))
     for name in ("a.png", "b.jpg"):
         (tmp_path / name).write_bytes(b"garbage")
-    with pytest.raises(ns.NeuronscopeError, match="all 2 files failed"):
+    with pytest.raises(ns.NeuronscopeError, match="all 2 items failed"):
         dataset_examples(lite0, LAYERS, folder_source(tmp_path), CONFIG)
 
 

@@ -126,3 +126,82 @@ def test_resolve_source_reads_command_line_specs(tmp_path):
     assert len(resolve_source(str(tmp_path / "a.png"))) == 1
     with pytest.raises(ns.NeuronscopeError, match="not found: give a folder"):
         resolve_source(str(tmp_path / "nope"))
+
+
+def test_an_image_folder_layout_is_labelled_by_its_sub_folders(tmp_path):
+    for i, label in enumerate(["cat", "cat", "dog", "fish", "dog"]):
+        _save(tmp_path / label / f"{i}.png", i)
+    source = folder_source(tmp_path)
+    assert source.classes == ["cat", "dog", "fish"] and "3 classes" in source.name
+    assert [source.label(key) for key in source.keys()] == ["cat", "cat", "dog", "dog", "fish"]
+    _save(tmp_path / "loose.png", 9)  # one image outside a class folder: no longer an ImageFolder
+    unlabelled = folder_source(tmp_path)
+    assert unlabelled.classes is None and unlabelled.label("cat/0.png") is None
+
+
+def test_a_torch_dataset_is_a_source_with_its_labels():
+    import torch
+
+    class Digits(torch.utils.data.Dataset):
+        classes = ["zero", "one", "two"]
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            if i == 2:
+                raise OSError("disk hiccup")
+            image = torch.full((3, 8, 10), i / 4) if i != 3 else (np.ones((8, 10, 3)) * 255).astype(np.uint8)
+            return image, i % 3
+
+    source = ns.data.dataset_source(Digits())
+    assert list(source.keys()) == ["0", "1", "2", "3"] and "Digits" in source.name
+    items = list(source)
+    assert [key for key, _ in items] == ["0", "1", "3"] and "disk hiccup" in source.skipped[0][1]
+    assert items[1][1].shape == (8, 10, 3) and np.allclose(items[1][1], 0.25) and np.allclose(items[2][1], 1.0)
+    assert [source.label(k) for k in ("0", "1", "3")] == ["zero", "one", "zero"]
+    assert source.fingerprint() == ns.data.dataset_source(Digits()).fingerprint()
+    with pytest.raises(ns.NeuronscopeError, match="map-style dataset"):
+        ns.data.dataset_source(iter([1, 2]))
+
+
+def _shard(path, samples):
+    """A WebDataset-style tar: <key>.png (+ <key>.cls with the label)."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for key, seed, label in samples:
+            data = io.BytesIO()
+            Image.fromarray((np.random.default_rng(seed).random((12, 16, 3)) * 255).astype(np.uint8)).save(data, "PNG")
+            members = [(f"{key}.png", data.getvalue())] + ([(f"{key}.cls", label.encode())] if label else [])
+            for name, payload in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+
+
+def test_tar_shards_stream_images_with_labels_and_skip_broken_members(tmp_path):
+    import tarfile
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    _shard(shards / "train-000.tar", [("a/x1", 1, "cat"), ("a/x2", 2, "dog")])
+    _shard(shards / "train-001.tar", [("b/y1", 3, None)])
+    with tarfile.open(shards / "train-001.tar", "a") as tar:  # a member that is not an image
+        import io
+        info = tarfile.TarInfo("b/broken.jpg")
+        info.size = 7
+        tar.addfile(info, io.BytesIO(b"garbage"))
+    source = resolve_source(str(shards))
+    assert list(source.keys()) == ["train-000/a/x1", "train-000/a/x2", "train-001/b/y1", "train-001/b/broken"]
+    items = list(source)
+    assert [key for key, _ in items] == list(source.keys())[:3] and items[0][1].shape == (12, 16, 3)
+    expected = np.asarray(Image.fromarray((np.random.default_rng(2).random((12, 16, 3)) * 255).astype(np.uint8)))
+    assert np.array_equal((items[1][1] * 255).round().astype(np.uint8), expected)
+    assert [source.label(k) for k, _ in items] == ["cat", "dog", None]
+    assert len(source.skipped) == 1 and "broken.jpg" in source.skipped[0][1]
+    assert len(resolve_source(str(shards / "train-*.tar"))) == 4 and len(resolve_source(str(shards / "train-000.tar"))) == 2
+    (tmp_path / "packed.tar.gz").write_bytes(b"")
+    with pytest.raises(ns.NeuronscopeError, match="compressed"):
+        ns.data.tar_shards_source(tmp_path / "packed.tar.gz")

@@ -1,4 +1,5 @@
 """Images: the bundled photos (``photos``) and image sources for dataset examples (``sources``)."""
+from .datasets import dataset_source, tar_shards_source
 from .photos import (
            PHOTOS,
            Photo,
@@ -19,5 +20,6 @@ from .sources import (
            resolve_source,
 )
 
-__all__ = ["PHOTOS", "ImageSource", "Photo", "bundled_source", "file_list_source", "first", "folder_source",
-           "load_image", "photo", "photo_crops", "photo_names", "photo_path", "photos", "resolve_image", "resolve_source"]
+__all__ = ["PHOTOS", "ImageSource", "Photo", "bundled_source", "dataset_source", "file_list_source", "first", "folder_source",
+           "load_image", "photo", "photo_crops", "photo_names", "photo_path", "photos", "resolve_image", "resolve_source",
+           "tar_shards_source"]

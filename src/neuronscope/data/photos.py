@@ -5,6 +5,7 @@ Every image comes back as a float32 RGB array (H, W, 3) in [0, 1].
 from __future__ import annotations
 
 import importlib.util
+import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,39 @@ def resolve_image(source: str | Path | np.ndarray) -> np.ndarray:
     if isinstance(source, np.ndarray):
         return source
     return load_image(source)
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Image file contents (e.g. a tar member) as ``load_image`` would give the file; ``name``
+    appears in the error when the bytes are not an image."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return _to_rgb_array(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise NeuronscopeError(f"cannot read '{name}' as an image ({type(error).__name__}: {error})") from None
+
+
+def as_rgb_array(image) -> np.ndarray:
+    """A PIL image, an (H, W, 3|1) or (H, W) array (uint8 0-255 or float 0-1), or a (3|1, H, W)
+    tensor (a torchvision-style dataset item) as a float32 RGB array (H, W, 3) in [0, 1]."""
+    if isinstance(image, Image.Image):
+        return _to_rgb_array(image)
+    if hasattr(image, "detach"):  # a torch tensor, channels first
+        image = image.detach().cpu().float().numpy()
+        if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[2] not in (1, 3):
+            image = image.transpose(1, 2, 0)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise NeuronscopeError(f"an image must be (H, W), (H, W, 3) or (3, H, W); got shape {array.shape}")
+    if array.shape[2] == 4:
+        array = array[:, :, :3]
+    if array.dtype == np.uint8:
+        array = array.astype(np.float32) / 255.0
+    array = np.clip(array.astype(np.float32), 0.0, 1.0)
+    return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:

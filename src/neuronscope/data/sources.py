@@ -58,6 +58,11 @@ class ImageSource:
         """A short stable hash of what the source contains; changes when the contents change."""
         raise NotImplementedError
 
+    def label(self, key: str) -> str | None:
+        """The class an item belongs to, where the source has labels (an ImageFolder's
+        sub-folder, a dataset's target); None otherwise."""
+        return None
+
     def __len__(self) -> int:
         return len(self.keys())
 
@@ -108,7 +113,10 @@ def bundled_source(names: Sequence[str] | None = None,
 
 def folder_source(path: str | Path) -> ImageSource:
     """Every .jpg, .jpeg, .png and .webp file below ``path`` (recursive, case-insensitive,
-    hidden files and folders ignored), in sorted order of relative path, which is the key."""
+    hidden files and folders ignored), in sorted order of relative path, which is the key.
+
+    An ImageFolder layout (every image exactly one sub-folder deep: ``dogs/1.jpg``,
+    ``cats/2.jpg``) is labelled: ``source.label(key)`` is the sub-folder's name."""
     return FolderSource(path)
 
 
@@ -126,9 +134,15 @@ def first(source: ImageSource, count: int) -> ImageSource:
 
 def resolve_source(spec: str | Path | None) -> ImageSource:
     """The source a command-line argument names: nothing or ``"photos"`` for the bundled crops,
-    a folder for its images, a ``.txt`` file for a list of files, an image file for itself."""
+    a folder for its images (labelled when it is an ImageFolder layout), a ``.txt`` file for a
+    list of files, an image file for itself, and a ``.tar`` file, a folder of them or a glob
+    pattern for WebDataset-style tar shards."""
     if spec is None or str(spec) == "photos":
         return bundled_source()
+    from .datasets import is_tar_spec, tar_shards_source
+
+    if is_tar_spec(spec):
+        return tar_shards_source(spec)
     path = Path(spec).expanduser()
     if path.is_dir():
         return folder_source(path)
@@ -138,7 +152,7 @@ def resolve_source(spec: str | Path | None) -> ImageSource:
         return file_list_source([path])
     raise NeuronscopeError(
         f"image source '{spec}' not found: give a folder of images, a .txt file listing image files, "
-        "or 'photos' for the bundled photos"
+        "tar shards (.tar, a folder or glob of them) or 'photos' for the bundled photos"
     )
 
 
@@ -186,13 +200,19 @@ class FolderSource(ImageSource):
             raise NeuronscopeError(
                 f"no image files in folder '{path}' (looked recursively for {', '.join(IMAGE_SUFFIXES)})"
             )
-        self.name = f"folder {root} ({len(self._keys)} files)"
+        self.classes = _folder_classes(self._keys)
+        """Class names (sorted) when the folder is an ImageFolder layout, else None."""
+        kind = f", {len(self.classes)} classes" if self.classes else ""
+        self.name = f"folder {root} ({len(self._keys)} files{kind})"
 
     def keys(self) -> Sequence[str]:
         return self._keys
 
     def load(self, key: str) -> np.ndarray:
         return load_image(self.root / key)
+
+    def label(self, key: str) -> str | None:
+        return key.partition("/")[0] if self.classes else None
 
     def fingerprint(self) -> str:
         return stable_hash(["folder", [(key, *_file_stat(self.root / key)) for key in self._keys]])
@@ -249,8 +269,18 @@ class FirstSource(ImageSource):
     def load(self, key: str) -> np.ndarray:
         return self.source.load(key)
 
+    def label(self, key: str) -> str | None:
+        return self.source.label(key)
+
     def fingerprint(self) -> str:
         return stable_hash(["first", len(self._keys), self.source.fingerprint()])
+
+
+def _folder_classes(keys: Sequence[str]) -> list[str] | None:
+    """The sub-folder names when every key is exactly ``class/file`` (ImageFolder's layout)."""
+    if not keys or any(key.count("/") != 1 for key in keys):
+        return None
+    return sorted({key.partition("/")[0] for key in keys})
 
 
 def _image_files(root: Path) -> Iterator[str]:

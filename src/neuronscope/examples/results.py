@@ -26,6 +26,9 @@ class ExamplesConfig:
             the model's preprocessing (``Model.prepare``: centre crop, resize).
         checkpoint_every: with a cache folder, save the running state every this many batches.
         progress: show a progress bar over images.
+        workers: processes that decode and resize images while the model runs (a DataLoader);
+            None: ``loading.default_workers`` (none for a few batches, else up to 4). Results
+            do not depend on it.
     """
 
     k: int = 9
@@ -34,6 +37,7 @@ class ExamplesConfig:
     size: int | None = None
     checkpoint_every: int = 8
     progress: bool = True
+    workers: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,71 @@
 """The streaming state of a dataset-examples pass: top-k and bottom-k per channel, merged batch by batch."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 
 from .results import LayerExamples
 
 
+@dataclass
+class LayerSummary:
+    """One batch's top-k and bottom-k of one layer (k or fewer columns): (C, k) spatial maxima
+    (minima), the source positions of their images, and the flat grid index where they peak."""
+
+    top_values: torch.Tensor
+    top_index: torch.Tensor
+    top_flat: torch.Tensor
+    bottom_values: torch.Tensor
+    bottom_index: torch.Tensor
+    bottom_flat: torch.Tensor
+    minimum: float
+    grid: tuple[int, int]
+
+
+@dataclass
+class BatchSummary:
+    """What one batch contributes to a pass, small whatever the batch size: every layer's
+    ``LayerSummary``, the (position, key) of its readable items, the (key, reason) of the
+    unreadable ones and the position after its last candidate. Workers send these to the driver."""
+
+    layers: dict[str, LayerSummary]
+    items: list[tuple[int, str]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    next: int = 0
+
+
+def summarize(activations: dict[str, torch.Tensor], items: list[tuple[int, str]], k: int,
+              skipped: list[tuple[str, str]] | None = None, next_position: int | None = None) -> BatchSummary:
+    """A batch's activations (each (B, C, H, W) or (B, C)) reduced to its top-k per channel."""
+    positions = torch.tensor([p for p, _ in items], dtype=torch.long)[None]
+    layers = {name: _summarize_layer(value, positions, k) for name, value in activations.items()}
+    last = next_position if next_position is not None else items[-1][0] + 1
+    return BatchSummary(layers, list(items), list(skipped or []), last)
+
+
+def _summarize_layer(activations: torch.Tensor, positions: torch.Tensor, k: int) -> LayerSummary:
+    flat = activations.detach().float().cpu()
+    grid = tuple(flat.shape[2:]) if flat.dim() == 4 else (1, 1)
+    flat = flat.flatten(2) if flat.dim() == 4 else flat.unsqueeze(-1)
+    high, high_at = flat.max(dim=2)
+    low, low_at = flat.min(dim=2)
+    index = positions.expand(flat.shape[1], -1)
+    top = _best((high.T, index, high_at.T), k, descending=True)
+    bottom = _best((low.T, index, low_at.T), k, descending=False)
+    return LayerSummary(*top, *bottom, float(low.min()), grid)
+
+
+def _best(columns, k: int, descending: bool):
+    """The best k columns of (values, index, flat) by value; ties keep their order (earlier images)."""
+    values, index, flat = columns
+    order = torch.sort(values, dim=1, descending=descending, stable=True).indices[:, :k]
+    return values.gather(1, order), index.gather(1, order), flat.gather(1, order)
+
+
 class _Running:
-    """Streaming top-k and bottom-k of one layer: merge each batch, keep the best k."""
+    """Streaming top-k and bottom-k of one layer: merge each batch's summary, keep the best k."""
 
     def __init__(self, channels: int, k: int) -> None:
         self.top_values = torch.full((channels, k), -torch.inf)
@@ -20,18 +77,15 @@ class _Running:
         self.minimum = torch.inf
         self.grid = (0, 0)
 
-    def add(self, activations: torch.Tensor, positions: torch.Tensor) -> None:
-        flat = activations.detach().float().cpu()
-        self.grid = tuple(flat.shape[2:]) if flat.dim() == 4 else (1, 1)
-        flat = flat.flatten(2) if flat.dim() == 4 else flat.unsqueeze(-1)
-        high, high_at = flat.max(dim=2)
-        low, low_at = flat.min(dim=2)
-        self.minimum = min(self.minimum, float(low.min()))
-        index = positions.expand(flat.shape[1], -1)
+    def merge(self, part: LayerSummary) -> None:
+        self.grid = part.grid
+        self.minimum = min(self.minimum, part.minimum)
         self.top_values, self.top_index, self.top_flat = _merge(
-            (self.top_values, high.T), (self.top_index, index), (self.top_flat, high_at.T), descending=True)
+            (self.top_values, part.top_values), (self.top_index, part.top_index), (self.top_flat, part.top_flat),
+            descending=True)
         self.bottom_values, self.bottom_index, self.bottom_flat = _merge(
-            (self.bottom_values, low.T), (self.bottom_index, index), (self.bottom_flat, low_at.T), descending=False)
+            (self.bottom_values, part.bottom_values), (self.bottom_index, part.bottom_index),
+            (self.bottom_flat, part.bottom_flat), descending=False)
 
     def referenced(self) -> torch.Tensor:
         return torch.cat([self.top_index.flatten(), self.bottom_index.flatten()])
@@ -60,12 +114,15 @@ class _PassState:
         self.skipped: list[tuple[str, str]] = []
         self._capacity = sum(2 * c * k for c in channels)
 
-    def add(self, activations: dict[str, torch.Tensor], batch: list[tuple[int, str]], next_position: int) -> None:
-        positions = torch.tensor([p for p, _ in batch], dtype=torch.long)[None]
-        for name in self.layers:
-            self.running[name].add(activations[name], positions)
-        self.keys.update(batch)
-        self.next, self.batches, self.images = next_position, self.batches + 1, self.images + len(batch)
+    def add(self, part: BatchSummary) -> None:
+        """Merge one batch (batches must come in source order, so that ties go to earlier images)."""
+        if part.items:
+            for name in self.layers:
+                self.running[name].merge(part.layers[name])
+            self.keys.update(part.items)
+            self.batches, self.images = self.batches + 1, self.images + len(part.items)
+        self.skipped.extend(part.skipped)
+        self.next = part.next
         if len(self.keys) > 2 * self._capacity:
             self._forget_unreferenced()
 

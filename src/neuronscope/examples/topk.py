@@ -12,6 +12,7 @@ resumes where it stopped.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,14 +25,19 @@ from ..capture import capture
 from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
 from ..models.model import Model
+from .loading import Preparer, batches, default_workers
 from .receptive import field_geometry
 from .results import Example, ExamplesConfig, LayerExamples
-from .running import _PassState
+from .running import BatchSummary, _PassState, summarize
 from .store import Store
+
+Runner = Callable[[Model, list[str], ImageSource, ExamplesConfig, tuple[int, int], int], Iterator[BatchSummary]]
+"""How a pass is run: (model, layers, source, config, input size, start position) -> the batches'
+summaries in source order (``local_summaries`` here; ``scale.ray_examples`` on Ray)."""
 
 
 def dataset_examples(model: Model, layers: list[str] | str, source: ImageSource, config: ExamplesConfig = ExamplesConfig(),
-                     cache_dir: Path | None = None) -> dict[str, LayerExamples]:
+                     cache_dir: Path | None = None, runner: Runner | None = None) -> dict[str, LayerExamples]:
     """The top-k (and bottom-k) images of ``source`` for every channel of ``layers``, by the
     channel's spatial maximum (minimum) on each image, in one pass over the source.
 
@@ -39,7 +45,8 @@ def dataset_examples(model: Model, layers: list[str] | str, source: ImageSource,
     without running the model, the others are computed in one pass and saved as
     ``<cache_dir>/<model>/<source fingerprint>/<settings>/<layer>.npz`` (+ ``.json`` manifest),
     and the pass writes a checkpoint every ``config.checkpoint_every`` batches from which an
-    interrupted pass resumes. ``config.batch`` and ``config.progress`` do not change the results.
+    interrupted pass resumes. ``config.batch``, ``config.workers``, ``config.progress`` and
+    ``runner`` (another engine, e.g. Ray) do not change the results.
     """
     _check_config(config)
     names = list(dict.fromkeys([layers] if isinstance(layers, str) else layers))
@@ -53,7 +60,7 @@ def dataset_examples(model: Model, layers: list[str] | str, source: ImageSource,
     found = {name: result for name, result in found.items() if result is not None}
     todo = [name for name in names if name not in found]
     if todo:
-        found.update(_run_pass(model, todo, source, config, input_size, store))
+        found.update(_run_pass(model, todo, source, config, input_size, store, runner))
     return {name: _choose_bottom(found[name], config.bottom) for name in names}
 
 
@@ -88,38 +95,38 @@ def crop_box(image: np.ndarray, box: tuple[int, int, int, int], size: int = 96) 
 # --- the pass ---------------------------------------------------------------------------------
 
 
+def local_summaries(model: Model, layers: list[str], source: ImageSource, config: ExamplesConfig,
+                    input_size: tuple[int, int], start: int) -> Iterator[BatchSummary]:
+    """The pass in this process: decode (in ``config.workers`` DataLoader processes), one capture
+    of every layer, each batch summarized. Another engine gives the same summaries its own way."""
+    workers = default_workers(source, config.batch) if config.workers is None else config.workers
+    with torch.no_grad(), capture(model, layers) as cap:
+        for batch in batches(source, Preparer.of(model, input_size), start, config.batch, workers):
+            activations = cap(batch.inputs.to(model.device, model.dtype)) if batch.inputs is not None else {}
+            yield summarize(activations, batch.items, config.k, batch.skipped, batch.next)
+
+
 def _run_pass(model: Model, layers: list[str], source: ImageSource, config: ExamplesConfig,
-              input_size: tuple[int, int], store: Store | None) -> dict[str, LayerExamples]:
+              input_size: tuple[int, int], store: Store | None, runner: Runner | None) -> dict[str, LayerExamples]:
     channels = [model.layer(name).channels for name in layers]
     state = store.resume(layers) if store is not None else None
     if state is None:
         state = _PassState(layers, channels, config.k)
-    if state.next > 0:
-        source.skipped = list(state.skipped)
+    runner = runner or local_summaries
     bar = tqdm(total=len(source), initial=state.next, desc=f"examples {model.name}"[:60], unit="image",
                disable=not config.progress, leave=False)
     try:
-        with torch.no_grad(), capture(model, layers) as cap:
-            batch: list[tuple[int, str]] = []
-            inputs: list[torch.Tensor] = []
-            for position, key, image in source.items(start=state.next):
-                batch.append((position, key))
-                inputs.append(model.prepare(image, input_size))
-                if len(batch) == config.batch:
-                    state.add(cap(torch.cat(inputs)), batch, position + 1)
-                    bar.update(state.next - bar.n)
-                    batch, inputs = [], []
-                    state.skipped = list(source.skipped)
-                    if store is not None and state.batches % config.checkpoint_every == 0:
-                        store.checkpoint(state)
-            if batch:
-                state.add(cap(torch.cat(inputs)), batch, batch[-1][0] + 1)
-            state.skipped = list(source.skipped)
-            bar.update(len(source) - bar.n)
+        for part in runner(model, layers, source, config, input_size, state.next):
+            state.add(part)
+            bar.update(state.next - bar.n)
+            if store is not None and part.items and state.batches % config.checkpoint_every == 0:
+                store.checkpoint(state)
     finally:
         bar.close()
+        source.skipped = list(state.skipped)
     if state.images == 0:
-        raise NeuronscopeError(f"no readable image in {source.name}")
+        first = f" (first: {state.skipped[0][1]})" if state.skipped else ""
+        raise NeuronscopeError(f"no readable image in {source.name}: all {len(state.skipped)} items failed to load{first}")
     results = {name: state.finish(name, input_size, field_geometry(model, name, input_size)) for name in layers}
     if store is not None:
         for result in results.values():
@@ -139,5 +146,7 @@ def _check_config(config: ExamplesConfig) -> None:
     for field in ("k", "batch", "checkpoint_every"):
         if getattr(config, field) < 1:
             raise NeuronscopeError(f"ExamplesConfig.{field} must be at least 1, got {getattr(config, field)}")
+    if config.workers is not None and config.workers < 0:
+        raise NeuronscopeError(f"ExamplesConfig.workers must be 0 or more (or None for automatic), got {config.workers}")
     if config.size is not None and config.size < 8:
         raise NeuronscopeError(f"ExamplesConfig.size must be at least 8 pixels (or None), got {config.size}")

@@ -3,7 +3,8 @@ with their activation, dataset examples as crops, and the quality figure."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,43 +36,86 @@ def crop_extent(model: Model, layer: str) -> tuple[int, int] | None:
     return None if extent is None else (max(MIN_CROP, extent[0]), max(MIN_CROP, extent[1]))
 
 
-def render_chunk(model: Model, layer: str, channels: list[int], config: GalleryConfig, folder: Path,
-                 examples: LayerExamples, source: ImageSource,
-                 extent: tuple[int, int] | None) -> dict[tuple[str, int], dict[str, Any]]:
-    """Render consecutive ``channels`` of ``layer`` together and write each unit's files into
-    ``folder/<channel>/``. Unit c's sample s uses seed ``render.seed + c * samples + s``; example
-    crops are ``extent`` (h, w) around each example's peak (``crop_extent``)."""
+@dataclass
+class RenderedChunk:
+    """A chunk's pictures and measurements, before anything is written: what a worker sends back.
+
+    ``images`` (units * samples, 3, H, W) on the CPU, unit-major; ``values`` the objective per
+    image; ``peaks`` (units, samples) the spatial peak of each unit on its own images;
+    ``robustness`` per image; ``notes`` the render warnings by image index; ``seed`` the first
+    image's seed (image i uses ``seed + i``)."""
+
+    layer: str
+    channels: list[int]
+    images: torch.Tensor
+    values: list[float]
+    peaks: torch.Tensor
+    robustness: list[float]
+    notes: dict[int, list[str]]
+    seed: int
+
+
+def render_pictures(model: Model, layer: str, channels: list[int], config: GalleryConfig) -> RenderedChunk:
+    """Render consecutive ``channels`` of ``layer`` together and measure them; writes nothing.
+    Unit c's sample s uses seed ``render.seed + c * samples + s``, whoever renders it."""
     samples = config.samples
     render = replace(config.render, seed=config.render.seed + channels[0] * samples, progress=False)
-    result = render_units(model, [Unit(layer, c) for c in channels], render, samples=samples,
-                          diversity=config.diversity if samples > 1 else 0.0)
+    units = [Unit(layer, c) for c in channels]
+    result = render_units(model, units, render, samples=samples, diversity=config.diversity if samples > 1 else 0.0)
     if result.interrupted:  # nothing of a partial chunk is recorded; the next run renders it again
         raise KeyboardInterrupt
     peaks = _spatial_peaks(model, layer, result.images, channels, samples)
     robustness = crop_robustness(model, result.images, [Unit(layer, c) for c in channels for _ in range(samples)])
+    return RenderedChunk(layer, list(channels), result.images.detach().cpu(), result.values.tolist(), peaks,
+                         list(robustness), dict(result.notes), render.seed)
+
+
+def write_chunk(model: Model, chunk: RenderedChunk, config: GalleryConfig, folder: Path, examples: LayerExamples,
+                source: ImageSource, extent: tuple[int, int] | None) -> dict[tuple[str, int], dict[str, Any]]:
+    """Write each unit's files of a rendered chunk into ``folder/<channel>/`` and return their
+    manifest records; example crops are ``extent`` (h, w) around each example's peak (``crop_extent``)."""
+    samples, layer = config.samples, chunk.layer
     inputs = _Inputs(model, source, examples.input_size)
     records = {}
-    for j, c in enumerate(channels):
+    for j, c in enumerate(chunk.channels):
         unit_folder = folder / str(c)
-        pictures = result.images[j * samples : (j + 1) * samples]
+        pictures = chunk.images[j * samples : (j + 1) * samples]
         files = [save_png(unit_folder / f"fv_{s}.png", picture).name for s, picture in enumerate(pictures)]
-        fv_peak = float(peaks[j].max())
+        fv_peak = float(chunk.peaks[j].max())
         dataset_max = float(examples.max_value[c])
+        top = _save_examples(inputs, examples, examples.top(c), "top", unit_folder, extent)
         records[(layer, c)] = {
             "fv": files,
-            "objective": result.values[j * samples : (j + 1) * samples].tolist(),
+            "objective": chunk.values[j * samples : (j + 1) * samples],
             "fv_peak": fv_peak,
             "dataset_max": dataset_max,
             "quality": fv_peak / dataset_max if dataset_max > 0 else None,
-            "robustness": _mean(robustness[j * samples : (j + 1) * samples]),
+            "robustness": _mean(chunk.robustness[j * samples : (j + 1) * samples]),
             "robustness_views": TRIALS,
-            "top": _save_examples(inputs, examples, examples.top(c), "top", unit_folder, extent),
+            "top": top,
+            "top_classes": _class_counts(top),
             "bottom": (_save_examples(inputs, examples, examples.bottom(c), "bottom", unit_folder, extent)
                        if examples.bottom_values is not None else []),
-            "seeds": [render.seed + j * samples + s for s in range(samples)],
-            "warnings": list(dict.fromkeys(n for s in range(j * samples, (j + 1) * samples) for n in result.notes.get(s, []))),
+            "seeds": [chunk.seed + j * samples + s for s in range(samples)],
+            "warnings": list(dict.fromkeys(n for s in range(j * samples, (j + 1) * samples) for n in chunk.notes.get(s, []))),
         }
     return records
+
+
+def render_chunk(model: Model, layer: str, channels: list[int], config: GalleryConfig, folder: Path,
+                 examples: LayerExamples, source: ImageSource,
+                 extent: tuple[int, int] | None) -> dict[tuple[str, int], dict[str, Any]]:
+    """``render_pictures`` then ``write_chunk``, in this process."""
+    return write_chunk(model, render_pictures(model, layer, channels, config), config, folder, examples, source, extent)
+
+
+def _class_counts(examples: list[dict[str, Any]]) -> list[list[Any]] | None:
+    """[label, count] of the examples' labels, most frequent first (ties by name); None without labels."""
+    labels = [e["label"] for e in examples if e.get("label") is not None]
+    if not labels:
+        return None
+    counts = Counter(labels)
+    return [[label, n] for label, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
 
 
 def _mean(values: list[float]) -> float | None:
@@ -112,5 +156,5 @@ def _save_examples(inputs: _Inputs, layer: LayerExamples, examples: list[Example
         crop = crop_box(inputs[example.key], box, size=CROP_SIZE)
         saved.append({"file": save_png(folder / f"{kind}_{rank}.png", crop).name, "key": example.key,
                       "value": float(example.value), "position": [int(example.y), int(example.x)],
-                      "box": list(box)})
+                      "box": list(box), "label": inputs.source.label(example.key)})
     return saved
