@@ -5,6 +5,7 @@ from PIL import Image
 
 import neuronscope as ns
 from neuronscope.data.photos import photo_names
+from neuronscope.data.resolve import resolve_source
 from neuronscope.data.sources import (
     BundledSource,
     FileListSource,
@@ -13,7 +14,6 @@ from neuronscope.data.sources import (
     file_list_source,
     first,
     folder_source,
-    resolve_source,
 )
 
 

@@ -17,8 +17,8 @@ from .sources import (
            file_list_source,
            first,
            folder_source,
-           resolve_source,
 )
+from .resolve import resolve_source
 
 __all__ = ["PHOTOS", "ImageSource", "Photo", "bundled_source", "dataset_source", "file_list_source", "first", "folder_source",
            "load_image", "photo", "photo_crops", "photo_names", "photo_path", "photos", "resolve_image", "resolve_source",

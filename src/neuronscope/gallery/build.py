@@ -11,7 +11,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..data.photos import PHOTOS, load_image
-from ..data.sources import ImageSource, resolve_source
+from ..data.resolve import resolve_source
+from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
 from ..examples.topk import ExamplesConfig, dataset_examples
 from ..featurevis.batching import batch_cap

@@ -1,0 +1,30 @@
+"""Which image source a command-line argument names."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import NeuronscopeError
+from .datasets import is_tar_spec, tar_shards_source
+from .sources import ImageSource, bundled_source, file_list_source, folder_source
+
+
+def resolve_source(spec: str | Path | None) -> ImageSource:
+    """The source a command-line argument names: nothing or ``"photos"`` for the bundled crops,
+    a folder for its images (labelled when it is an ImageFolder layout), a ``.txt`` file for a
+    list of files, an image file for itself, and a ``.tar`` file, a folder of them or a glob
+    pattern for WebDataset-style tar shards."""
+    if spec is None or str(spec) == "photos":
+        return bundled_source()
+    if is_tar_spec(spec):
+        return tar_shards_source(spec)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return folder_source(path)
+    if path.is_file():
+        if path.suffix.lower() == ".txt":
+            return file_list_source(path)
+        return file_list_source([path])
+    raise NeuronscopeError(
+        f"image source '{spec}' not found: give a folder of images, a .txt file listing image files, "
+        "tar shards (.tar, a folder or glob of them) or 'photos' for the bundled photos"
+    )
