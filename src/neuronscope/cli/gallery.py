@@ -8,6 +8,7 @@ from ..gallery.config import DEFAULT_UNITS, GalleryConfig
 from .common import load_model, model_argument
 
 DEFAULT_OUT = "gallery"
+ENGINES = ("local", "ray")
 
 
 def add_commands(commands) -> None:
@@ -28,6 +29,13 @@ def add_commands(commands) -> None:
     micro.add_argument("--steps", type=int, default=None, help="optimization steps per feature visualization (default 192)")
     micro.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
     micro.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    scale = micro.add_argument_group("scale-out (docs/scale.md)")
+    scale.add_argument("--engine", choices=ENGINES, default="local",
+                       help="local: this process (default); ray: a Ray cluster (pip install 'neuronscope[ray]')")
+    scale.add_argument("--address", default=None,
+                       help="with --engine ray: a running cluster ('auto', 'HOST:6379', 'ray://HOST:10001'); default: start a local one")
+    scale.add_argument("--workers", type=int, default=None,
+                       help="with --engine ray: model workers at once (default: as many as the cluster's CPUs/GPUs allow)")
     micro.set_defaults(run=_microscope)
 
     serve = commands.add_parser("serve", help="serve a built gallery on 127.0.0.1")
@@ -47,12 +55,31 @@ def _microscope(args: argparse.Namespace) -> None:
         progress=not args.no_progress)
     if args.steps is not None:
         config = replace(config, render=replace(config.render, steps=args.steps))
-    summary = build_gallery(args.out, config, model=load_model(args))
+    with _engine(args) as engine:
+        summary = build_gallery(args.out, config, model=load_model(args), engine=engine)
     print(f"{summary.folder}: {summary.rendered} units rendered, {summary.reused} reused, "
           f"{summary.photos} photo pages, {summary.pages} pages written")
     if summary.skipped_images:
         print(f"skipped {len(summary.skipped_images)} unreadable images, e.g. {summary.skipped_images[0][0]}: {summary.skipped_images[0][1]}")
     print(f"open {Path(args.out) / 'index.html'}, or run: neuronscope serve {args.out}")
+
+
+def _engine(args: argparse.Namespace):
+    """The build's engine, as a context manager (a local Ray cluster stops when the build does)."""
+    from contextlib import nullcontext
+
+    from ..errors import NeuronscopeError
+    from ..gallery.engine import LocalEngine
+
+    if args.engine == "local":
+        if args.address is not None or args.workers is not None:
+            raise NeuronscopeError("--address and --workers go with --engine ray")
+        return nullcontext(LocalEngine())
+    if args.workers is not None and args.workers < 1:
+        raise NeuronscopeError(f"--workers must be at least 1, got {args.workers}")
+    from ..scale.ray_engine import RayConfig, RayEngine
+
+    return RayEngine(RayConfig(address=args.address, workers=args.workers))
 
 
 def _serve(args: argparse.Namespace) -> None:

@@ -11,6 +11,7 @@ from .photos import (
            photos,
            resolve_image,
 )
+from .resolve import resolve_source
 from .sources import (
            ImageSource,
            bundled_source,
@@ -18,7 +19,6 @@ from .sources import (
            first,
            folder_source,
 )
-from .resolve import resolve_source
 
 __all__ = ["PHOTOS", "ImageSource", "Photo", "bundled_source", "dataset_source", "file_list_source", "first", "folder_source",
            "load_image", "photo", "photo_crops", "photo_names", "photo_path", "photos", "resolve_image", "resolve_source",

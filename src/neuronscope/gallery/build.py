@@ -20,6 +20,7 @@ from ..models import load
 from ..models.model import Model
 from ..models.zoo import ZOO
 from .config import DEFAULT_PHOTOS, GalleryConfig
+from .engine import Engine, LocalEngine
 from .layer_views import (
     AGREEMENT,
     CLASS_DEPTH,
@@ -32,7 +33,7 @@ from .pages import Pages, photo_slug
 from .photo_views import photo_views
 from .plan import Plan, chunks, make_plan
 from .state import BuildState
-from .unit_views import crop_extent, render_chunk
+from .unit_views import crop_extent, write_chunk
 
 PHOTO_WEIGHT = 8
 """A photo page counts as this many units on the progress bar (about as long to make)."""
@@ -51,9 +52,12 @@ class BuildSummary:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-def build_gallery(out: str | Path, config: GalleryConfig | None = None, model: Model | None = None) -> BuildSummary:
+def build_gallery(out: str | Path, config: GalleryConfig | None = None, model: Model | None = None,
+                  engine: Engine | None = None) -> BuildSummary:
     """Build (or extend, or resume) the gallery of ``config.model`` (default: ``GalleryConfig()``)
-    in ``out``; ``model`` saves loading it again."""
+    in ``out``; ``model`` saves loading it again. ``engine`` does the examples pass and the
+    rendering (default ``LocalEngine()``: this process; ``neuronscope.scale.RayEngine`` for a
+    cluster); pages and the manifest are written here either way."""
     out = Path(out)
     config = config or GalleryConfig()
     if out.exists() and not out.is_dir():
@@ -68,7 +72,7 @@ def build_gallery(out: str | Path, config: GalleryConfig | None = None, model: M
         state.data["description"] = _description(model, source)
         try:
             summary = BuildSummary(folder)
-            _Build(model, plan, source, photos, config, state, summary).run()
+            _Build(model, plan, source, photos, config, state, summary, engine or LocalEngine()).run()
             with _timed(summary, "pages_s"):
                 summary.pages = Pages(out).write_all(state.data, source.name)
             state.finish({"rendered": summary.rendered, "photos": summary.photos, "timing": summary.timing})
@@ -82,9 +86,9 @@ class _Build:
     """One run's steps over a plan; each step records its results in the manifest when done."""
 
     def __init__(self, model: Model, plan: Plan, source: ImageSource, photos: list[str], config: GalleryConfig,
-                 state: BuildState, summary: BuildSummary) -> None:
+                 state: BuildState, summary: BuildSummary, engine: Engine) -> None:
         self.model, self.plan, self.source, self.photos = model, plan, source, photos
-        self.config, self.state, self.summary = config, state, summary
+        self.config, self.state, self.summary, self.engine = config, state, summary, engine
 
     def run(self) -> None:
         plan, state = self.plan, self.state
@@ -105,15 +109,18 @@ class _Build:
                 with self._timed("weights_s"):
                     self._neighbours(earlier, later)
                 bar.update(1)
-            for layer in plan.layers:
-                for channels in chunks(pending[layer], max(1, batch_cap(self.config.render, self.model.device) // self.config.samples)):
-                    bar.set_postfix_str(f"{layer}:{channels[0]}-{channels[-1]}")
-                    with self._timed("render_s"):
-                        records = render_chunk(self.model, layer, channels, self.config, state.folder / layer,
-                                               examples[layer], self.source, extents[layer])
+            size = max(1, batch_cap(self.config.render, self.model.device) // self.config.samples)
+            jobs = [(layer, channels) for layer in plan.layers for channels in chunks(pending[layer], size)]
+            if jobs:
+                bar.set_postfix_str(f"rendering {len(jobs)} chunks ({self.engine.name})")
+            with self._timed("render_s"):
+                for chunk in self.engine.render(self.model, jobs, self.config):
+                    layer = chunk.layer
+                    records = write_chunk(self.model, chunk, self.config, state.folder / layer, examples[layer],
+                                          self.source, extents[layer])
                     state.record_units(records)
-                    self.summary.rendered += len(channels)
-                    bar.update(len(channels))
+                    self.summary.rendered += len(chunk.channels)
+                    bar.update(len(chunk.channels))
             for layer in plan.layers:
                 with self._timed("classes_s"):
                     self._classes(layer, examples[layer])
@@ -133,7 +140,8 @@ class _Build:
         """Every layer's dataset examples (one pass, cached) and the size of their crops."""
         config = ExamplesConfig(k=self.config.examples, progress=False)
         examples = dataset_examples(self.model, list(self.plan.layers), self.source, config,
-                                    cache_dir=self.state.folder / "_cache" / "examples")
+                                    cache_dir=self.state.folder / "_cache" / "examples",
+                                    runner=self.engine.examples_runner())
         extents = {}
         for layer in self.plan.layers:
             info = self.model.layer(layer)

@@ -102,13 +102,6 @@ def write_chunk(model: Model, chunk: RenderedChunk, config: GalleryConfig, folde
     return records
 
 
-def render_chunk(model: Model, layer: str, channels: list[int], config: GalleryConfig, folder: Path,
-                 examples: LayerExamples, source: ImageSource,
-                 extent: tuple[int, int] | None) -> dict[tuple[str, int], dict[str, Any]]:
-    """``render_pictures`` then ``write_chunk``, in this process."""
-    return write_chunk(model, render_pictures(model, layer, channels, config), config, folder, examples, source, extent)
-
-
 def _class_counts(examples: list[dict[str, Any]]) -> list[list[Any]] | None:
     """[label, count] of the examples' labels, most frequent first (ties by name); None without labels."""
     labels = [e["label"] for e in examples if e.get("label") is not None]
