@@ -182,7 +182,6 @@ def worker_floor(spec: dict, workdir: Path) -> dict:
     import neuronscope as ns
 
     plain = ns.load(MODEL).module
-    channels = spec["channels"]
     variants = {"plain": (plain, torch.contiguous_format),
                 "folded_channels_last": (_folded(ns.load(MODEL).module, spec["shapes"][0]), torch.channels_last)}
     report = {}

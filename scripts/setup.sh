@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install neuronscope into it (editable), with the test extras.
+# Create .venv and install neuronscope into it (editable) with extras: `bash scripts/setup.sh`
+# installs the test extras; `bash scripts/setup.sh test,ray` adds Ray (the tests of the ray engine).
 #
 # torch: a compatible torch (>= 2.1) that is already importable is kept, never replaced.
 # Otherwise torch==2.13.0 is installed explicitly: on machines with a local CPU wheel it
@@ -8,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+extras=${1:-test}
+case "$extras" in *[!a-z,]*|"") echo "setup: extras are comma-separated names (test, ray), got '$extras'" >&2; exit 2;; esac
 python=${PYTHON:-python3}
 torch_spec=${TORCH_SPEC:-torch==2.13.0}
 
@@ -26,4 +29,4 @@ then
     .venv/bin/python -m pip install --quiet "$torch_spec"
 fi
 
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"

@@ -7,12 +7,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from html.parser import HTMLParser
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from gallery_checks import broken_links, cli, make_image_folder, manifest, partial_files
 
 from neuronscope import NeuronscopeError
 from neuronscope.data.sources import bundled_source
@@ -32,12 +32,7 @@ LAYERS = ("blocks.2.1", "blocks.4.2")
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory) -> Path:
     """Twelve bundled crops as PNG files in nested folders, and one corrupt file."""
-    folder = tmp_path_factory.mktemp("images")
-    source = bundled_source()
-    for i, key in enumerate(source.keys()[::28][:12]):
-        save_png(folder / ("a" if i % 2 else "b") / f"{i:02d}.png", source.load(key))
-    (folder / "broken.jpg").write_bytes(b"not an image")
-    return folder
+    return make_image_folder(tmp_path_factory.mktemp("images"))
 
 
 def small_config(source: Path, **changes) -> GalleryConfig:
@@ -51,35 +46,6 @@ def built(lite0, image_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("gallery")
     config = small_config(image_folder)
     return out, build_gallery(out, config, model=lite0), config
-
-
-def manifest(out: Path) -> dict:
-    return json.loads((out / "efficientnet_lite0" / "manifest.json").read_text())
-
-
-class _Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.links += [value for name, value in attrs if name in ("href", "src") and value]
-
-
-def broken_links(out: Path) -> list[str]:
-    broken = []
-    for page in out.rglob("*.html"):
-        parser = _Links()
-        parser.feed(page.read_text())
-        for link in parser.links:
-            target = link.split("#")[0]
-            if target and not (page.parent / target).resolve().is_file():
-                broken.append(f"{page.relative_to(out)} -> {link}")
-    return broken
-
-
-def partial_files(out: Path) -> list[Path]:
-    return list(out.rglob(".*.tmp"))
 
 
 def test_a_build_writes_every_page_and_every_link_resolves(built):
@@ -195,13 +161,9 @@ def test_a_full_disk_stops_cleanly_and_keeps_what_was_done(lite0, image_folder, 
     assert resumed.rendered == 4 - len(data["units"])
 
 
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from neuronscope.cli import main; sys.exit(main())", *args]
-
-
 def test_kill_and_resume_renders_every_unit_exactly_once(image_folder, tmp_path):
     out = tmp_path / "g"
-    args = _cli("microscope", "--layers", "blocks.2.1", "--units", "24", "--samples", "4", "--steps", "4",
+    args = cli("microscope", "--layers", "blocks.2.1", "--units", "24", "--samples", "4", "--steps", "4",
                 "--photos", "", "--source", str(image_folder), "--out", str(out), "--no-progress")
     path = out / "efficientnet_lite0" / "manifest.json"
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -363,3 +325,23 @@ def test_the_unit_page_shows_the_render_warning_of_a_dead_unit(image_folder, tmp
     dead_page = (tmp_path / "dead" / "1" / "1.html").read_text()
     assert 'role="alert"' in dead_page and "gradient is zero at the start" in dead_page
     assert 'role="alert"' not in (tmp_path / "dead" / "1" / "0.html").read_text()
+
+
+def test_an_image_folder_with_labels_gives_each_unit_page_the_classes_of_its_top_examples(lite0, tmp_path):
+    source = bundled_source()
+    classes = ("chelsea", "coffee", "rocket", "horse")  # a class folder per photo, of that photo's crops
+    for name in classes:
+        for i, key in enumerate([k for k in source.keys() if k.startswith(name + "@")][:4]):
+            save_png(tmp_path / "images" / name / f"{i}.png", source.load(key))
+    out = tmp_path / "g"
+    build_gallery(out, small_config(tmp_path / "images", layers=("blocks.4.2",), units=4, examples=6, photos=()),
+                  model=lite0)
+    seen = set()
+    for key, record in manifest(out)["units"].items():
+        truth = Counter(e["key"].split("/")[0] for e in record["top"])  # the folder each example came from
+        assert dict(record["top_classes"]) == truth, key
+        page = (out / "efficientnet_lite0" / "blocks.4.2" / f"{key.split(':')[1]}.html").read_text()
+        for label, count in truth.items():
+            assert f"<strong>{label}</strong> × {count}" in page, key
+        seen |= set(truth)
+    assert len(seen) > 1 and seen <= set(classes)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -48,7 +49,6 @@ class RayConfig:
         decoders: actors that decode and resize images for the examples pass.
         cpus_per_decoder: CPUs each decoder asks for.
         max_retries: times a render task is run again after its worker process dies.
-        in_flight: render tasks submitted ahead per worker (keeps workers busy, bounds memory).
     """
 
     address: str | None = None
@@ -59,7 +59,6 @@ class RayConfig:
     decoders: int = 1
     cpus_per_decoder: float = 0.5
     max_retries: int = 3
-    in_flight: int = 2
 
 
 class RayEngine:
@@ -72,6 +71,8 @@ class RayEngine:
         self.config = config
         self._started = not ray.is_initialized()
         if self._started:
+            if config.address not in (None, "auto"):
+                _check_reachable(config.address)
             try:
                 ray.init(address=config.address, num_cpus=config.num_cpus if config.address is None else None,
                          include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -118,7 +119,7 @@ class RayEngine:
         shipped = self._model_ref(model)
         waiting = list(jobs)
         running: list = []
-        limit = max(1, self.workers * self.config.in_flight)
+        limit = self.workers  # tasks submitted at once; the others wait here, not in Ray's queue
         try:
             while waiting or running:
                 while waiting and len(running) < limit:
@@ -155,7 +156,7 @@ class RayEngine:
                                 num_cpus=self.config.cpus_per_decoder)
         data = data.map_batches(ExamineBatch, fn_constructor_args=(_cpu(model), layers, config.k,
                                                                    self.gpus_per_worker),
-                                batch_size=config.batch, compute=ray.data.ActorPoolStrategy(size=self.workers),
+                                batch_size=config.batch, compute=ray.data.ActorPoolStrategy(size=min(self.workers, blocks)),
                                 num_cpus=self.config.cpus_per_worker, num_gpus=self.gpus_per_worker)
         for row in data.iter_rows():
             yield pickle.loads(row["summary"])
@@ -184,6 +185,18 @@ def _result(ray, ref) -> RenderedChunk:
     except ray.exceptions.WorkerCrashedError:
         raise NeuronscopeError("a Ray worker died more often than RayConfig.max_retries allows; run the same "
                                "command again to resume (finished units are kept)") from None
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a cluster address nothing listens at (Ray itself would retry for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise NeuronscopeError(f"a Ray address is 'auto', 'HOST:PORT' or 'ray://HOST:PORT', got '{address}'")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise NeuronscopeError(f"cannot reach the Ray cluster at '{address}' ({error.strerror or error}); start one "
+                               "with `ray start --head`, or leave out the address for a local cluster") from None
 
 
 def _ray():

@@ -1,0 +1,55 @@
+"""What the gallery tests check on a built folder, and the small image folder they build from."""
+from __future__ import annotations
+
+import json
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+from neuronscope.data.sources import bundled_source
+from neuronscope.images import save_png
+
+
+def make_image_folder(folder: Path) -> Path:
+    """Twelve bundled crops as PNG files in two sub-folders, and one corrupt file."""
+    source = bundled_source()
+    for i, key in enumerate(source.keys()[::28][:12]):
+        save_png(folder / ("a" if i % 2 else "b") / f"{i:02d}.png", source.load(key))
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    return folder
+
+
+def cli(*args: str) -> list[str]:
+    """The command line of ``neuronscope ARGS`` in a fresh Python process."""
+    return [sys.executable, "-c", "import sys; from neuronscope.cli import main; sys.exit(main())", *args]
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / "efficientnet_lite0" / "manifest.json").read_text())
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [value for name, value in attrs if name in ("href", "src") and value]
+
+
+def broken_links(out: Path) -> list[str]:
+    broken = []
+    for page in out.rglob("*.html"):
+        parser = _Links()
+        parser.feed(page.read_text())
+        for link in parser.links:
+            target = link.split("#")[0]
+            if target and not (page.parent / target).resolve().is_file():
+                broken.append(f"{page.relative_to(out)} -> {link}")
+    return broken
+
+
+def partial_files(out: Path) -> list[Path]:
+    return list(out.rglob(".*.tmp"))
+
+

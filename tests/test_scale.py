@@ -1,0 +1,149 @@
+"""The ray engine on a local Ray cluster of 2 CPUs started by the test: the same gallery as the
+single-machine build, and a worker SIGKILLed mid-render is retried without losing or doubling a unit."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gallery_checks import broken_links, cli, make_image_folder, manifest, partial_files
+from PIL import Image
+
+from neuronscope import NeuronscopeError
+from neuronscope.featurevis.render import RenderConfig
+from neuronscope.gallery import GalleryConfig, build_gallery
+from neuronscope.scale import RayConfig, RayEngine
+from neuronscope.scale.ray_engine import INSTALL_HINT
+
+LAYERS = "blocks.2.1,blocks.4.2"
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                               reason="the ray engine's tests need the ray extra: bash scripts/setup.sh test,ray")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster of 2 CPUs for this module; yields its address."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory) -> Path:
+    return make_image_folder(tmp_path_factory.mktemp("images"))
+
+
+def _build(out: Path, source: Path, *engine: str) -> None:
+    """A small build from the CLI, on one torch thread: as each Ray worker of 1 CPU runs. (Float
+    rounding differs with the thread count, and Adam carries it along: 2 threads against 1 moved
+    an objective by 1.5 % after 8 steps; the same count gives the same numbers.)"""
+    args = cli("microscope", "--layers", LAYERS, "--units", "2", "--samples", "2", "--steps", "8", "--examples", "4",
+               "--photos", "", "--source", str(source), "--out", str(out), "--no-progress", *engine)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=900, check=False,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@needs_ray
+def test_a_build_on_ray_equals_the_single_machine_build_unit_by_unit(cluster, image_folder, tmp_path):
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    _build(local, image_folder)
+    _build(remote, image_folder, "--engine", "ray", "--address", cluster, "--workers", "2")
+    a, b = manifest(local)["units"], manifest(remote)["units"]
+    assert sorted(a) == sorted(b) == sorted(f"{layer}:{c}" for layer in LAYERS.split(",") for c in (0, 1))
+    for key in a:
+        assert [e["key"] for e in a[key]["top"]] == [e["key"] for e in b[key]["top"]], key
+        assert [e["value"] for e in a[key]["top"]] == pytest.approx([e["value"] for e in b[key]["top"]], rel=1e-4, abs=1e-4)
+        assert a[key]["seeds"] == b[key]["seeds"]
+        assert a[key]["objective"] == pytest.approx(b[key]["objective"], rel=1e-5), key
+        layer, channel = key.split(":")
+        for name in a[key]["fv"]:
+            pa, pb = (np.asarray(Image.open(out / "efficientnet_lite0" / layer / channel / name), dtype=np.int16)
+                      for out in (local, remote))
+            difference = np.abs(pa - pb)
+            assert difference.max() <= 1, f"{key} {name}: {difference.mean()}, {difference.max()}"
+    assert manifest(remote)["runs"][-1]["finished"]
+    assert broken_links(remote) == [] and partial_files(remote) == []
+
+
+def _render_workers() -> list[int]:
+    """Processes now running a render task (Ray titles a worker by the task it runs)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"ray::render_task"):
+                found.append(int(entry.name))
+    return found
+
+
+@needs_ray
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds Ray's worker processes in /proc (Linux)")
+def test_a_worker_killed_while_rendering_is_retried_and_every_unit_is_recorded_once(cluster, lite0, image_folder, tmp_path):
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_the_first_render_worker() -> None:
+        while not stop.is_set() and not killed:
+            for pid in _render_workers():
+                time.sleep(0.5)  # let it get into its optimization
+                if pid in _render_workers():
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    break
+            time.sleep(0.05)
+
+    config = GalleryConfig(layers=tuple(LAYERS.split(",")), units=3, samples=2, examples=4, photos=(),
+                           render=RenderConfig(steps=48, size=64, progress=False), source=str(image_folder),
+                           progress=False)
+    killer = threading.Thread(target=kill_the_first_render_worker, daemon=True)
+    killer.start()
+    try:
+        with RayEngine(RayConfig(address=cluster, workers=2)) as engine:
+            summary = build_gallery(tmp_path, config, model=lite0, engine=engine)
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no render worker was seen running, so none was killed"
+    data = manifest(tmp_path)
+    expected = sorted(f"{layer}:{c}" for layer in config.layers for c in range(3))
+    assert sorted(data["units"]) == expected
+    assert summary.rendered == len(expected)  # the killed chunk was rendered again, and recorded once
+    assert len(data["runs"]) == 1 and data["runs"][0]["finished"] and data["runs"][0]["rendered"] == len(expected)
+    assert {record["run"] for record in data["units"].values()} == {data["runs"][0]["id"]}
+    for key, record in data["units"].items():
+        layer, channel = key.split(":")
+        assert all((tmp_path / "efficientnet_lite0" / layer / channel / name).is_file() for name in record["fv"])
+    assert partial_files(tmp_path) == [] and broken_links(tmp_path) == []
+
+
+@needs_ray
+def test_an_unreachable_cluster_gets_a_clear_error(image_folder, tmp_path):
+    for address, message in [("127.0.0.1:1", "cannot reach the Ray cluster at '127.0.0.1:1'"),
+                             ("nowhere", "HOST:PORT")]:
+        done = subprocess.run(cli("microscope", "--layers", "blocks.2.1", "--units", "1", "--source", str(image_folder),
+                                  "--engine", "ray", "--address", address, "--out", str(tmp_path / "g")),
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "g").exists()
+
+
+def test_the_ray_engine_without_ray_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
+    with pytest.raises(NeuronscopeError, match=re.escape(INSTALL_HINT)):
+        RayEngine(RayConfig())
