@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -49,7 +50,7 @@ def jpeg_folder(folder: Path, images: int) -> ImageSource:
     source = bundled_source()
     keys = source.keys()
     for i in range(images):
-        array = source.load(keys[i % len(keys)])
+        array = np.clip(np.asarray(source.load(keys[i % len(keys)])) * 255 + 0.5, 0, 255).astype(np.uint8)
         Image.fromarray(array).save(folder / f"{i:05d}.jpg", quality=90)
     return folder_source(folder)
 
