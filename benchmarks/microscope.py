@@ -2,13 +2,15 @@
 reference render in the same run, units per minute for ``--all`` on one layer, and where the time
 goes (examples pass, weights, rendering, class views, photo pages, pages).
 
-    .venv/bin/python benchmarks/microscope.py [--layer blocks.2.1] [--skip-all] [--out benchmarks/results/microscope.json]
+    .venv/bin/python benchmarks/microscope.py [--layer blocks.2.1] [--skip-all] [--before REV] [--out benchmarks/results/microscope.json]
 
 The reference workload is ``neuronscope render-layer efficientnet_lite0 blocks.4.1.bn1 --channels
 0:16 --steps 256 --size 128``; both it and the main job run through the CLI entry point exactly as
 a user types them, so the ratio main job / reference compares machines fairly (minutes do not).
-Every build starts from an empty folder, on the CPU with the thread count given. A measurement,
-not a test: nothing here asserts a speed.
+Every build starts from an empty folder, on the CPU with the thread count given. ``--before REV``
+also runs both commands with the code of git revision REV (a temporary worktree), in the same run,
+so a change's effect on the ratio is measured on the same machine in the same minutes. A
+measurement, not a test: nothing here asserts a speed.
 """
 from __future__ import annotations
 
@@ -17,8 +19,11 @@ import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -48,24 +53,29 @@ REFERENCE = ["render-layer", "efficientnet_lite0", "blocks.4.1.bn1", "--channels
              "--size", "128", "--no-progress"]
 
 
-def cli_run(name: str, argv: list[str], folder: Path) -> float:
-    """Seconds the ``neuronscope`` command ``argv`` takes (it must succeed)."""
-    from neuronscope.cli.main import main as cli
+RUNNER = "import sys, torch; torch.set_num_threads({threads}); from neuronscope.cli.main import main; sys.exit(main({argv!r}))"
 
+
+def cli_run(name: str, argv: list[str], threads: int, src: Path | None = None) -> float:
+    """Seconds the ``neuronscope`` command ``argv`` takes in a fresh Python process, as a user runs
+    it (it must succeed); ``src``: the package source to import (default: the installed one)."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [env.get("PYTHONPATH")])])
     start = time.perf_counter()
-    code = cli(argv)
+    code = subprocess.run([sys.executable, "-c", RUNNER.format(threads=threads, argv=argv)], env=env).returncode
     seconds = time.perf_counter() - start
     if code != 0:
         raise SystemExit(f"{name} failed with exit code {code}")
     return seconds
 
 
-def main_job_vs_reference() -> dict:
+def main_job_vs_reference(threads: int, src: Path | None = None) -> dict:
     """The README command and the reference, one after the other, each in a fresh folder."""
     folder = Path(tempfile.mkdtemp(prefix="microscope-bench-"))
     try:
-        reference_s = cli_run("reference", [*REFERENCE, "-o", str(folder / "reference.png")], folder)
-        main_s = cli_run("main job", ["microscope", "--out", str(folder / "gallery"), "--no-progress"], folder)
+        reference_s = cli_run("reference", [*REFERENCE, "-o", str(folder / "reference.png")], threads, src)
+        main_s = cli_run("main job", ["microscope", "--out", str(folder / "gallery"), "--no-progress"], threads, src)
         manifest = json.loads((folder / "gallery" / "efficientnet_lite0" / "manifest.json").read_text())
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -82,20 +92,39 @@ def main() -> None:
     parser.add_argument("--layer", default="blocks.2.1", help="the layer of the --all build")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-all", action="store_true", help="only the main job and the reference")
+    parser.add_argument("--before", default=None, metavar="REV",
+                        help="also measure the code of this git revision, in the same run (before, then now)")
     parser.add_argument("--out", default="benchmarks/results/microscope.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     report = {"model": "efficientnet_lite0", "threads": args.threads, "started_utc": started,
               "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-              "torch": torch.__version__, "load_1min_before": round(os.getloadavg()[0], 2),
-              "main_job_vs_reference": main_job_vs_reference()}
+              "torch": torch.__version__, "load_1min_before": round(os.getloadavg()[0], 2)}
+    if args.before:
+        with _worktree(args.before) as tree:
+            report["before"] = {"revision": args.before, **main_job_vs_reference(args.threads, tree / "src")}
+    report["main_job_vs_reference"] = main_job_vs_reference(args.threads)
+    if args.before:
+        report["main_job_speedup_over_before"] = round(
+            report["before"]["main_job_s"] / report["main_job_vs_reference"]["main_job_s"], 2)
     if not args.skip_all:
         model = ns.load("efficientnet_lite0")
         every = GalleryConfig(layers=(args.layer,), units=None, photos=(), progress=False)
         report["builds"] = [measure(f"--all --layers {args.layer} --photos ''", every, model)]
     write_json(args.out, report)
     print(json.dumps(report, indent=2))
+
+
+@contextmanager
+def _worktree(revision: str):
+    """A temporary checkout of ``revision`` (removed after)."""
+    folder = Path(tempfile.mkdtemp(prefix="microscope-before-")) / "tree"
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), revision], check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], check=False, capture_output=True)
 
 
 if __name__ == "__main__":

@@ -205,6 +205,8 @@ def test_representative_layers_are_stage_ends(lite0):
 
 def test_chunks_are_runs_of_consecutive_channels():
     assert chunks([9, 0, 1, 2, 5, 6], 2) == [[0, 1], [2], [5, 6], [9]]
+    assert chunks(list(range(6)), 5) == [[0, 1, 2], [3, 4, 5]]  # even chunks, none of one unit
+    assert [len(c) for c in chunks(list(range(11)), 5)] == [4, 4, 3]
 
 
 def test_serve_binds_loopback_and_refuses_folders_without_a_gallery(built, tmp_path):

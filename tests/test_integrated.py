@@ -35,6 +35,9 @@ def test_reverse_and_forward_mode_give_the_same_attribution(lite0):
     torch.testing.assert_close(maps.channel[:, channels], rows, rtol=1e-3, atol=1e-4)
     torch.testing.assert_close(maps.total, support.total[[967, TABBY]], rtol=1e-3, atol=1e-3)
     torch.testing.assert_close(maps.scores, support.logits[[967, TABBY]], rtol=1e-4, atol=1e-4)
+    alone = class_support(lite0, "coffee", "blocks.5.3", channels, steps=16, total=False)  # the gallery's cheaper call
+    torch.testing.assert_close(alone.per_channel, support.per_channel, rtol=1e-5, atol=1e-6)
+    assert alone.total is None
     assert maps.method.startswith("integrated gradients") and maps.values.shape == (2, 192, 7, 7)
 
 

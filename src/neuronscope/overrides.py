@@ -132,15 +132,21 @@ class _RedirectedReLU(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (x,) = ctx.saved_tensors
         upper = ctx.upper
-        inside = x >= 0 if upper is None else (x >= 0) & (x <= upper)
-        standard = grad * inside
+        # the standard gradient, by torch's own fused kernels for relu and relu6 (= hardtanh 0..6)
+        standard = (torch.ops.aten.threshold_backward(grad, x, 0.0) if upper is None
+                    else torch.ops.aten.hardtanh_backward(grad, x, 0.0, upper))
+        dims = tuple(range(1, grad.dim()))  # an item's dims (flatten would copy a channels-last tensor)
+        has_standard = standard.any(dim=dims) if dims else standard.any()
+        if bool(has_standard.all()):  # the common case, and the cheap one: nothing to redirect
+            return standard, None
+        if dims and not bool((~has_standard & grad.any(dim=dims)).any()):
+            return standard, None  # the items without a standard gradient get no gradient here at all
         # grad > 0 means the descent step lowers y: never push a negative input lower,
         # nor (ReLU6) a saturated input higher.
         blocked = (x < 0) & (grad > 0)
         if upper is not None:
             blocked |= (x > upper) & (grad < 0)
         redirected = grad.masked_fill(blocked, 0.0)
-        has_standard = standard.flatten(1).norm(dim=1) > 0 if grad.dim() > 1 else standard.norm() > 0
         keep = has_standard.view(-1, *([1] * (grad.dim() - 1))) if grad.dim() > 1 else has_standard
         return torch.where(keep, standard, redirected), None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..gallery.config import DEFAULT_UNITS, GalleryConfig
+from ..gallery.config import DEFAULT_STEPS, DEFAULT_UNITS, GalleryConfig
 from .common import load_model, model_argument
 
 DEFAULT_OUT = "gallery"
@@ -26,7 +26,7 @@ def add_commands(commands) -> None:
     micro.add_argument("--photos", default=None, help="comma-separated photos (bundled names, files or source keys) that get a page; \"all\" for every one, \"\" for none")
     micro.add_argument("--samples", type=int, default=GalleryConfig.samples, help=f"feature visualizations per unit (default {GalleryConfig.samples})")
     micro.add_argument("--examples", type=int, default=GalleryConfig.examples, help=f"dataset examples per unit (default {GalleryConfig.examples})")
-    micro.add_argument("--steps", type=int, default=None, help="optimization steps per feature visualization (default 192)")
+    micro.add_argument("--steps", type=int, default=None, help=f"optimization steps per feature visualization (default {DEFAULT_STEPS})")
     micro.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
     micro.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     scale = micro.add_argument_group("scale-out (docs/scale.md)")

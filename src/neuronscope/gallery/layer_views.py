@@ -76,7 +76,7 @@ def unit_classes(model: Model, layer: str, channels: Sequence[int], examples: La
     for key in sorted({k for keys in wanted.values() for k in keys}):
         serves = [c for c, keys in wanted.items() if key in keys]
         if method == INTEGRATED:
-            support = class_support(model, source.load(key), layer, serves, steps=GALLERY_STEPS)
+            support = class_support(model, source.load(key), layer, serves, steps=GALLERY_STEPS, total=False)
             per_image.update({(key, c): support.per_channel[:, j] for j, c in enumerate(serves)})
         else:
             result = attribute_all_classes(model, source.load(key), layer).channel  # (classes, C)

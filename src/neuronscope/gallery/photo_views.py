@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..attribution.dictionary import semantic_dictionary
 from ..attribution.factor import class_factors
 from ..attribution.groups import neuron_groups
 from ..attribution.hidden import attribute_all_classes, default_layer
-from ..featurevis.caricature import CaricatureConfig, caricature
+from ..featurevis.caricature import CaricatureConfig, Caricatures, caricature
 from ..images import factor_colors, save_png
 from ..models.model import Model
 from ..predict import classify
@@ -20,6 +21,11 @@ from .config import GalleryConfig
 
 GROUPS = 4
 """Neuron groups per photo."""
+CARICATURE_BATCH = 3
+"""Caricatures optimized together, shallow to deep (with the photo, 4 images a batch): a batch
+stops after its deepest layer, so the shallow ones do not run through the whole network. On
+Lite0's 6 gallery layers at 224 px on a 2-core CPU, two batches of 3 take 256 ms a step, one
+batch of 6 takes 336 ms."""
 ICON_SIZE = 64
 """Side of the semantic dictionary's channel icons (rendered like the units, at most 128 steps,
 cached across photos)."""
@@ -32,7 +38,7 @@ def photo_views(model: Model, image: np.ndarray, layers: list[str], config: Gall
     record: dict[str, Any] = {"layers": list(layers), "predictions": [
         {"label": p.label, "probability": p.probability} for p in classify(model, [image], top=5)[0]]}
 
-    cartoons = caricature(model, image, layers, CaricatureConfig(steps=config.caricature_steps, progress=False))
+    cartoons = _caricatures(model, image, layers, config.caricature_steps)
     save_png(folder / "input.png", cartoons.reference)
     record["caricatures"] = [
         {"layer": layer, "file": save_png(folder / f"caricature_{i}.png", picture).name, "similarity": float(sim)}
@@ -55,6 +61,20 @@ def photo_views(model: Model, image: np.ndarray, layers: list[str], config: Gall
     record["dictionary"] = {"layer": deepest, "file": save_png(folder / "dictionary.png", dictionary.mosaic()).name,
                             "channels": sorted({int(c) for c in dictionary.channels[..., 0].flatten()})}
     return record
+
+
+def _caricatures(model: Model, image: np.ndarray, layers: list[str], steps: int) -> Caricatures:
+    """One caricature per layer, in batches of ``CARICATURE_BATCH`` layers of similar depth;
+    layer i keeps seed i, as in one batch."""
+    parts = [caricature(model, image, layers[first : first + CARICATURE_BATCH],
+                        CaricatureConfig(steps=steps, seed=first, progress=False))
+             for first in range(0, len(layers), CARICATURE_BATCH)]
+    if len(parts) == 1:
+        return parts[0]
+    return replace(parts[0], images=torch.cat([p.images for p in parts]), layers=[n for p in parts for n in p.layers],
+                   labels=[n for p in parts for n in p.labels], similarity=torch.cat([p.similarity for p in parts]),
+                   values=torch.cat([p.values for p in parts]), history=torch.cat([p.history for p in parts], dim=1),
+                   manifest={"parts": [p.manifest for p in parts]})
 
 
 def _class_factors(model: Model, image: np.ndarray, reference, folder: Path) -> dict[str, Any] | None:

@@ -57,11 +57,22 @@ def make_plan(model: Model, layers: Iterable[str] | None, units: int | None) -> 
 
 def chunks(channels: list[int], size: int) -> list[list[int]]:
     """Pending channels in chunks of at most ``size``, each a run of consecutive channels (so a
-    unit's seeds do not depend on which other units were pending)."""
+    unit's seeds do not depend on which other units were pending). A longer run is cut into
+    chunks of nearly equal length (6 units at most 5 a chunk: 3 + 3, not 5 + 1): a small
+    chunk wastes the machine, and every new batch shape pays its kernels' set-up once."""
     runs: list[list[int]] = []
     for c in sorted(channels):
-        if runs and runs[-1][-1] == c - 1 and len(runs[-1]) < size:
+        if runs and runs[-1][-1] == c - 1:
             runs[-1].append(c)
         else:
             runs.append([c])
-    return runs
+    return [piece for run in runs for piece in _even_pieces(run, size)]
+
+
+def _even_pieces(run: list[int], size: int) -> list[list[int]]:
+    count = -(-len(run) // size)
+    base, extra = divmod(len(run), count)
+    bounds = [0]
+    for i in range(count):
+        bounds.append(bounds[-1] + base + (i < extra))
+    return [run[a:b] for a, b in zip(bounds, bounds[1:])]
