@@ -12,10 +12,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import torch
 from gallery_checks import broken_links, cli, make_image_folder, manifest, partial_files
 
 from neuronscope import NeuronscopeError
+from neuronscope.data.photos import load_image, photo_path
 from neuronscope.data.sources import bundled_source
+from neuronscope.featurevis.caricature import CaricatureConfig, caricature
 from neuronscope.featurevis.render import RenderConfig
 from neuronscope.gallery import (
     GalleryConfig,
@@ -23,6 +26,7 @@ from neuronscope.gallery import (
     make_server,
     serve_in_background,
 )
+from neuronscope.gallery.photo_views import _caricatures
 from neuronscope.gallery.plan import chunks, representative_layers
 from neuronscope.images import save_png
 
@@ -347,3 +351,15 @@ def test_an_image_folder_with_labels_gives_each_unit_page_the_classes_of_its_top
             assert f"<strong>{label}</strong> × {count}" in page, key
         seen |= set(truth)
     assert len(seen) > 1 and seen <= set(classes)
+
+
+def test_photo_pages_make_caricatures_in_depth_batches_that_keep_each_layers_seed(lite0):
+    """Two batches (3 layers, then 1) give what one caricature call per batch gives: each layer
+    keeps its place, seed and similarity; the photo's page lists them shallow to deep."""
+    layers = ["blocks.1.1", "blocks.2.1", "blocks.3.2", "blocks.4.2"]
+    photo = load_image(photo_path("chelsea"))
+    both = _caricatures(lite0, photo, layers, steps=3)
+    deep = caricature(lite0, photo, layers[3:], CaricatureConfig(steps=3, seed=3, progress=False))
+    assert both.layers == layers and both.images.shape[0] == len(both.similarity) == 4
+    torch.testing.assert_close(both.images[3], deep.images[0])
+    torch.testing.assert_close(both.similarity[3], deep.similarity[0])

@@ -82,11 +82,23 @@ def semantic_dictionary(model: Model, image: str | np.ndarray | torch.Tensor, la
     info = model.spatial_layer(layer)
     if not 1 <= top <= info.channels:
         raise NeuronscopeError(f"top must be in 1..{info.channels}, got {top}")
-    x, acts = layer_activations(model, image, info.name, size)
-    values, channels = acts.permute(1, 2, 0).topk(top, dim=-1)  # over channels, at each (row, column)
+    x, values, channels = _top_channels(model, image, info.name, top, size)
     needed = sorted({int(c) for c in channels.flatten()})
     icons = channel_icons(model, info.name, needed, config or RenderConfig(steps=128, size=64), cache)
     return SemanticDictionary(info.name, channels.cpu().numpy(), values.cpu().numpy(), icons, x[0].cpu())
+
+
+def dictionary_channels(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, top: int = 4,
+                        size: int | tuple[int, int] | None = None) -> list[int]:
+    """The channels whose icons ``semantic_dictionary`` needs for ``image`` (one forward pass), so
+    that the icons of many images can be rendered together with ``channel_icons`` first."""
+    return sorted({int(c) for c in _top_channels(model, image, model.spatial_layer(layer).name, top, size)[2].flatten()})
+
+
+def _top_channels(model: Model, image, layer: str, top: int, size):
+    x, acts = layer_activations(model, image, layer, size)
+    values, channels = acts.permute(1, 2, 0).topk(top, dim=-1)  # over channels, at each (row, column)
+    return x, values, channels
 
 
 def channel_icons(model: Model, layer: str, channels: list[int], config: RenderConfig,

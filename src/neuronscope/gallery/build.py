@@ -30,7 +30,7 @@ from .layer_views import (
     unit_classes,
 )
 from .pages import Pages, photo_slug
-from .photo_views import photo_views
+from .photo_views import photo_views, prefetch_icons
 from .plan import Plan, chunks, make_plan
 from .state import BuildState
 from .unit_views import crop_extent, write_chunk
@@ -125,6 +125,11 @@ class _Build:
                 with self._timed("classes_s"):
                     self._classes(layer, examples[layer])
                 bar.update(1)
+            if photos:
+                bar.set_postfix_str("dictionary icons")
+                with self._timed("photos_s"):
+                    prefetch_icons(self.model, [_photo_image(name, self.source) for name in photos], shown,
+                                   self.config, state.folder / "_cache" / "icons")
             for name in photos:
                 bar.set_postfix_str(name)
                 with self._timed("photos_s"):

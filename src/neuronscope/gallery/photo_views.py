@@ -9,7 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..attribution.dictionary import semantic_dictionary
+from ..attribution.dictionary import (
+    channel_icons,
+    dictionary_channels,
+    semantic_dictionary,
+)
 from ..attribution.factor import class_factors
 from ..attribution.groups import neuron_groups
 from ..attribution.hidden import attribute_all_classes, default_layer
@@ -46,21 +50,41 @@ def photo_views(model: Model, image: np.ndarray, layers: list[str], config: Gall
 
     record["factors"] = _class_factors(model, image, cartoons.reference, folder)
 
-    grids = [layer for layer in layers if _positions(model, layer) >= GROUPS]
-    if not grids:  # no layer with enough positions for groups and a dictionary
+    deepest = dictionary_layer(model, layers)
+    if deepest is None:  # no layer with enough positions for groups and a dictionary
         record["groups"] = record["dictionary"] = None
         return record
-    deepest = grids[-1]
     groups = neuron_groups(model, image, deepest, k=GROUPS)
     record["groups"] = {"layer": deepest, "file": save_png(folder / "groups.png", groups.overlay()).name,
                         "colors": [_hex(c) for c in groups.colors()],
                         "channels": [[int(c) for c in np.argsort(-d)[:4]] for d in groups.directions]}
 
-    icons = replace(config.render, size=ICON_SIZE, steps=min(128, config.render.steps), progress=False)
-    dictionary = semantic_dictionary(model, image, deepest, top=1, config=icons, cache=icon_cache)
+    dictionary = semantic_dictionary(model, image, deepest, top=1, config=_icon_config(config), cache=icon_cache)
     record["dictionary"] = {"layer": deepest, "file": save_png(folder / "dictionary.png", dictionary.mosaic()).name,
                             "channels": sorted({int(c) for c in dictionary.channels[..., 0].flatten()})}
     return record
+
+
+def dictionary_layer(model: Model, layers: list[str]) -> str | None:
+    """The layer of the photo pages' neuron groups and semantic dictionary: the deepest gallery
+    layer with at least ``GROUPS`` positions (None: there is none)."""
+    grids = [layer for layer in layers if _positions(model, layer) >= GROUPS]
+    return grids[-1] if grids else None
+
+
+def prefetch_icons(model: Model, images: list[np.ndarray], layers: list[str], config: GalleryConfig,
+                   icon_cache: Path) -> None:
+    """Render the dictionary icons of all ``images`` in one batched call before their pages are
+    made (full batches, no icon rendered twice); the pages then read them from ``icon_cache``."""
+    layer = dictionary_layer(model, layers)
+    if layer is None or not images:
+        return
+    needed = sorted({c for image in images for c in dictionary_channels(model, image, layer, top=1)})
+    channel_icons(model, model.spatial_layer(layer).name, needed, _icon_config(config), icon_cache)
+
+
+def _icon_config(config: GalleryConfig):
+    return replace(config.render, size=ICON_SIZE, steps=min(128, config.render.steps), progress=False)
 
 
 def _caricatures(model: Model, image: np.ndarray, layers: list[str], steps: int) -> Caricatures:
