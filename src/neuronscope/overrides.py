@@ -121,6 +121,11 @@ def _in_place(func, args: tuple, kwargs: dict) -> bool:
     return bool(args[position] if len(args) > position else kwargs.get("inplace", False))
 
 
+def _outside(bound: float, dtype: torch.dtype, direction: float) -> float:
+    """The next value of ``dtype`` after ``bound`` towards ``direction``."""
+    return torch.nextafter(torch.tensor(bound, dtype=dtype), torch.tensor(direction * float("inf"), dtype=dtype)).item()
+
+
 class _RedirectedReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, upper: float | None) -> torch.Tensor:
@@ -132,11 +137,13 @@ class _RedirectedReLU(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (x,) = ctx.saved_tensors
         upper = ctx.upper
-        # the standard gradient, by torch's own fused kernels for relu and relu6 (= hardtanh 0..6)
-        standard = (torch.ops.aten.threshold_backward(grad, x, 0.0) if upper is None
-                    else torch.ops.aten.hardtanh_backward(grad, x, 0.0, upper))
+        # the standard gradient, where 0 <= x <= upper, by torch's fused kernels for relu and relu6
+        # (open intervals: the bounds are moved out by one step of x's dtype to include the ends)
+        below, above = _outside(0.0, x.dtype, -1.0), None if upper is None else _outside(upper, x.dtype, 1.0)
+        standard = (torch.ops.aten.threshold_backward(grad, x, below) if upper is None
+                    else torch.ops.aten.hardtanh_backward(grad, x, below, above))
         dims = tuple(range(1, grad.dim()))  # an item's dims (flatten would copy a channels-last tensor)
-        has_standard = standard.any(dim=dims) if dims else standard.any()
+        has_standard = torch.linalg.vector_norm(standard, dim=dims) > 0 if dims else standard.norm() > 0
         if bool(has_standard.all()):  # the common case, and the cheap one: nothing to redirect
             return standard, None
         if dims and not bool((~has_standard & grad.any(dim=dims)).any()):
