@@ -9,6 +9,7 @@ and counted, so a render can say that it could not fix them.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 
@@ -121,6 +122,7 @@ def _in_place(func, args: tuple, kwargs: dict) -> bool:
     return bool(args[position] if len(args) > position else kwargs.get("inplace", False))
 
 
+@functools.lru_cache(maxsize=None)  # a handful of (bound, dtype) pairs; called in every backward
 def _outside(bound: float, dtype: torch.dtype, direction: float) -> float:
     """The next value of ``dtype`` after ``bound`` towards ``direction``."""
     return torch.nextafter(torch.tensor(bound, dtype=dtype), torch.tensor(direction * float("inf"), dtype=dtype)).item()

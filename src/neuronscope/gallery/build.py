@@ -125,15 +125,16 @@ class _Build:
                 with self._timed("classes_s"):
                     self._classes(layer, examples[layer])
                 bar.update(1)
+            images = {name: _photo_image(name, self.source) for name in photos}  # read once, used twice
             if photos:
                 bar.set_postfix_str("dictionary icons")
                 with self._timed("photos_s"):
-                    prefetch_icons(self.model, [_photo_image(name, self.source) for name in photos], shown,
-                                   self.config, state.folder / "_cache" / "icons")
+                    prefetch_icons(self.model, list(images.values()), shown, self.config,
+                                   state.folder / "_cache" / "icons")
             for name in photos:
                 bar.set_postfix_str(name)
                 with self._timed("photos_s"):
-                    record = photo_views(self.model, _photo_image(name, self.source), shown, self.config,
+                    record = photo_views(self.model, images[name], shown, self.config,
                                          state.folder / "photos" / photo_slug(name), state.folder / "_cache" / "icons")
                 state.record_photo(name, record)
                 self.summary.photos += 1
