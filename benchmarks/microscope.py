@@ -124,7 +124,9 @@ def main() -> None:
 def _worktree(revision: str):
     """A temporary checkout of ``revision`` (removed after)."""
     folder = Path(tempfile.mkdtemp(prefix="microscope-before-")) / "tree"
-    subprocess.run(["git", "worktree", "add", "--detach", str(folder), revision], check=True, capture_output=True)
+    made = subprocess.run(["git", "worktree", "add", "--detach", str(folder), revision], capture_output=True, text=True)
+    if made.returncode != 0:
+        raise SystemExit(f"--before {revision}: not a revision git can check out ({made.stderr.strip().splitlines()[-1]})")
     try:
         yield folder
     finally:
