@@ -40,4 +40,4 @@ def test_one_place_in_the_package_constructs_an_optimizer():
     made = re.compile(r"torch\.optim\.[A-Z]\w*\(|optim\.[A-Z]\w*\(")
     places = [str(p.relative_to(package)) for p in package.rglob("*.py")
               for line in p.read_text().splitlines() if made.search(line)]
-    assert places == ["featurevis/loop.py"]
+    assert sorted(set(places)) == ["featurevis/loop.py"]  # the optimizers a config can name live there

@@ -9,6 +9,7 @@ from PIL import Image
 
 from ..errors import NeuronscopeError
 from ..featurevis.param import PARAMS
+from ..featurevis.loop import OPTIMIZERS
 from ..featurevis.render import RenderConfig
 from ..featurevis.transforms import PRESETS
 from ..images import save_png
@@ -80,14 +81,21 @@ def render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 0.05; 1.0 for maco)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")
     parser.add_argument("--transforms", default=None,
-                        help=f"transform preset: {', '.join(PRESETS)} (default: zoom for classes, lucid for channels)")
+                        help=f"transform preset: {', '.join(PRESETS)} (default: zoom for classes, lucid for channels; "
+                             "maco: random crops of a large image with noise, as MaCo's authors)")
+    parser.add_argument("--optimizer", default=None, choices=sorted(OPTIMIZERS), help="default adam")
+    parser.add_argument("--views", type=int, default=1, metavar="N",
+                        help="random views per step, gradients summed (default 1; MaCo's authors use 6)")
+    parser.add_argument("--transparency", action="store_true",
+                        help="also write where each image matters (accumulated |gradient|) as NAME_alpha.png")
     no_progress(parser)
 
 
 def render_config(args: argparse.Namespace) -> RenderConfig:
     """The RenderConfig of ``render_options``."""
     return RenderConfig(steps=args.steps, size=args.size, param=args.param, lr=args.lr, seed=args.seed,
-                        transforms=args.transforms, progress=not args.no_progress)
+                        transforms=args.transforms, optimizer=args.optimizer, views=args.views,
+                        transparency=args.transparency, progress=not args.no_progress)
 
 
 def png_path(path: str) -> Path:

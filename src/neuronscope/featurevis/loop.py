@@ -71,10 +71,18 @@ class LoopConfig:
     """Steps (1-based) after which to keep a copy of the images (``k``: the image after k updates)."""
     fast: bool = True
     """Optimize through the model's BatchNorm-folded, channels-last copy (``models.fuse``)."""
+    views: int = 1
+    """Random views (transform draws) of each image per step; their gradients add up before the
+    update (MaCo's authors use 6 crops per step)."""
+    transparency: bool = False
+    """Accumulate |d objective / d image| over the steps: where the image matters (MaCo's
+    transparency map), returned as ``Optimized.transparency``."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
             raise NeuronscopeError(f"steps must be a positive integer, got {self.steps!r}")
+        if not isinstance(self.views, int) or self.views < 1:
+            raise NeuronscopeError(f"views must be a positive integer, got {self.views!r}")
         if not self.lr > 0:
             raise NeuronscopeError(f"lr must be positive, got {self.lr!r}")
         preset(self.transforms)
@@ -98,6 +106,9 @@ class Optimized:
     """Ctrl-C ended the loop early; the images are the partial result."""
     stopped_at: int | None = None
     """The step after which a callback stopped the loop (None: all steps ran)."""
+    transparency: torch.Tensor | None = None
+    """(N, 1, H, W) with ``LoopConfig.transparency``: the summed |gradient| of each item's
+    objective with respect to its image over all steps, scaled to [0, 1] per item."""
 
 
 class Plateau:
@@ -120,6 +131,15 @@ class Plateau:
 def adam(parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
     """The default optimizer: Adam, as Lucid."""
     return torch.optim.Adam(parameters, lr=lr)
+
+
+def nadam(parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """NAdam (Adam with Nesterov momentum), as MaCo's authors."""
+    return torch.optim.NAdam(parameters, lr=lr)
+
+
+OPTIMIZERS: dict[str, OptimizerFactory] = {"adam": adam, "nadam": nadam}
+"""The optimizers a config can name."""
 
 
 def optimize(model, objective, param: ImageParam, config: LoopConfig | None = None, *,
@@ -157,6 +177,7 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
     step_box = [0]
     model_seconds, start = 0.0, time.perf_counter()
     interrupted, stopped_at = False, None
+    transparency = None
     functional, unfixed = _unfixed_relus(model, layers, config.redirect_steps)
     with frozen_weights(runner.module), \
             redirected_relu(runner.module, lambda: step_box[0] < config.redirect_steps, functional=functional), \
@@ -166,22 +187,31 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
                 step_box[0] = step
                 opt.zero_grad(set_to_none=True)
                 images = param()
+                if config.transparency:
+                    images.retain_grad()
                 batch = images if fixed is None else torch.cat([fixed.to(images), images])
-                warped = transform(batch)
-                model_input = warped.detach().contiguous(memory_format=memory_format).requires_grad_(True)
-                tick = time.perf_counter()
-                acts = _run(cap, model_input, runner, step) if cap is not None else {}
-                values = _values(objective, {**acts, INPUT: images}, count)
-                # penalties on the image itself also backpropagate into the parameterization's
-                # graph, which the second backward (through the warp) needs again
-                (-values.sum()).backward(retain_graph=INPUT in objective.layers)
-                model_seconds += time.perf_counter() - tick
-                if step == 0 and cap is not None:
-                    notes = _check_start(model_input.grad, labels, offset)
-                    for i in range(count) if unfixed else ():
-                        notes.setdefault(i, []).append(unfixed)
-                if model_input.grad is not None:
-                    warped.backward(model_input.grad)
+                values = 0.0
+                for view in range(config.views):
+                    last = view == config.views - 1
+                    warped = transform(batch)
+                    model_input = warped.detach().contiguous(memory_format=memory_format).requires_grad_(True)
+                    tick = time.perf_counter()
+                    acts = _run(cap, model_input, runner, step) if cap is not None else {}
+                    seen = _values(objective, {**acts, INPUT: images}, count) / config.views
+                    # penalties on the image itself also backpropagate into the parameterization's
+                    # graph, which the backward through the warp (and the next view) needs again
+                    (-seen.sum()).backward(retain_graph=INPUT in objective.layers)
+                    model_seconds += time.perf_counter() - tick
+                    if step == 0 and view == 0 and cap is not None:
+                        notes = _check_start(model_input.grad, labels, offset)
+                        for i in range(count) if unfixed else ():
+                            notes.setdefault(i, []).append(unfixed)
+                    if model_input.grad is not None:
+                        warped.backward(model_input.grad, retain_graph=not last)
+                    values = values + seen.detach()
+                if config.transparency and images.grad is not None:
+                    alpha = images.grad.detach().abs().sum(1, keepdim=True)
+                    transparency = alpha if transparency is None else transparency + alpha
                 opt.step()
                 history.append(values.detach().cpu())
                 if step + 1 in config.snapshots:  # the image after step + 1 updates
@@ -200,7 +230,16 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
     if not history:
         history = [torch.full((count,), float("nan"))]
     return Optimized(final.cpu(), final_values, torch.stack(history), snapshots, notes,
-                     {"total_s": time.perf_counter() - start, "model_s": model_seconds}, interrupted, stopped_at)
+                     {"total_s": time.perf_counter() - start, "model_s": model_seconds}, interrupted, stopped_at,
+                     _scaled(transparency))
+
+
+def _scaled(transparency: torch.Tensor | None) -> torch.Tensor | None:
+    """Each item's accumulated map divided by its maximum (zero stays zero), on the CPU."""
+    if transparency is None:
+        return None
+    peak = transparency.flatten(1).amax(1).clamp(min=1e-12).view(-1, 1, 1, 1)
+    return (transparency / peak).cpu()
 
 
 def progress_bar(total: int, what: str, enabled: bool = True):

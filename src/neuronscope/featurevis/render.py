@@ -25,11 +25,11 @@ from ..units import Unit, parse_unit
 from . import objectives as obj
 from .batching import batch_size, halved, run_index
 from .loop import (
+    OPTIMIZERS,
     LoopConfig,
     Optimized,
     OptimizerFactory,
     RenderWarning,
-    adam,
     optimize,
     progress_bar,
 )
@@ -39,6 +39,7 @@ from .param.color import SQUASHES
 from .result import Result, concat_results, slice_result
 from .sizing import (
     SPATIAL_TRANSFORMS,
+    input_side,
     layers_read_whole_image,
     unit_reads_whole_image,
     view_of,
@@ -99,6 +100,12 @@ class RenderConfig:
     fast: bool = True
     """Render with a copy of the model whose BatchNorms are folded into the convolutions, in
     channels-last memory: about 2x faster on a CPU, same outputs to float rounding."""
+    optimizer: str | None = None
+    """``adam`` or ``nadam`` (MaCo's authors); None: adam."""
+    views: int = 1
+    """Random views (transform draws) per step, their gradients summed (MaCo's authors: 6)."""
+    transparency: bool = False
+    """Also return where each image matters: the accumulated |gradient| (``Result.alpha``)."""
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -117,15 +124,22 @@ class RenderConfig:
             raise NeuronscopeError(f"unknown squash '{self.squash}': choose one of {', '.join(SQUASHES)}")
         if self.transforms is not None:
             preset(self.transforms)
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise NeuronscopeError(f"unknown optimizer '{self.optimizer}': choose one of {', '.join(OPTIMIZERS)}")
+        if not isinstance(self.views, int) or self.views < 1:
+            raise NeuronscopeError(f"views must be a positive integer, got {self.views!r}")
         if (self.max_batch is not None and self.max_batch < 1) or self.memory_budget_mb < 1:
             raise NeuronscopeError("max_batch and memory_budget_mb must be positive")
 
     def for_view(self, model: Model, whole: bool) -> RenderConfig:
         """This config with the size and transforms it leaves to the unit (None) set for a unit
         that reads the whole image or not (``sizing.view_of``)."""
-        side, transforms = view_of(model, whole)
-        return replace(self, size=self.size if self.size is not None else side,
-                       transforms=self.transforms if self.transforms is not None else transforms)
+        side, default = view_of(model, whole)
+        transforms = self.transforms if self.transforms is not None else default
+        chosen = preset(transforms)
+        if chosen.crop is not None and chosen.output is None:  # crops are shown to the model at its size
+            transforms = replace(chosen, output=input_side(model))
+        return replace(self, size=self.size if self.size is not None else side, transforms=transforms)
 
     @property
     def learning_rate(self) -> float:
@@ -138,11 +152,21 @@ class RenderConfig:
     def loop(self) -> LoopConfig:
         """The loop settings of this render."""
         return LoopConfig(steps=self.steps, lr=self.learning_rate, transforms=self.transform_config,
-                          redirect_steps=self.redirect_steps, snapshots=tuple(self.snapshots), fast=self.fast)
+                          redirect_steps=self.redirect_steps, snapshots=tuple(self.snapshots), fast=self.fast,
+                          views=self.views, transparency=self.transparency)
+
+    @property
+    def optimizer_factory(self) -> OptimizerFactory:
+        return OPTIMIZERS[self.optimizer or "adam"]
 
     def pixel_settings(self) -> dict[str, Any]:
-        """Every setting that changes pixels (not batch sizes or the progress bar)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("progress", "max_batch", "memory_budget_mb")}
+        """Every setting that changes pixels (not batch sizes, the progress bar or the transparency
+        map); the optimizer and views only when not at their defaults, so that the pictures made
+        before they existed keep their fingerprints."""
+        unchanged = {"optimizer": None, "views": 1}
+        return {k: v for k, v in asdict(self).items()
+                if k not in ("progress", "max_batch", "memory_budget_mb", "transparency")
+                and not (k in unchanged and v == unchanged[k])}
 
     def fingerprint(self, model: Model) -> str:
         """One hash of what decides the pixels of a render of ``model``: these settings and the
@@ -169,12 +193,13 @@ class RenderConfig:
 def render(model: Model, objective: obj.Objective, config: RenderConfig | None = None, *,
            batch: int = 1, seeds: Sequence[int] | None = None, labels: Sequence[str] | None = None,
            param: ParamFactory | None = None, init=None, callbacks: Sequence = (),
-           optimizer: OptimizerFactory = adam) -> Result:
+           optimizer: OptimizerFactory | None = None) -> Result:
     """Optimize ``batch`` images to maximize ``objective`` (summed over the items).
 
     Item i starts from seed ``config.seed + i`` (or ``seeds[i]``). ``param``: a factory of the
     image parameterization instead of ``config.param``; ``init``: an image (photo name, path,
-    array or tensor) every item starts from; ``callbacks`` and ``optimizer``: see ``loop.optimize``.
+    array or tensor) every item starts from; ``callbacks`` and ``optimizer`` (default: the
+    config's): see ``loop.optimize``.
     """
     config = (config or RenderConfig()).for_view(model, layers_read_whole_image(model, objective.model_layers))
     seeds = list(seeds) if seeds is not None else [config.seed + i for i in range(batch)]
@@ -183,7 +208,7 @@ def render(model: Model, objective: obj.Objective, config: RenderConfig | None =
     try:
         image = _image_param(model, config, seeds, param, init)
         run = optimize(model, objective, image, config.loop(), labels=labels, seeds=seeds, callbacks=callbacks,
-                       optimizer=optimizer, progress=progress)
+                       optimizer=optimizer or config.optimizer_factory, progress=progress)
     finally:
         progress.close()
     result = _result(run, labels, [None] * len(seeds))
@@ -194,7 +219,7 @@ def render(model: Model, objective: obj.Objective, config: RenderConfig | None =
 
 def render_units(model: Model, units: Sequence[str | Unit], config: RenderConfig | None = None, *,
                  samples: int = 1, diversity: float = 0.0, param: ParamFactory | None = None,
-                 callbacks: Sequence = (), optimizer: OptimizerFactory = adam) -> Result:
+                 callbacks: Sequence = (), optimizer: OptimizerFactory | None = None) -> Result:
     """Render many units (addresses like ``"blocks.4.2:7"`` or parsed Units) in memory-sized batches.
 
     Each unit gets ``samples`` images; with ``diversity`` > 0 the samples of a unit are pushed
@@ -224,7 +249,7 @@ def render_units(model: Model, units: Sequence[str | Unit], config: RenderConfig
             image = _image_param(model, sized, seeds, param, None)
             try:
                 run = optimize(model, objective, image, sized.loop(), labels=labels, seeds=seeds,
-                               callbacks=callbacks, optimizer=optimizer, progress=progress)
+                               callbacks=callbacks, optimizer=optimizer or config.optimizer_factory, progress=progress)
             except Exception as error:  # noqa: BLE001 - only out-of-memory is handled here
                 # items are independent, so half a chunk renders the same pixels: halve and retry
                 queue[:0] = [(whole, half) for half in halved(unit_ids, error, model.device)]
@@ -314,7 +339,7 @@ def start_from(model: Model, image: ImageParam, init, lr: float, steps: int = IN
 
 def _result(run: Optimized, labels: list[str], units: list[Unit | None]) -> Result:
     return Result(run.images, list(labels), run.values, run.history, run.snapshots, timing=run.timing,
-                  notes=run.notes, units=list(units), interrupted=run.interrupted)
+                  notes=run.notes, units=list(units), interrupted=run.interrupted, alpha=run.transparency)
 
 
 # --- bookkeeping ----------------------------------------------------------------------------

@@ -35,6 +35,9 @@ class Result(SheetDisplay):
     """The unit each image renders (None for items of a free-form objective)."""
     interrupted: bool = False
     """Ctrl-C stopped the render early: the images are partial, and units not reached are missing."""
+    alpha: torch.Tensor | list[torch.Tensor] | None = None
+    """With ``RenderConfig(transparency=True)``: (N, 1, H, W) in [0, 1], where each image mattered
+    to its objective over the optimization (MaCo's transparency map); ``save`` writes them."""
 
     def __len__(self) -> int:
         return len(self.images)
@@ -67,8 +70,13 @@ class Result(SheetDisplay):
             save_png(folder / f"{i:03d}_{file_safe(label)}.png", image)
             for i, (image, label) in enumerate(zip(self.images, self.labels))
         ]
+        alphas = [] if self.alpha is None else [
+            save_png(path.with_name(f"{path.stem}_alpha.png"), alpha.expand(3, -1, -1))
+            for path, alpha in zip(paths, self.alpha)
+        ]
         write_json(folder / "manifest.json", {**self.manifest, "files": [p.name for p in paths], "values": self.values.tolist(),
-                                              "timing": self.timing, "warnings": self.warnings})
+                                              "timing": self.timing, "warnings": self.warnings,
+                                              **({"alpha_files": [p.name for p in alphas]} if alphas else {})})
         return paths
 
 
@@ -76,7 +84,8 @@ def slice_result(result: Result, start: int, stop: int) -> Result:
     return Result(result.images[start:stop], result.labels[start:stop], result.values[start:stop],
                   result.history[:, start:stop], {k: v[start:stop] for k, v in result.snapshots.items()},
                   notes={i - start: n for i, n in result.notes.items() if start <= i < stop},
-                  units=result.units[start:stop], interrupted=result.interrupted)
+                  units=result.units[start:stop], interrupted=result.interrupted,
+                  alpha=None if result.alpha is None else result.alpha[start:stop])
 
 
 def concat_results(parts: list[Result]) -> Result:
@@ -91,6 +100,7 @@ def concat_results(parts: list[Result]) -> Result:
         torch.cat([p.history for p in parts], dim=1),
         {k: _stack([p.snapshots[k] for p in parts]) for k in parts[0].snapshots},
         notes=notes, units=[u for p in parts for u in p.units],
+        alpha=None if any(p.alpha is None for p in parts) else _stack([p.alpha for p in parts]),
     )
 
 

@@ -37,14 +37,29 @@ class TransformConfig:
     """A second random crop after scaling and rotating."""
     fill: float = 0.5
     """Value outside the image."""
+    crop: tuple[float, float] | None = None
+    """Crop mode (replaces pad, jitter, scales and angles): each step a square crop whose side is
+    this fraction of the image's (uniform between the two), resized to ``output`` pixels."""
+    centre_std: float = 0.15
+    """Crop mode: the crop's centre is drawn around the image's middle with this standard
+    deviation, as a fraction of the side (MaCo's 0.15)."""
+    output: int | None = None
+    """Crop mode: the side of the crops the model sees; None: the model's input side (set by the render)."""
+    noise: float = 0.0
+    """After the warp, add Gaussian noise of this standard deviation and uniform noise of this width
+    (MaCo's robustness to noise; 0: none)."""
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         """The (height, width) the model sees for an image of ``size``."""
+        if self.crop is not None:
+            return (self.output, self.output) if self.output is not None else tuple(size)
         shrink = 2 * self.pad - self.jitter - self.jitter_after
         return (size[0] + shrink, size[1] + shrink)
 
     @property
     def is_identity(self) -> bool:
+        if self.crop is not None or self.noise > 0:
+            return False
         return (self.pad, self.jitter, self.jitter_after) == (0, 0, 0) and set(self.scales) <= {1.0} and set(self.angles) <= {0.0}
 
 
@@ -56,7 +71,11 @@ ARTICLE = TransformConfig(pad=16, jitter=16, scales=(1.0, 0.975, 1.025, 0.95, 1.
 ZOOM = TransformConfig(scales=tuple(0.9 + 0.05 * i for i in range(9)))
 """Lucid's list with zooms from 0.9 to 1.3: for pictures judged whole (classes), which a viewer
 crops and resizes (a centre crop of 87.5 % is a zoom of 1.14)."""
-PRESETS = {"lucid": LUCID, "article": ARTICLE, "zoom": ZOOM, "none": NONE}
+MACO = TransformConfig(crop=(0.20, 0.25), centre_std=0.15, noise=0.05)
+"""MaCo's authors' recipe (Fel et al. 2023, their ``optimization_step``): crops of 20-25 % of the
+side of a large image, centres drawn around the middle (std 0.15), resized to the model's input,
+Gaussian and uniform noise of 0.05."""
+PRESETS = {"lucid": LUCID, "article": ARTICLE, "zoom": ZOOM, "maco": MACO, "none": NONE}
 
 
 def from_json(value: TransformConfig | str | dict) -> TransformConfig | str:
@@ -95,26 +114,60 @@ class RandomAffine:
     """
 
     def __init__(self, config: TransformConfig, seeds: Sequence[int], shared: bool = False) -> None:
-        if min(config.pad, config.jitter, config.jitter_after) < 0 or not config.scales or not config.angles:
-            raise NeuronscopeError(f"invalid transform config {config}: sizes must be >= 0 and lists non-empty")
+        check(config)
         self.config = config
         self.items = len(seeds)
-        self.generators = [random.Random(int(seed)) for seed in (seeds[:1] if shared else seeds)]
+        chosen = seeds[:1] if shared else seeds
+        self.generators = [random.Random(int(seed)) for seed in chosen]
+        self.noise_generators = [torch.Generator().manual_seed(int(seed)) for seed in chosen]
 
-    def draw(self) -> list[Draw]:
-        """The next step's parameters, one per item (advances the generators)."""
+    def draw(self, size: tuple[int, int] = (0, 0)) -> list[Draw]:
+        """The next step's parameters, one per item (advances the generators); ``size`` is the
+        image's (height, width), which crop mode needs."""
         c = self.config
-        draws = [
-            Draw(_offset(g, c.jitter), g.choice(c.scales), g.choice(c.angles), _offset(g, c.jitter_after))
-            for g in self.generators
-        ]
+        if c.crop is not None:
+            draws = [_crop_draw(g, c, size) for g in self.generators]
+        else:
+            draws = [Draw(_offset(g, c.jitter), g.choice(c.scales), g.choice(c.angles), _offset(g, c.jitter_after))
+                     for g in self.generators]
         return draws * self.items if len(draws) == 1 and self.items > 1 else draws
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Warp (B, C, H, W) images with this step's draws onto the fixed output canvas."""
         if self.config.is_identity:
             return images
-        return warp(images, self.draw(), self.config.output_size(tuple(images.shape[-2:])), self.config.fill)
+        size = tuple(images.shape[-2:])
+        warped = warp(images, self.draw(size), self.config.output_size(size), self.config.fill)
+        return warped + self._noise(warped) if self.config.noise > 0 else warped
+
+    def _noise(self, images: torch.Tensor) -> torch.Tensor:
+        """Per item: Gaussian noise of std ``noise`` plus uniform noise of width ``noise``, from the
+        item's own generator (a batch equals its items one by one)."""
+        shape, level = images.shape[1:], self.config.noise
+        noise = [torch.randn(shape, generator=g) * level + (torch.rand(shape, generator=g) - 0.5) * level
+                 for g in self.noise_generators]
+        noise = noise * self.items if len(noise) == 1 and self.items > 1 else noise
+        return torch.stack(noise).to(images)
+
+
+def check(config: TransformConfig) -> None:
+    """A NeuronscopeError naming what is wrong with ``config``, if anything."""
+    if min(config.pad, config.jitter, config.jitter_after) < 0 or not config.scales or not config.angles:
+        raise NeuronscopeError(f"invalid transform config {config}: sizes must be >= 0 and lists non-empty")
+    if config.crop is not None and not (len(config.crop) == 2 and 0 < config.crop[0] <= config.crop[1] <= 1):
+        raise NeuronscopeError(f"transform crop must be two fractions 0 < low <= high <= 1, got {config.crop!r}")
+    if config.output is not None and config.output < 1 or config.noise < 0 or config.centre_std < 0:
+        raise NeuronscopeError(f"invalid transform config {config}: output must be positive, noise and centre_std >= 0")
+
+
+def _crop_draw(generator: random.Random, config: TransformConfig, size: tuple[int, int]) -> Draw:
+    """A crop of ``config.crop`` of the side, centred around the middle, resized to the output."""
+    side = min(size) * generator.uniform(*config.crop)
+    out = config.output_size(size)[0]
+    limit = [(extent - side) / 2 for extent in (size[1], size[0])]  # keep the crop inside the image
+    centre = [max(-m, min(m, generator.gauss(0.0, config.centre_std) * extent))
+              for m, extent in zip(limit, (size[1], size[0]))]
+    return Draw((centre[0], centre[1]), out / side, 0.0, (0.0, 0.0))
 
 
 def _offset(generator: random.Random, jitter: int) -> tuple[float, float]:
