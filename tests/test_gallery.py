@@ -27,7 +27,7 @@ from neuronscope.gallery import (
     serve_in_background,
 )
 from neuronscope.gallery.photo_views import _caricatures
-from neuronscope.gallery.plan import chunks, representative_layers
+from neuronscope.gallery.plan import chunks, representative_layers, spatial
 from neuronscope.images import save_png
 
 LAYERS = ("blocks.2.1", "blocks.4.2")
@@ -363,3 +363,25 @@ def test_photo_pages_make_caricatures_in_depth_batches_that_keep_each_layers_see
     assert both.layers == layers and both.images.shape[0] == len(both.similarity) == 4
     torch.testing.assert_close(both.images[3], deep.images[0])
     torch.testing.assert_close(both.similarity[3], deep.similarity[0])
+
+
+def test_class_units_show_how_their_own_and_other_models_classify_their_pictures(lite0, image_folder, tmp_path):
+    config = small_config(image_folder, layers=("blocks.2.1",), units=1, samples=1, classes=("tabby",), photos=(),
+                          render=RenderConfig(steps=128, progress=False))
+    build_gallery(tmp_path, config, model=lite0)
+    assert broken_links(tmp_path) == [] and partial_files(tmp_path) == []
+    data = manifest(tmp_path)
+    record = data["units"]["logits:281"]
+    assert record["label"] == "tabby" and len(record["top"]) == 4  # the images scoring the class highest
+    judges = {j["model"]: j["pictures"] for j in record["judges"]}
+    assert list(judges) == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+    assert judges["efficientnet_lite0"][0]["rank"] == 1  # the model it was made on, viewed as a user would
+    for pictures in judges.values():
+        top = [label for label, _ in pictures[0]["top"]]
+        assert len(top) == 5 and pictures[0]["rank"] == (top.index("tabby") + 1 if "tabby" in top else None)
+    # the class layer has no grid: no weights to it, no class views, no caricature of it on photo pages
+    assert "inputs_from" not in data["layers"]["logits"] and "classes" not in data["layers"]["logits"]
+    assert spatial(lite0, ["blocks.2.1", "logits"]) == ["blocks.2.1"]
+    page = (tmp_path / "efficientnet_lite0" / "logits" / "281.html").read_text()
+    assert "How models classify these pictures" in page and "efficientnet_lite2" in page and "tabby" in page
+    assert "tabby" in (tmp_path / "efficientnet_lite0" / "logits" / "index.html").read_text()

@@ -23,6 +23,9 @@ def add_commands(commands) -> None:
     count.add_argument("--units", type=int, default=DEFAULT_UNITS, help=f"the first N channels of each layer (default {DEFAULT_UNITS})")
     count.add_argument("--all", action="store_true", help="every channel of the chosen layers, reusing what is done")
     micro.add_argument("--source", default=None, help="images for dataset examples: a folder, or a .txt list of files (default: crops of the bundled photos)")
+    micro.add_argument("--classes", default=None,
+                       help="comma-separated classes (names or indices) that get a page under logits, with how other "
+                            "models classify their pictures (default: none)")
     micro.add_argument("--photos", default=None, help="comma-separated photos (bundled names, files or source keys) that get a page; \"all\" for every one, \"\" for none")
     micro.add_argument("--samples", type=int, default=GalleryConfig.samples, help=f"feature visualizations per unit (default {GalleryConfig.samples})")
     micro.add_argument("--examples", type=int, default=GalleryConfig.examples, help=f"dataset examples per unit (default {GalleryConfig.examples})")
@@ -52,6 +55,7 @@ def _microscope(args: argparse.Namespace) -> None:
     config = GalleryConfig(
         model=args.model, layers=_names(args.layers), units=None if args.all else args.units,
         source=args.source, photos=_names(args.photos), samples=args.samples, examples=args.examples,
+        classes=_names(args.classes) or (),
         progress=not args.no_progress)
     if args.steps is not None:
         config = replace(config, render=replace(config.render, steps=args.steps))

@@ -19,6 +19,8 @@ from ..featurevis.batching import batch_cap
 from ..models import load
 from ..models.model import Model
 from ..models.zoo import ZOO
+from ..names import LOGITS
+from .class_views import Judges, judge_names
 from .config import DEFAULT_PHOTOS, GalleryConfig
 from .engine import Engine, LocalEngine
 from .layer_views import (
@@ -31,7 +33,7 @@ from .layer_views import (
 )
 from .pages import Pages, photo_slug
 from .photo_views import photo_views, prefetch_icons
-from .plan import Plan, chunks, make_plan
+from .plan import Plan, chunks, make_plan, spatial
 from .state import BuildState
 from .unit_views import crop_extent, write_chunk
 
@@ -63,7 +65,7 @@ def build_gallery(out: str | Path, config: GalleryConfig | None = None, model: M
     if out.exists() and not out.is_dir():
         raise NeuronscopeError(f"--out '{out}' is a file, not a folder")
     model = model or load(config.model)
-    plan = make_plan(model, config.layers, config.units)
+    plan = make_plan(model, config.layers, config.units, config.classes)
     source = resolve_source(config.source)
     photos = _photo_names(config, source)
     folder = out / model.name
@@ -89,13 +91,16 @@ class _Build:
                  state: BuildState, summary: BuildSummary, engine: Engine) -> None:
         self.model, self.plan, self.source, self.photos = model, plan, source, photos
         self.config, self.state, self.summary, self.engine = config, state, summary, engine
+        self.judges = Judges(model, judge_names(model, config))
 
     def run(self) -> None:
         plan, state = self.plan, self.state
         pending = {layer: [c for c in plan.channels[layer] if not state.unit_done(layer, c)] for layer in plan.layers}
-        pairs = [(a, b) for a, b in zip(plan.layers, plan.layers[1:]) if state.layer(b).get("inputs_from") != a
+        grids = spatial(self.model, plan.layers)
+        pairs = [(a, b) for a, b in zip(grids, grids[1:]) if state.layer(b).get("inputs_from") != a
                  or state.layer(a).get("outputs_to") != b]
-        shown = sorted(set(state.data["layers"]) | set(plan.layers), key=self.model.depth)  # every layer of the gallery
+        # every spatial layer of the gallery, which the photo pages show
+        shown = sorted(spatial(self.model, set(state.data["layers"]) | set(plan.layers)), key=self.model.depth)
         photos = [name for name in self.photos if (state.photo(name) or {}).get("layers") != shown]
         self.summary.reused = len(plan.units) - sum(map(len, pending.values()))
         total = 1 + len(pairs) + sum(map(len, pending.values())) + len(plan.layers) + PHOTO_WEIGHT * len(photos)
@@ -118,6 +123,11 @@ class _Build:
                     layer = chunk.layer
                     records = write_chunk(self.model, chunk, self.config, state.folder / layer, examples[layer],
                                           self.source, extents[layer])
+                    if layer == LOGITS:
+                        for (_, c), record in records.items():
+                            record["label"] = self.model.labels[c] if self.model.labels else str(c)
+                            record["judges"] = self.judges.verdicts(
+                                [state.folder / layer / str(c) / name for name in record["fv"]], c)
                     state.record_units(records)
                     self.summary.rendered += len(chunk.channels)
                     bar.update(len(chunk.channels))
@@ -153,7 +163,7 @@ class _Build:
             info = self.model.layer(layer)
             field, crop = examples[layer].field_size, crop_extent(self.model, layer)
             extents[layer] = crop
-            self.state.layer(layer)["info"] = {"kind": info.kind, "channels": info.channels, "spatial": list(info.spatial),
+            self.state.layer(layer)["info"] = {"kind": info.kind, "channels": info.channels, "spatial": list(info.spatial or ()),
                                                "depth": round(self.model.depth(layer), 4),
                                                "receptive_field": "x".join(map(str, field)) if field else "all",
                                                "crop": "x".join(map(str, crop)) if crop else "all"}
@@ -168,7 +178,7 @@ class _Build:
 
     def _classes(self, layer: str, examples) -> None:
         record = self.state.layer(layer)
-        if self.model.num_classes is None or self.model.depth(layer) < CLASS_DEPTH:
+        if self.model.num_classes is None or self.model.depth(layer) < CLASS_DEPTH or layer == LOGITS:
             return
         if "class_method" not in record:  # galleries built before integrated gradients measure again
             first = _photo_image(self.photos[0], self.source) if self.photos else self.source.load(examples.keys[0])

@@ -49,6 +49,13 @@ class GalleryConfig:
     photos: tuple[str, ...] | None = None
     """Images with a page of their own; None: ``DEFAULT_PHOTOS`` for the bundled source, else the
     source's first three images; ``("all",)``: every bundled photo, or every image of the source."""
+    classes: tuple[str, ...] = ()
+    """Classes (names or indices) that get a unit page under ``logits``: class visualizations at
+    the model's input size, the images that score the class highest, and how other models
+    classify the pictures."""
+    judges: tuple[str, ...] | None = None
+    """Models (zoo names or specs) that classify the class pictures on their pages; None: the other
+    zoo models with the same classes (for EfficientNet-Lite0: Lite1 and Lite2)."""
     caricature_steps: int = 64
     """Steps of the photo pages' caricatures. Measured on chelsea through the 6 default layers: the
     cosine to the photo's activations is within 0.02 of 128 steps' at every layer (mean 0.836 vs

@@ -76,7 +76,7 @@ class Pages:
         for name in layers:
             layer = data["layers"][name]
             info = layer["info"]
-            rows.append({**info, "name": name, "grid": "x".join(map(str, info["spatial"])),
+            rows.append({**info, "name": name, "grid": _grid(info),
                          "done": sum(1 for key in data["units"] if key.rsplit(":", 1)[0] == name),
                          "agreement": layer.get("agreement"), "classes": bool(layer.get("classes")),
                          "method": layer.get("class_method", "")})
@@ -88,11 +88,12 @@ class Pages:
     def _layer_pages(self, data: dict[str, Any], layer: str, around: tuple[str | None, str | None], source: str) -> int:
         model = data["model"]
         record = data["layers"][layer]
-        info = {**record["info"], "name": layer, "grid": "x".join(map(str, record["info"]["spatial"]))}
+        info = {**record["info"], "name": layer, "grid": _grid(record["info"])}
         done = sorted(int(key.rsplit(":", 1)[1]) for key in data["units"] if key.rsplit(":", 1)[0] == layer)
         info["done"] = len(done)
         crumbs = [(model, "../index.html"), (layer, None)]
-        units = [{"channel": c, "quality": data["units"][f"{layer}:{c}"]["quality"]} for c in done]
+        units = [{"channel": c, "quality": data["units"][f"{layer}:{c}"]["quality"],
+                  "label": data["units"][f"{layer}:{c}"].get("label")} for c in done]
         count = self._write(Path(model) / layer / "index.html", "layer.html", depth=2, crumbs=crumbs, model=model,
                             layer=info, units=units, previous=around[0], next=around[1])
         for i, c in enumerate(done):
@@ -114,6 +115,11 @@ class Pages:
         html = self.env.get_template(template).render(root=root, version=self.version, **context)
         atomic_write_bytes(self.out / path, html.encode())
         return 1
+
+
+def _grid(info: dict[str, Any]) -> str:
+    """A layer's grid as rows x columns, or what a layer without one covers."""
+    return "x".join(map(str, info["spatial"])) if info["spatial"] else "none (whole image)"
 
 
 def _linked(data: dict[str, Any], layer: str | None, items: list) -> list[dict[str, Any]]:

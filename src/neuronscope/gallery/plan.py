@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..errors import NeuronscopeError
 from ..models.model import Model
+from ..names import LOGITS
 
 DEFAULT_LAYER_COUNT = 6
 
@@ -44,15 +45,27 @@ class Plan:
         return [(layer, c) for layer in self.layers for c in self.channels[layer]]
 
 
-def make_plan(model: Model, layers: Iterable[str] | None, units: int | None) -> Plan:
-    """Resolve layer names (did-you-mean errors come from ``Model.layer``) and pick channels."""
+def make_plan(model: Model, layers: Iterable[str] | None, units: int | None, classes: Iterable[str] = ()) -> Plan:
+    """Resolve layer names (did-you-mean errors come from ``Model.layer``) and pick channels;
+    ``classes`` (names or indices) become units of the ``logits`` layer, after the others."""
     names = [model.spatial_layer(layer).name for layer in layers] if layers else representative_layers(model)
     names = sorted(dict.fromkeys(names), key=model.depth)
     channels = {}
     for name in names:
         count = model.layer(name).channels
         channels[name] = tuple(range(count if units is None else min(units, count)))
+    classes = list(classes)
+    if classes:
+        if model.num_classes is None:
+            raise NeuronscopeError(f"{model.name} has no classes to show (its output is not a vector of class scores)")
+        channels[LOGITS] = tuple(sorted({model.class_index(c) for c in classes}))
+        names.append(LOGITS)
     return Plan(tuple(names), channels)
+
+
+def spatial(model: Model, layers: Iterable[str]) -> list[str]:
+    """The layers with a spatial grid (photo pages, weights and class views work on those)."""
+    return [layer for layer in layers if model.layer(layer).spatial is not None]
 
 
 def chunks(channels: list[int], size: int) -> list[list[int]]:

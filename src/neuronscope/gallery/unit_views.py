@@ -120,10 +120,10 @@ def _spatial_peaks(model: Model, layer: str, images: torch.Tensor, channels: lis
     """(units, samples): each unit's largest activation anywhere on its own visualizations, seen
     without transforms (comparable to the dataset examples' spatial maxima)."""
     with torch.no_grad(), capture(model, [layer]) as cap:
-        acts = cap(images.to(model.device, model.dtype))[layer]  # (units * samples, C, H, W)
+        acts = cap(images.to(model.device, model.dtype))[layer]  # (units * samples, C[, H, W])
     index = torch.tensor([c for c in channels for _ in range(samples)], device=acts.device)
-    chosen = acts[torch.arange(len(index)), index]  # (units * samples, H, W)
-    return chosen.flatten(1).amax(1).view(len(channels), samples).cpu()
+    chosen = acts[torch.arange(len(index)), index].reshape(len(index), -1)  # (units * samples, positions)
+    return chosen.amax(1).view(len(channels), samples).cpu()
 
 
 class _Inputs:
