@@ -97,7 +97,7 @@ def firing_cases(model: Model, unit: str, from_layer: str, images: Sequence | to
     batch = _image_batch(model, images)
     if not 1 <= k <= min(len(batch), model.layer(source).channels):
         raise NeuronscopeError(f"k must be in 1..{min(len(batch), model.layer(source).channels)} here, got {k}")
-    samples = torch.cat([_summed_contributions(model, batch[i : i + chunk], source, target)
+    samples = torch.cat([summed_contributions(model, batch[i : i + chunk], source, target)
                          for i in range(0, len(batch), chunk)])
     if method == "nmf":
         directions, shares, error = _nmf_cases(samples, k, seed)
@@ -108,7 +108,9 @@ def firing_cases(model: Model, unit: str, from_layer: str, images: Sequence | to
                        0.5 if method == "nmf" else 0.25)
 
 
-def _summed_contributions(model: Model, x: torch.Tensor, source: str, target: Unit) -> torch.Tensor:
+def summed_contributions(model: Model, x: torch.Tensor, source: str, target: Unit) -> torch.Tensor:
+    """(N, C1): for each image of ``x``, the contributions ``a1 * d unit / d a1`` (linearized network)
+    of the ``source`` channels to ``target`` where it fires most, summed over positions."""
     with torch.no_grad(), capture(model, [source, target.layer]) as cap:
         acts = cap(x)
     a1, later = acts[source], acts[target.layer][:, target.channel]

@@ -208,10 +208,11 @@ def spatial_position_images(model: Model, weights: ExpandedWeights, output: int 
 
 
 def render_cells(model: Model, layer: str, vectors: torch.Tensor, config, cosine_power: float = 0.0,
-                 unit: Unit | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                 unit: Unit | None = None, seeds: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Feature-visualize each (C1,) row of ``vectors`` as ``direction_neuron`` at the centre of
     ``layer`` (``config``: a RenderConfig), in one batch with ``unit``'s own neuron if given:
-    (N, 3, S, S) and the unit's image (or None)."""
+    (N, 3, S, S) and the unit's image (or None). ``seeds``: one per item (default: the config's
+    seed + item index)."""
     import warnings
 
     from ..featurevis import objectives as obj
@@ -222,7 +223,7 @@ def render_cells(model: Model, layer: str, vectors: torch.Tensor, config, cosine
         items.append(obj.neuron(unit.layer, unit.channel, batch=len(vectors)))
     with warnings.catch_warnings():  # cells whose vector is zero have no gradient; they fade to grey anyway
         warnings.simplefilter("ignore", RenderWarning)
-        images = render(model, sum(items), config, batch=len(items)).images
+        images = render(model, sum(items), config, batch=len(items), seeds=seeds).images
     return (images[: len(vectors)], images[len(vectors)]) if unit is not None else (images, None)
 
 

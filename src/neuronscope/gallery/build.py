@@ -31,6 +31,8 @@ from .layer_views import (
     neighbours,
     unit_classes,
 )
+from ..circuits.decompose import previous_layer
+from .mechanics_views import decomposition_views, polysemanticity
 from .pages import Pages, photo_slug
 from .photo_views import photo_views, prefetch_icons
 from .plan import Plan, chunks, make_plan, spatial
@@ -134,6 +136,9 @@ class _Build:
             for layer in plan.layers:
                 with self._timed("classes_s"):
                     self._classes(layer, examples[layer])
+                if self.config.mechanics and layer in grids:
+                    with self._timed("mechanics_s"):
+                        self._mechanics(layer, examples[layer], size)
                 bar.update(1)
             images = {name: _photo_image(name, self.source) for name in photos}  # read once, used twice
             if photos:
@@ -195,6 +200,26 @@ class _Build:
             found = unit_classes(self.model, layer, missing, examples, self.source, method=record["class_method"])
             known.update({str(c): v for c, v in found.items()})
             self.state.save()
+
+    def _mechanics(self, layer: str, examples, size: int) -> None:
+        """Decompositions of the layer's units that lack one (a chunk at a time), then the
+        polysemanticity of every unit shown, measured again when units were added."""
+        units = self.state.data["units"]
+        missing = [c for c in self.plan.channels[layer] if "decomposition" not in units[f"{layer}:{c}"]]
+        try:
+            previous_layer(self.model, layer)
+        except NeuronscopeError:  # the first spatial layer: nothing before it to build it from
+            return
+        for channels in chunks(missing, size):
+            found = decomposition_views(self.model, layer, channels, self.config, self.state.folder / layer)
+            for c, record in found.items():
+                units[f"{layer}:{c}"]["decomposition"] = record
+            self.state.save()
+        shown = sorted(int(key.rsplit(":", 1)[1]) for key in units if key.rsplit(":", 1)[0] == layer)
+        known = self.state.layer(layer).get("polysemanticity", {})
+        if sorted(map(int, known)) != shown:
+            found = polysemanticity(self.model, layer, shown, examples, self.source)
+            self.state.record_layer(layer, "polysemanticity", {str(c): v for c, v in found.items()})
 
     def _timed(self, key: str):
         return _timed(self.summary, key)

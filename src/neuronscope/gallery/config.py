@@ -56,6 +56,9 @@ class GalleryConfig:
     judges: tuple[str, ...] | None = None
     """Models (zoo names or specs) that classify the class pictures on their pages; None: the other
     zoo models with the same classes (for EfficientNet-Lite0: Lite1 and Lite2)."""
+    mechanics: bool = False
+    """Also show each unit's decomposed feature visualization from the layer before it, and sort
+    layer pages by how polysemantic their units' firing looks (about doubles the rendering time)."""
     caricature_steps: int = 64
     """Steps of the photo pages' caricatures. Measured on chelsea through the 6 default layers: the
     cosine to the photo's activations is within 0.02 of 128 steps' at every layer (mean 0.836 vs

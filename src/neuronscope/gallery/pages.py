@@ -92,10 +92,13 @@ class Pages:
         done = sorted(int(key.rsplit(":", 1)[1]) for key in data["units"] if key.rsplit(":", 1)[0] == layer)
         info["done"] = len(done)
         crumbs = [(model, "../index.html"), (layer, None)]
+        polysemantic = record.get("polysemanticity", {})
         units = [{"channel": c, "quality": data["units"][f"{layer}:{c}"]["quality"],
-                  "label": data["units"][f"{layer}:{c}"].get("label")} for c in done]
+                  "label": data["units"][f"{layer}:{c}"].get("label"), "cases": polysemantic.get(str(c))} for c in done]
+        if polysemantic:  # most polysemantic-looking first
+            units.sort(key=lambda u: -(u["cases"] if u["cases"] is not None else -1))
         count = self._write(Path(model) / layer / "index.html", "layer.html", depth=2, crumbs=crumbs, model=model,
-                            layer=info, units=units, previous=around[0], next=around[1])
+                            layer=info, units=units, previous=around[0], next=around[1], sorted_by_cases=bool(polysemantic))
         for i, c in enumerate(done):
             count += self._write(
                 Path(model) / layer / f"{c}.html", "unit.html", depth=2,
