@@ -110,3 +110,17 @@ def test_render_cli_writes_transparency_maps_beside_the_images(tmp_path, capsys)
     assert alphas == ["000_blocks.2.1_1_alpha.png"]
     manifest = (out / "manifest.json").read_text()
     assert '"alpha_files"' in manifest and '"optimizer": "nadam"' in manifest and '"views": 2' in manifest
+
+
+def test_crops_read_only_what_they_cover_and_give_the_full_warps_pixels():
+    from neuronscope.featurevis.transforms import crop_warp, warp
+
+    torch.manual_seed(0)
+    images = torch.rand(6, 3, 300, 260, requires_grad=True)
+    config = TransformConfig(crop=(0.2, 0.9), centre_std=0.4, output=64)
+    draws = RandomAffine(config, seeds=list(range(6))).draw((300, 260))
+    full, cropped = warp(images, draws, (64, 64), 0.5), crop_warp(images, draws, (64, 64), 0.5)
+    torch.testing.assert_close(cropped, full, atol=1e-4, rtol=0)  # coordinates rounded differently
+    (grad_full,) = torch.autograd.grad(full.sum(), images)
+    (grad_cropped,) = torch.autograd.grad(cropped.sum(), images)
+    torch.testing.assert_close(grad_cropped, grad_full, atol=1e-4, rtol=0)

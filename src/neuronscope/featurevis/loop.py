@@ -187,31 +187,31 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
                 step_box[0] = step
                 opt.zero_grad(set_to_none=True)
                 images = param()
-                if config.transparency:
-                    images.retain_grad()
-                batch = images if fixed is None else torch.cat([fixed.to(images), images])
+                # the views and penalties read a leaf copy: their gradients add up there, and go
+                # through the parameterization once (it can cost more than the model: MaCo at 1280 px)
+                leaf = images.detach().requires_grad_(True)
+                batch = leaf if fixed is None else torch.cat([fixed.to(leaf), leaf])
                 values = 0.0
                 for view in range(config.views):
-                    last = view == config.views - 1
                     warped = transform(batch)
                     model_input = warped.detach().contiguous(memory_format=memory_format).requires_grad_(True)
                     tick = time.perf_counter()
                     acts = _run(cap, model_input, runner, step) if cap is not None else {}
-                    seen = _values(objective, {**acts, INPUT: images}, count) / config.views
-                    # penalties on the image itself also backpropagate into the parameterization's
-                    # graph, which the backward through the warp (and the next view) needs again
-                    (-seen.sum()).backward(retain_graph=INPUT in objective.layers)
+                    seen = _values(objective, {**acts, INPUT: leaf}, count) / config.views
+                    (-seen.sum()).backward()
                     model_seconds += time.perf_counter() - tick
                     if step == 0 and view == 0 and cap is not None:
                         notes = _check_start(model_input.grad, labels, offset)
                         for i in range(count) if unfixed else ():
                             notes.setdefault(i, []).append(unfixed)
                     if model_input.grad is not None:
-                        warped.backward(model_input.grad, retain_graph=not last)
+                        warped.backward(model_input.grad)
                     values = values + seen.detach()
-                if config.transparency and images.grad is not None:
-                    alpha = images.grad.detach().abs().sum(1, keepdim=True)
-                    transparency = alpha if transparency is None else transparency + alpha
+                if leaf.grad is not None:
+                    images.backward(leaf.grad)
+                    if config.transparency:
+                        alpha = leaf.grad.abs().sum(1, keepdim=True)
+                        transparency = alpha if transparency is None else transparency + alpha
                 opt.step()
                 history.append(values.detach().cpu())
                 if step + 1 in config.snapshots:  # the image after step + 1 updates
