@@ -28,6 +28,7 @@ from .circuits import (
                           firing_cases,
                           weight_factors,
 )
+from .comparison import MatchConfig, UnitMatches, match_units
 from .errors import NeuronscopeError
 from .examples import dataset_examples
 from .featurevis import objectives
@@ -83,4 +84,6 @@ __all__ = [
     "contributions", "decompose", "expanded_weights", "firing_cases", "weight_factors",
     # dataset examples and the gallery
     "GalleryConfig", "build_gallery", "dataset_examples",
+    # comparing models
+    "MatchConfig", "UnitMatches", "match_units",
 ]
