@@ -10,6 +10,7 @@ The public API, by family. Every function takes the model first, then what it an
 an image), then where (layers, a folder).
 """
 from . import data
+from .atlas import Atlas, AtlasConfig, activation_atlas
 from .attribution import (
                           activation_grid,
                           attribute,
@@ -86,4 +87,6 @@ __all__ = [
     "GalleryConfig", "build_gallery", "dataset_examples",
     # comparing models
     "MatchConfig", "UnitMatches", "match_units",
+    # activation atlases
+    "Atlas", "AtlasConfig", "activation_atlas",
 ]
