@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from ..gallery.config import DEFAULT_STEPS, DEFAULT_UNITS, GalleryConfig
-from .common import load_model, model_argument
+from ..models import DEFAULT_MODEL
+from .common import MODEL_HELP, load_model, model_options
 
 DEFAULT_OUT = "gallery"
 ENGINES = ("local", "ray")
@@ -17,7 +18,9 @@ def add_commands(commands) -> None:
         "microscope", help="build (or extend, or resume) a browsable static gallery of a model's units",
         description="Render feature visualizations, dataset examples, weights and photo pages into a static "
                     "site. Re-running resumes where a build stopped and reuses everything done.")
-    model_argument(micro, optional=True)
+    micro.add_argument("models", nargs="*", default=[DEFAULT_MODEL], metavar="MODEL",
+                       help=f"{MODEL_HELP} (default {DEFAULT_MODEL}); several: each gets its gallery, and pages compare them")
+    model_options(micro)
     micro.add_argument("--layers", default=None, help="comma-separated layers (default: the last layer of each of the 6 deepest stages)")
     count = micro.add_mutually_exclusive_group()
     count.add_argument("--units", type=int, default=DEFAULT_UNITS, help=f"the first N channels of each layer (default {DEFAULT_UNITS})")
@@ -53,22 +56,28 @@ def add_commands(commands) -> None:
 def _microscope(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from ..gallery.build import build_gallery
+    from ..gallery.multi import build_galleries
 
     config = GalleryConfig(
-        model=args.model, layers=_names(args.layers), units=None if args.all else args.units,
+        model=args.models[0], layers=_names(args.layers), units=None if args.all else args.units,
         source=args.source, photos=_names(args.photos), samples=args.samples, examples=args.examples,
         classes=_names(args.classes) or (), mechanics=args.mechanics,
         progress=not args.no_progress)
     if args.steps is not None:
         config = replace(config, render=replace(config.render, steps=args.steps))
+    models = [load_model(args, source=name) for name in args.models]
     with _engine(args) as engine:
-        summary = build_gallery(args.out, config, model=load_model(args), engine=engine)
-    print(f"{summary.folder}: {summary.rendered} units rendered, {summary.reused} reused, "
-          f"{summary.photos} photo pages, {summary.pages} pages written")
-    if summary.skipped_images:
-        print(f"skipped {len(summary.skipped_images)} unreadable images, e.g. {summary.skipped_images[0][0]}: {summary.skipped_images[0][1]}")
-    print(f"open {Path(args.out) / 'index.html'}, or run: neuronscope serve {args.out}")
+        _report(build_galleries(args.out, config, models, engine=engine), args.out)
+
+
+def _report(summaries: list, out: str) -> None:
+    for summary in summaries:
+        print(f"{summary.folder}: {summary.rendered} units rendered, {summary.reused} reused, "
+              f"{summary.photos} photo pages, {summary.pages} pages written")
+    if summaries[0].skipped_images:
+        skipped = summaries[0].skipped_images
+        print(f"skipped {len(skipped)} unreadable images, e.g. {skipped[0][0]}: {skipped[0][1]}")
+    print(f"open {Path(out) / 'index.html'}, or run: neuronscope serve {out}")
 
 
 def _engine(args: argparse.Namespace):

@@ -6,14 +6,17 @@ server). Stable addresses: ``<model>/<layer>/<channel>.html`` and ``<model>/phot
 from __future__ import annotations
 
 import json
+import math
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..images import file_safe
 from ..manifest import atomic_write_bytes
+from .compare_views import COMPARE, KEY, Comparisons, pair_slug
 from .layer_views import CLASS_EXAMPLES
 from .state import MANIFEST
 
@@ -43,16 +46,32 @@ class Pages:
     def write_all(self, data: dict[str, Any], source: str) -> int:
         """Every page of the model in ``data`` (its manifest), then the index. Returns pages written."""
         model = data["model"]
+        self.comparisons = Comparisons(self.out, model)
         layers = sorted(data["layers"], key=lambda name: data["layers"][name]["info"]["depth"])
         count = self._model_page(data, layers)
         for i, layer in enumerate(layers):
             neighbours = (layers[i - 1] if i else None, layers[i + 1] if i + 1 < len(layers) else None)
             count += self._layer_pages(data, layer, neighbours, source)
+        depths = {name: record["info"]["depth"] for name, record in data["layers"].items()}
         for name, record in data["photos"].items():
             count += self._write(Path(model) / "photos" / f"{photo_slug(name)}.html", "photo.html", depth=2,
                                  crumbs=[(model, "../index.html"), (name, None)], model=model, name=name,
-                                 slug=photo_slug(name), record=record, rendered=set(data["units"]))
+                                 slug=photo_slug(name), record=record, rendered=set(data["units"]),
+                                 others=self.comparisons.caricatures(name, record, depths))
         return count + self.write_index()
+
+    def write_comparison(self, matches) -> int:
+        """The page of two models side by side: their layers' similarity across depth."""
+        slug = pair_slug(matches.model_a, matches.model_b)
+        rows = [{"a": a, "b": matches.layers_b[int(np.nanargmax(matches.cka[i]))] if np.isfinite(matches.cka[i]).any() else None,
+                 "depth": float(matches.depth_a[i]), "cka": _finite(np.nanmax(matches.cka[i])) if np.isfinite(matches.cka[i]).any() else None,
+                 "matched": matches.matched_layer(a),
+                 "mean_best": _finite(matches.mean_best[i, matches.layers_b.index(matches.matched_layer(a))])}
+                for i, a in enumerate(matches.layers_a)]
+        return self._write(Path(COMPARE) / f"{slug}.html", "compare.html", depth=1,
+                           crumbs=[(f"{matches.model_a} vs {matches.model_b}", None)], a=matches.model_a,
+                           b=matches.model_b, slug=slug, rows=rows, images=matches.images, source=matches.source,
+                           manifest_href=f"{slug}/matches.json")
 
     def write_index(self) -> int:
         models = []
@@ -67,7 +86,10 @@ class Pages:
                            "photos": len(data["photos"]), "built": data["runs"][-1]["started"] if data["runs"] else "",
                            "thumb": thumb})
         atomic_write_bytes(self.out / "style.css", resources.files("neuronscope.gallery").joinpath("static/style.css").read_bytes())
-        return self._write(Path("index.html"), "index.html", depth=0, crumbs=[], models=models,
+        pairs = [json.loads(p.read_text())["models"] for p in sorted((self.out / COMPARE).glob(f"*/{KEY}"))]
+        comparisons = [{"a": a, "b": b, "href": f"{COMPARE}/{pair_slug(a, b)}.html"} for a, b in pairs
+                       if (self.out / COMPARE / f"{pair_slug(a, b)}.html").exists()]
+        return self._write(Path("index.html"), "index.html", depth=0, crumbs=[], models=models, comparisons=comparisons,
                            manifest_href=models[0]["name"] + "/manifest.json" if models else "#")
 
     def _model_page(self, data: dict[str, Any], layers: list[str]) -> int:
@@ -83,7 +105,8 @@ class Pages:
         photos = [{"name": name, "slug": photo_slug(name),
                    "top": ", ".join(p["label"] for p in record["predictions"][:2])} for name, record in data["photos"].items()]
         return self._write(Path(model) / "index.html", "model.html", depth=1, crumbs=[(model, None)], model=model,
-                           description=data.get("description", ""), layers=rows, photos=photos)
+                           description=data.get("description", ""), layers=rows, photos=photos,
+                           others=self.comparisons.others())
 
     def _layer_pages(self, data: dict[str, Any], layer: str, around: tuple[str | None, str | None], source: str) -> int:
         model = data["model"]
@@ -109,6 +132,7 @@ class Pages:
                 outputs=_linked(data, around[1], record.get("outputs", {}).get(str(c), [])), outputs_layer=around[1],
                 classes=record.get("classes", {}).get(str(c), []), class_examples=CLASS_EXAMPLES,
                 class_method=record.get("class_method", "attribution"),
+                similar=self.comparisons.similar(layer, c),
                 previous=done[i - 1] if i else None, next=done[i + 1] if i + 1 < len(done) else None)
         return count
 
@@ -118,6 +142,11 @@ class Pages:
         html = self.env.get_template(template).render(root=root, version=self.version, **context)
         atomic_write_bytes(self.out / path, html.encode())
         return 1
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value
 
 
 def _grid(info: dict[str, Any]) -> str:

@@ -1,0 +1,118 @@
+"""A gallery of two models (Lite0 and Lite1): comparison pages, similar units across models,
+caricatures of the same photo at matched depth, and a browser walking to them."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from gallery_checks import broken_links, make_image_folder, partial_files
+
+import neuronscope as ns
+from neuronscope.featurevis.render import RenderConfig
+from neuronscope.gallery import GalleryConfig, build_galleries, serve_in_background
+from neuronscope.gallery import compare_views
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+LAYERS = ("blocks.2.1", "blocks.4.2")
+PAIR = "efficientnet_lite0--efficientnet_lite1"
+
+
+@pytest.fixture(scope="module")
+def built(lite0, tmp_path_factory):
+    images = make_image_folder(tmp_path_factory.mktemp("images"))
+    out = tmp_path_factory.mktemp("gallery")
+    config = GalleryConfig(layers=LAYERS, units=2, samples=1, render=RenderConfig(steps=12, size=64, progress=False),
+                           examples=4, photos=("chelsea",), caricature_steps=6, source=str(images), progress=False)
+    lite1 = ns.load("efficientnet_lite1")
+    build_galleries(out, config, [lite0, lite1])
+    return out, config, [lite0, lite1]
+
+
+def test_two_models_get_a_comparison_page_and_every_link_resolves(built):
+    out, _, _ = built
+    assert broken_links(out) == [] and partial_files(out) == []
+    assert (out / "compare" / f"{PAIR}.html").is_file() and (out / "compare" / PAIR / "similarity.png").is_file()
+    assert f"compare/{PAIR}.html" in (out / "index.html").read_text()
+    for model in ("efficientnet_lite0", "efficientnet_lite1"):
+        assert f"../compare/{PAIR}.html" in (out / model / "index.html").read_text()
+    matches = json.loads((out / "compare" / PAIR / "matches.json").read_text())
+    # the layers at the same depth are the most alike (linear CKA), both ways
+    cka = matches["cka"]
+    assert [max(range(2), key=lambda j: row[j]) for row in cka] == [0, 1]
+    assert [max(range(2), key=lambda i: cka[i][j]) for j in range(2)] == [0, 1]
+
+
+def test_unit_pages_list_similar_units_in_the_other_model_with_links(built):
+    out, _, _ = built
+    page = (out / "efficientnet_lite0" / "blocks.4.2" / "1.html").read_text()
+    assert "Similar units in other models" in page and "../../efficientnet_lite1/blocks.4.2/" in page
+    back = (out / "efficientnet_lite1" / "blocks.2.1" / "0.html").read_text()
+    assert "../../efficientnet_lite0/blocks.2.1/" in back
+
+
+def test_photo_pages_show_the_other_models_caricatures_at_matched_depth(built):
+    out, _, _ = built
+    page = (out / "efficientnet_lite0" / "photos" / "chelsea.html").read_text()
+    assert page.count('src="../../efficientnet_lite1/photos/chelsea/caricature_') == 2
+
+
+def test_a_second_build_reuses_the_matches(built, monkeypatch):
+    out, config, models = built
+    stored = (out / "compare" / PAIR / "matches.npz").stat().st_mtime_ns
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the matches were computed again")
+
+    monkeypatch.setattr(compare_views, "match_units", fail)
+    summaries = build_galleries(out, config, models)
+    assert [s.rendered for s in summaries] == [0, 0]
+    assert (out / "compare" / PAIR / "matches.npz").stat().st_mtime_ns == stored
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium; .ci/run does)")
+def test_a_browser_walks_from_the_index_to_a_comparison_and_across_models(built):
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[test])")
+    out, _, _ = built
+    linked = [(layer, c) for layer in LAYERS for c in (0, 1)
+              if 'figure class="neighbour"><a href="../../efficientnet_lite1/' in
+              (out / "efficientnet_lite0" / layer / f"{c}.html").read_text()]
+    assert linked, "no Lite0 unit page links to a rendered Lite1 unit"
+    layer, channel = linked[0]
+    server, url = serve_in_background(out)
+    failed, visited = [], []
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"])
+            page = browser.new_page()
+            page.on("requestfailed", lambda request: failed.append(f"failed {request.url}"))
+            page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+
+            def arrive() -> None:
+                page.wait_for_load_state("load")
+                visited.append(page.url.split("/", 3)[-1])
+                broken = page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+                assert broken == [], f"images that did not load on {page.url}: {broken}"
+
+            page.goto(url + "index.html")
+            arrive()
+            page.click("a.comparison")
+            arrive()
+            assert page.locator("img.heatmap").count() == 1
+            page.click(f"table.layers a:text-is('{layer}') >> nth=0")
+            arrive()
+            page.click(f"a.unit[href='{channel}.html']")
+            arrive()
+            page.click("div.similar figure.neighbour a >> nth=0")
+            arrive()
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert visited[:4] == ["index.html", f"compare/{PAIR}.html", f"efficientnet_lite0/{layer}/index.html",
+                           f"efficientnet_lite0/{layer}/{channel}.html"]
+    assert visited[4].startswith("efficientnet_lite1/")
+    assert failed == []
