@@ -18,7 +18,7 @@ import time
 import torch
 
 import neuronscope as ns
-from neuronscope.comparison.stream import PairPreparer, _batches
+from neuronscope.comparison.stream import PairPreparer, paired_batches
 from neuronscope.data import bundled_source, first
 from neuronscope.examples.loading import Preparer, default_workers
 from neuronscope.manifest import write_json
@@ -63,7 +63,7 @@ def baseline(a: ns.Model, b: ns.Model, source, batch: int, workers: int) -> floa
     prepare = PairPreparer(Preparer.of(a, a.input_size), Preparer.of(b, b.input_size))
     start = time.perf_counter()
     with torch.no_grad():
-        for _, inputs_a, inputs_b, _ in _batches(source, prepare, batch, workers):
+        for _, inputs_a, inputs_b, _ in paired_batches(source, prepare, batch, workers):
             if inputs_a is not None:
                 a.module(a.normalize(inputs_a))
                 b.module(b.normalize(inputs_b))

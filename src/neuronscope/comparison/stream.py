@@ -86,7 +86,7 @@ def run_pass(models: tuple[Model, Model], layers: tuple[list[str], list[str]], s
         with torch.no_grad(), ExitStack() as stack:
             cap_a = stack.enter_context(capture(model_a, joint if same else layers[0]))
             cap_b = cap_a if same else stack.enter_context(capture(model_b, layers[1]))
-            for items, inputs_a, inputs_b, bad in _batches(source, prepare, batch, workers):
+            for items, inputs_a, inputs_b, bad in paired_batches(source, prepare, batch, workers):
                 skipped += bad
                 bar.update(len(items) + len(bad))
                 if not items:
@@ -112,7 +112,7 @@ def _statistics_device(model: Model) -> torch.device:
     return torch.device("cpu") if model.device.type == "mps" else model.device
 
 
-def _batches(source: ImageSource, prepare: PairPreparer, batch: int,
+def paired_batches(source: ImageSource, prepare: PairPreparer, batch: int,
              workers: int) -> Iterator[tuple[list[str], torch.Tensor | None, torch.Tensor | None, list[tuple[str, str]]]]:
     """(keys, inputs of A, inputs of B or None, skipped (key, reason)) per ``batch`` candidates."""
     decoded = Decoded(source, prepare)
