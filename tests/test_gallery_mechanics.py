@@ -62,3 +62,16 @@ def test_layer_pages_are_sorted_by_how_polysemantic_their_units_look(built, lite
     errors = [firing_cases(lite0, "blocks.4.2:1", "blocks.4.1", x, k=k).error for k in (1, 2)]
     assert polysemanticity(lite0, "blocks.4.2", [1], examples, source)[1] == pytest.approx(
         (errors[0] - errors[1]) / errors[0], abs=2e-3)
+
+
+def test_atlas_pages_are_added_per_layer(built, lite0):
+    out, _, images = built
+    build_gallery(out, config(images, mechanics=True, atlas=True), model=lite0)
+    assert broken_links(out) == [] and partial_files(out) == []
+    data = manifest(out)
+    for layer in LAYERS:
+        atlas = data["layers"][layer]["atlas"]
+        assert atlas["grid"] == 2 and atlas["samples"] == 12 * 8 and 1 <= len(atlas["cells"]) <= 4
+        assert all(c["count"] > 5 for c in atlas["cells"])
+        assert (out / "efficientnet_lite0" / layer / "atlas" / "atlas.png").is_file()
+        assert 'href="atlas.html"' in (out / "efficientnet_lite0" / layer / "index.html").read_text()

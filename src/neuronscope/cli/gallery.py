@@ -32,6 +32,7 @@ def add_commands(commands) -> None:
     micro.add_argument("--mechanics", action="store_true",
                        help="also each unit's decomposed feature visualization from the layer before, and layer pages "
                             "sorted by how polysemantic units look (about doubles the rendering time)")
+    micro.add_argument("--atlas", action="store_true", help="also an activation atlas page per layer")
     micro.add_argument("--photos", default=None, help="comma-separated photos (bundled names, files or source keys) that get a page; \"all\" for every one, \"\" for none")
     micro.add_argument("--samples", type=int, default=GalleryConfig.samples, help=f"feature visualizations per unit (default {GalleryConfig.samples})")
     micro.add_argument("--examples", type=int, default=GalleryConfig.examples, help=f"dataset examples per unit (default {GalleryConfig.examples})")
@@ -61,7 +62,7 @@ def _microscope(args: argparse.Namespace) -> None:
     config = GalleryConfig(
         model=args.models[0], layers=_names(args.layers), units=None if args.all else args.units,
         source=args.source, photos=_names(args.photos), samples=args.samples, examples=args.examples,
-        classes=_names(args.classes) or (), mechanics=args.mechanics,
+        classes=_names(args.classes) or (), mechanics=args.mechanics, atlas=args.atlas,
         progress=not args.no_progress)
     if args.steps is not None:
         config = replace(config, render=replace(config.render, steps=args.steps))

@@ -20,6 +20,7 @@ from ..models import load
 from ..models.model import Model
 from ..models.zoo import ZOO
 from ..names import LOGITS
+from .atlas_views import atlas_view
 from .class_views import Judges, judge_names
 from .config import DEFAULT_PHOTOS, GalleryConfig
 from .engine import Engine, LocalEngine
@@ -139,6 +140,10 @@ class _Build:
                 if self.config.mechanics and layer in grids:
                     with self._timed("mechanics_s"):
                         self._mechanics(layer, examples[layer], size)
+                if self.config.atlas and layer in grids and "atlas" not in state.layer(layer):
+                    with self._timed("atlas_s"):
+                        state.record_layer(layer, "atlas", atlas_view(self.model, layer, self.source, self.config,
+                                                                      state.folder / layer / "atlas"))
                 bar.update(1)
             images = {name: _photo_image(name, self.source) for name in photos}  # read once, used twice
             if photos:

@@ -59,6 +59,9 @@ class GalleryConfig:
     mechanics: bool = False
     """Also show each unit's decomposed feature visualization from the layer before it, and sort
     layer pages by how polysemantic their units' firing looks (about doubles the rendering time)."""
+    atlas: bool = False
+    """Also an activation atlas page per layer (``atlas.activation_atlas`` over the gallery's image
+    source, the gallery's render steps for its icons)."""
     caricature_steps: int = 64
     """Steps of the photo pages' caricatures. Measured on chelsea through the 6 default layers: the
     cosine to the photo's activations is within 0.02 of 128 steps' at every layer (mean 0.836 vs

@@ -121,7 +121,12 @@ class Pages:
         if polysemantic:  # most polysemantic-looking first
             units.sort(key=lambda u: -(u["cases"] if u["cases"] is not None else -1))
         count = self._write(Path(model) / layer / "index.html", "layer.html", depth=2, crumbs=crumbs, model=model,
-                            layer=info, units=units, previous=around[0], next=around[1], sorted_by_cases=bool(polysemantic))
+                            layer=info, units=units, previous=around[0], next=around[1], sorted_by_cases=bool(polysemantic),
+                            atlas=record.get("atlas"))
+        if record.get("atlas"):
+            count += self._write(Path(model) / layer / "atlas.html", "atlas.html", depth=2,
+                                 crumbs=[(model, "../index.html"), (layer, "index.html"), ("atlas", None)],
+                                 model=model, layer=layer, atlas=record["atlas"])
         for i, c in enumerate(done):
             count += self._write(
                 Path(model) / layer / f"{c}.html", "unit.html", depth=2,
