@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -53,3 +54,19 @@ def partial_files(out: Path) -> list[Path]:
     return list(out.rglob(".*.tmp"))
 
 
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+"""Debian's Chromium for the browser tests (``.ci/run`` installs it; the tests skip without it)."""
+
+
+def open_page(playwright, failed: list[str]):
+    """A headless Chromium page (with the flags a closed network needs) that records every failed
+    request or error response in ``failed``; returns (browser, page)."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])
+    page = browser.new_page()
+    page.on("requestfailed", lambda request: failed.append(f"failed {request.url}"))
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return browser, page

@@ -4,7 +4,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from gallery_checks import broken_links, cli, make_image_folder, manifest, partial_files
+from gallery_checks import (
+    CHROMIUM,
+    broken_links,
+    cli,
+    make_image_folder,
+    manifest,
+    open_page,
+    partial_files,
+)
 
 from neuronscope import NeuronscopeError
 from neuronscope.data.photos import load_image, photo_path
@@ -224,7 +231,6 @@ def test_serve_binds_loopback_and_refuses_folders_without_a_gallery(built, tmp_p
         make_server(tmp_path)
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian package 'chromium'; .ci/run installs it)")
@@ -235,12 +241,7 @@ def test_a_browser_walks_the_gallery_and_every_image_loads(built):
     failed: list[str] = []
     try:
         with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"])
-            page = browser.new_page()
-            page.on("requestfailed", lambda request: failed.append(f"failed {request.url}"))
-            page.on("response", lambda response: failed.append(f"{response.status} {response.url}") if response.status >= 400 else None)
+            browser, page = open_page(p, failed)
             visited = []
 
             def arrive() -> None:

@@ -3,17 +3,24 @@ caricatures of the same photo at matched depth, and a browser walking to them.""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-from gallery_checks import broken_links, make_image_folder, partial_files
+from gallery_checks import (
+    CHROMIUM,
+    broken_links,
+    make_image_folder,
+    open_page,
+    partial_files,
+)
 
 import neuronscope as ns
 from neuronscope.featurevis.render import RenderConfig
-from neuronscope.gallery import GalleryConfig, build_galleries, serve_in_background
-from neuronscope.gallery import compare_views
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from neuronscope.gallery import (
+    GalleryConfig,
+    build_galleries,
+    compare_views,
+    serve_in_background,
+)
 
 LAYERS = ("blocks.2.1", "blocks.4.2")
 PAIR = "efficientnet_lite0--efficientnet_lite1"
@@ -84,12 +91,7 @@ def test_a_browser_walks_from_the_index_to_a_comparison_and_across_models(built)
     failed, visited = [], []
     try:
         with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"])
-            page = browser.new_page()
-            page.on("requestfailed", lambda request: failed.append(f"failed {request.url}"))
-            page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            browser, page = open_page(p, failed)
 
             def arrive() -> None:
                 page.wait_for_load_state("load")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..circuits.decompose import previous_layer
 from ..data.photos import PHOTOS, load_image
 from ..data.resolve import resolve_source
 from ..data.sources import ImageSource
@@ -32,7 +33,6 @@ from .layer_views import (
     neighbours,
     unit_classes,
 )
-from ..circuits.decompose import previous_layer
 from .mechanics_views import decomposition_views, polysemanticity
 from .pages import Pages, photo_slug
 from .photo_views import photo_views, prefetch_icons
