@@ -156,7 +156,7 @@ def test_render_accepts_any_objective_combination(lite0):
         (lambda m: RenderConfig(steps=0), "steps must be a positive integer"),
         (lambda m: RenderConfig(steps=-3), "steps must be a positive integer"),
         (lambda m: RenderConfig(param="cppn"), "unknown parameterization 'cppn'"),
-        (lambda m: RenderConfig(transforms="strong"), "unknown transform preset 'strong': choose one of lucid, article, zoom, none"),
+        (lambda m: RenderConfig(transforms="strong"), "unknown transform preset 'strong': choose one of lucid, article, zoom, maco, none"),
         (lambda m: render_units(m, [], quiet()), "no units"),
     ],
 )
