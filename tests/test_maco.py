@@ -85,6 +85,17 @@ def test_batch_items_equal_single_renders(size):
     assert not torch.allclose(batched()[0], batched()[1])
 
 
+def test_default_contrast_is_that_of_photos_not_a_haze():
+    """The default starts at the pixel contrast of the bundled photos; contrast 1 (the reference
+    code's) is the low-contrast haze the default replaced."""
+    photos = [ns.data.photo(name) for name in ("chelsea", "coffee", "astronaut", "rocket", "motorcycle")]
+    median = float(np.median([p.std() for p in photos]))
+    default = float(MacoImage((224, 224), range(4))().std())
+    plain = float(MacoImage((224, 224), range(4), contrast=1.0)().std())
+    assert abs(default - median) < 0.25 * median
+    assert plain < 0.6 * median
+
+
 def test_init_std_changes_steps_not_the_image():
     torch.testing.assert_close(MacoImage((32, 32), [4], std=1.0)(), MacoImage((32, 32), [4], std=0.1)(),
                                atol=1e-4, rtol=1e-4)
