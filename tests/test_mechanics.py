@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import neuronscope as ns
+from neuronscope.circuits.cases import contributions_to_channels, summed_contributions
 from neuronscope.circuits.decompose import (
     MechanicsConfig,
     contributions,
@@ -16,6 +17,7 @@ from neuronscope.circuits.decompose import (
 from neuronscope.circuits.weights import expanded_weights, weight_factors
 from neuronscope.data.photos import photo_crops
 from neuronscope.featurevis.render import RenderConfig
+from neuronscope.units import Unit
 
 QUICK = MechanicsConfig(render=RenderConfig(steps=32, size=48, progress=False))
 
@@ -80,6 +82,18 @@ def test_firing_cases_factor_the_contributions_of_natural_crops(lite0):
         on_cases = cap(rendered.images)["blocks.4.0"][:, 17, 1, 1]
         on_crops = cap(images)["blocks.4.0"][:, 17].flatten(1).max(1).values
     assert on_cases[0] > on_crops.max()  # the main case, visualized, drives the unit beyond every crop
+
+
+def test_contributions_to_several_channels_share_one_pass_and_equal_each_alone(lite0):
+    """The gallery's polysemanticity reads every unit of a layer from one shared forward pass;
+    each unit's contribution vectors are those of its own ``summed_contributions``."""
+    images = torch.cat([lite0.input(crop) for _, crop in photo_crops(["chelsea", "rocket"], scales=(1.0,))])
+    together = contributions_to_channels(lite0, images, "blocks.4.0", "blocks.4.1", [3, 40, 7])
+    assert together.shape == (3, len(images), lite0.layer("blocks.4.0").channels)
+    for k, c in enumerate([3, 40, 7]):
+        alone = summed_contributions(lite0, images, "blocks.4.0", Unit("blocks.4.1", c))
+        torch.testing.assert_close(together[k], alone, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(together[0], together[1])
 
 
 def test_weight_factors_of_a_family_share_input_directions(lite0):

@@ -111,17 +111,30 @@ def firing_cases(model: Model, unit: str, from_layer: str, images: Sequence | to
 def summed_contributions(model: Model, x: torch.Tensor, source: str, target: Unit) -> torch.Tensor:
     """(N, C1): for each image of ``x``, the contributions ``a1 * d unit / d a1`` (linearized network)
     of the ``source`` channels to ``target`` where it fires most, summed over positions."""
-    with torch.no_grad(), capture(model, [source, target.layer]) as cap:
+    return contributions_to_channels(model, x, source, target.layer, [target.channel])[0]
+
+
+def contributions_to_channels(model: Model, x: torch.Tensor, source: str, layer: str,
+                              channels: Sequence[int]) -> torch.Tensor:
+    """(K, N, C1): ``summed_contributions`` to each of ``channels`` of ``layer``, from one plain
+    and one linearized forward pass shared by all of them (one backward pass per channel)."""
+    with torch.no_grad(), capture(model, [source, layer]) as cap:
         acts = cap(x)
-    a1, later = acts[source], acts[target.layer][:, target.channel]
-    where = later.flatten(1).argmax(1)
-    rows, cols = where // later.shape[2], where % later.shape[2]
+    a1, later = acts[source], acts[layer]
+    items = torch.arange(len(x))
     with linear_forward(model.module), torch.enable_grad():
         leaf = a1.detach().clone().requires_grad_(True)
-        with capture(model, [source, target.layer], replace={source: lambda out: leaf}) as cap:
-            values = cap(x)[target.layer][torch.arange(len(x)), target.channel, rows, cols]
-        (grad,) = torch.autograd.grad(values.sum(), leaf)  # items are independent: one pass, N gradients
-    return (a1 * grad).sum((2, 3)).detach().cpu()
+        with capture(model, [source, layer], replace={source: lambda out: leaf}) as cap:
+            linear = cap(x)[layer]
+        found = []
+        for k, c in enumerate(channels):
+            where = later[:, c].flatten(1).argmax(1)
+            rows, cols = where // later.shape[3], where % later.shape[3]
+            values = linear[items, c, rows, cols]
+            # items are independent: one backward gives every image's gradient
+            (grad,) = torch.autograd.grad(values.sum(), leaf, retain_graph=k < len(channels) - 1)
+            found.append((a1 * grad).sum((2, 3)).detach().cpu())
+    return torch.stack(found)
 
 
 def _nmf_cases(samples: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:

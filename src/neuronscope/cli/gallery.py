@@ -31,7 +31,7 @@ def add_commands(commands) -> None:
                             "models classify their pictures (default: none)")
     micro.add_argument("--mechanics", action="store_true",
                        help="also each unit's decomposed feature visualization from the layer before, and layer pages "
-                            "sorted by how polysemantic units look (about doubles the rendering time)")
+                            "sorted by how polysemantic units look (adds about 0.8x the rendering time)")
     micro.add_argument("--atlas", action="store_true", help="also an activation atlas page per layer")
     micro.add_argument("--photos", default=None, help="comma-separated photos (bundled names, files or source keys) that get a page; \"all\" for every one, \"\" for none")
     micro.add_argument("--samples", type=int, default=GalleryConfig.samples, help=f"feature visualizations per unit (default {GalleryConfig.samples})")

@@ -58,7 +58,8 @@ class GalleryConfig:
     zoo models with the same classes (for EfficientNet-Lite0: Lite1 and Lite2)."""
     mechanics: bool = False
     """Also show each unit's decomposed feature visualization from the layer before it, and sort
-    layer pages by how polysemantic their units' firing looks (about doubles the rendering time)."""
+    layer pages by how polysemantic their units' firing looks (on Lite0's default build: 0.8x the
+    rendering time more, `benchmarks/mechanics.py`)."""
     atlas: bool = False
     """Also an activation atlas page per layer (``atlas.activation_atlas`` over the gallery's image
     source, the gallery's render steps for its icons)."""
