@@ -11,13 +11,20 @@ from ..units import Unit
 
 CPU_BATCH, ACCELERATOR_BATCH = 16, 128
 """Default most images per batch (``RenderConfig.max_batch`` None) on CPUs and on accelerators."""
+CPU_PIXELS = CPU_BATCH * 128 * 128
+"""On a CPU, smaller images batch further, up to this many pixels a batch: at small sizes and
+deep layers every operation is tiny and its fixed cost dominates (51 icons of 64 px at
+``blocks.6.0`` of Lite0: 28.9 s in one batch against 36.6 s in batches of 16, the same images)."""
 
 
-def batch_cap(config, device: torch.device) -> int:
-    """The most images per batch: ``config.max_batch``, or the default for ``device``'s kind."""
+def batch_cap(config, device: torch.device, side: tuple[int, int] | None = None) -> int:
+    """The most images per batch: ``config.max_batch``, or the default for ``device``'s kind (on a
+    CPU, for images of ``side`` smaller than 128 px, as many as fit in ``CPU_PIXELS``)."""
     if config.max_batch is not None:
         return config.max_batch
-    return CPU_BATCH if free_memory(device) is None else ACCELERATOR_BATCH
+    if free_memory(device) is not None:
+        return ACCELERATOR_BATCH
+    return CPU_BATCH if side is None else max(CPU_BATCH, CPU_PIXELS // (side[0] * side[1]))
 
 
 def halved(unit_ids: list[int], error: Exception, device: torch.device) -> list[list[int]]:
@@ -54,5 +61,5 @@ def batch_size(model: Model, units: list[Unit], config, samples: int) -> int:
     free = free_memory(model.device)  # an accelerator's free memory, when it can say, raises the budget
     budget = config.memory_budget_mb if free is None else max(config.memory_budget_mb, free / 2 / 2**20)
     fits = int(budget / per_image_mb)
-    images = max(samples, min(batch_cap(config, model.device), fits))
+    images = max(samples, min(batch_cap(config, model.device, side), fits))
     return max(samples, images // samples * samples)

@@ -94,7 +94,8 @@ class RenderConfig:
     """Steps (1-based) at which to keep a copy of the images."""
     max_batch: int | None = None
     """Most images optimized together; None: 16 on a CPU (8-16 is the sweet spot of a 2-core
-    CPU), 128 on an accelerator (where the free memory also sizes the batch)."""
+    CPU at 128 px; smaller images up to as many pixels, e.g. 64 at 64 px), 128 on an accelerator
+    (where the free memory also sizes the batch)."""
     memory_budget_mb: int = 3072
     """Activation memory a batch may use; ``render_units`` sizes its batches to fit."""
     fast: bool = True
