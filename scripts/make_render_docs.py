@@ -61,7 +61,7 @@ def main() -> None:
     for param in ("fourier", "maco"):
         config = RenderConfig(steps=args.steps, param=param, progress=False)
         result = render_units(lite0, [f"logits:{c}" for c in CLASSES], config)
-        save_sheet(result, f"classes_{param}", f"Lite0 class logits, {param}, {config.size} px, {args.steps} steps")
+        save_sheet(result, f"classes_{param}", f"Lite0 class logits, {param}, {result.images.shape[-1]} px, {args.steps} steps")
         report[param] = transfer(result.images, models)
     write_json(RESULTS / "transfer.json", build_manifest("transfer", classes=CLASSES, steps=args.steps, results=report))
     print(report)
