@@ -78,7 +78,7 @@ def contact_sheet(images: Sequence[torch.Tensor | np.ndarray | Image.Image], cap
     aspect = pictures[0].width / pictures[0].height  # cells keep the first image's shape
     longest = cell or max(max(p.width, p.height) for p in pictures)
     cell_w, cell_h = (longest, round(longest / aspect)) if aspect >= 1 else (round(longest * aspect), longest)
-    font = _font(max(10, min(cell_w, cell_h) // 11))
+    font = default_font(max(10, min(cell_w, cell_h) // 11))
     caption_h = (font.size + 6) if any(captions) else 0
     title_h = (font.size + 14) if title else 0
     rows = -(-len(pictures) // columns)
@@ -92,18 +92,20 @@ def contact_sheet(images: Sequence[torch.Tensor | np.ndarray | Image.Image], cap
         y = title_h + gap + row * (cell_h + caption_h + gap)
         sheet.paste(picture.convert("RGB").resize((cell_w, cell_h), Image.Resampling.LANCZOS), (x, y))
         if caption:
-            draw.text((x, y + cell_h + 2), _fit(draw, caption, font, cell_w), fill="black", font=font)
+            draw.text((x, y + cell_h + 2), fit_text(draw, caption, font, cell_w), fill="black", font=font)
     return sheet
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def default_font(size: int) -> ImageFont.ImageFont:
+    """Pillow's default font at ``size`` (the fixed bitmap font on Pillow < 10.1)."""
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
         return ImageFont.load_default()
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
+def fit_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
+    """``text``, shortened with an ellipsis until it fits in ``width`` pixels."""
     while text and draw.textlength(text, font=font) > width:
         text = text[:-2] + "…" if len(text) > 2 else ""
     return text

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.autograd import forward_ad
 from tqdm.auto import tqdm
 
+from ..attribution.integrated import logit_derivative_along
 from ..capture import capture
 from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
 from ..examples.loading import Preparer, batches
 from ..models.fuse import fast_copy
 from ..models.model import Model
-from ..names import LOGITS
 
 BORDER = 1
 """Positions this close to the layer's edge are never sampled (boundary effects of padding)."""
@@ -118,16 +117,13 @@ def _sample(model: Model, layer: str, x: torch.Tensor, rows: torch.Tensor, cols:
         return act[item, :, rows.flatten(), cols.flatten()].float().cpu(), None
     seen: dict[str, torch.Tensor] = {}
 
-    def along_sample(output: torch.Tensor) -> torch.Tensor:
+    def along_sample(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         act = output.detach()
         seen["vectors"] = act[item, :, rows.flatten(), cols.flatten()]
         tangent = torch.zeros((images * count, *act.shape[1:]), dtype=act.dtype, device=act.device)
         tangent[torch.arange(images * count), :, rows.flatten(), cols.flatten()] = seen["vectors"]
-        return forward_ad.make_dual(act.repeat_interleave(count, 0), tangent)
+        return act.repeat_interleave(count, 0), tangent
 
-    with torch.no_grad(), forward_ad.dual_level(), capture(model, [layer, LOGITS], replace={layer: along_sample}) as cap:
-        logits = cap(x)[LOGITS]
-        derivative = forward_ad.unpack_dual(logits).tangent
-    if derivative is None:
-        raise NeuronscopeError(f"the logits of {model.name} do not depend on '{layer}' by forward-mode derivatives")
+    derivative = logit_derivative_along(model, x, layer, along_sample,
+                                        hint="collect with attributions=False (an atlas without class labels)")
     return seen["vectors"].float().cpu(), derivative.float().cpu()

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..images import SheetDisplay, _fit, _font, save_png, to_pil
+from ..images import SheetDisplay, default_font, fit_text, save_png, to_pil
 from ..manifest import write_json
 from .config import AtlasConfig
 from .layout import Cells
@@ -97,7 +97,7 @@ class Atlas(SheetDisplay):
         grid = self.cells.grid
         picture = Image.new("RGB", (grid * side, grid * side), "white")
         draw = ImageDraw.Draw(picture)
-        font = _font(max(9, side // 9))
+        font = default_font(max(9, side // 9))
         largest = max(int(self.cells.counts.max()), 1) if len(self) else 1
         for i, (x, y) in enumerate(self.cells.xy.tolist()):
             fraction = float(np.sqrt(self.cells.counts[i] / largest)) if scale_by_count else 1.0
@@ -106,7 +106,7 @@ class Atlas(SheetDisplay):
             picture.paste(to_pil(self.icons[i]).resize((size, size), Image.Resampling.LANCZOS), (left, top))
             label = self.labels[i]
             if labels and label:
-                text = _fit(draw, label, font, side - 4)
+                text = fit_text(draw, label, font, side - 4)
                 height = font.size + 3
                 bottom = (grid - y) * side
                 draw.rectangle([x * side, bottom - height, (x + 1) * side - 1, bottom - 1], fill="white")
@@ -116,14 +116,14 @@ class Atlas(SheetDisplay):
     def sheet(self) -> Image.Image:
         """The labelled canvas under a title line."""
         picture = self.canvas()
-        font = _font(max(12, picture.width // 60))
+        font = default_font(max(12, picture.width // 60))
         title = f"{self.model} {self.layer}: " + (f"class activation atlas of '{self.target_label}'"
                                                  if self.target is not None else "activation atlas")
         title += f" ({len(self)} cells, {self.kept_samples} samples, {self.layout})"
         head = font.size + 12
         sheet = Image.new("RGB", (picture.width, picture.height + head), "white")
         draw = ImageDraw.Draw(sheet)
-        draw.text((6, 6), _fit(draw, title, font, picture.width - 12), fill="black", font=font)
+        draw.text((6, 6), fit_text(draw, title, font, picture.width - 12), fill="black", font=font)
         sheet.paste(picture, (0, head))
         return sheet
 

@@ -19,7 +19,7 @@ backward pass per class.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -190,24 +190,31 @@ def _logits_at(model: Model, x: torch.Tensor, layer: str, activations: torch.Ten
 def _logit_derivative(model: Model, x: torch.Tensor, layer: str, primal: torch.Tensor,
                       tangent: torch.Tensor) -> torch.Tensor:
     """d logits / d eps at ``layer``'s activation ``primal + eps * tangent``, per item (forward mode)."""
+    return logit_derivative_along(model, x, layer, lambda _: (primal, tangent))
+
+
+def logit_derivative_along(model: Model, x: torch.Tensor, layer: str,
+                           dual_of: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], *,
+                           hint: str = "use integrated_attribute (reverse mode) for a few classes instead"
+                           ) -> torch.Tensor:
+    """d logits / d eps, per item, with ``layer``'s output ``a`` replaced by ``primal + eps *
+    tangent``, where ``(primal, tangent) = dual_of(a)`` (forward mode; the batch may differ from
+    ``x``'s). ``hint`` ends the error raised for a model with an operation forward mode lacks."""
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused attention kernel has no forward mode
     try:
         with torch.no_grad(), forward_ad.dual_level():
-            dual = forward_ad.make_dual(primal, tangent)
-            with capture(model, [layer, LOGITS], replace={layer: lambda _: dual}) as cap:
+            with capture(model, [layer, LOGITS], replace={layer: lambda out: forward_ad.make_dual(*dual_of(out))}) as cap:
                 logits = cap(x)[LOGITS]
             derivative = forward_ad.unpack_dual(logits).tangent
     except NotImplementedError as error:  # an operation without forward-mode derivatives
         raise NeuronscopeError(f"{model.name} runs an operation without forward-mode derivatives after '{layer}' "
-                               f"({str(error).splitlines()[0]}); use integrated_attribute (reverse mode) for a few "
-                               "classes instead") from None
+                               f"({str(error).splitlines()[0]}); {hint}") from None
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     if derivative is None:
         raise NeuronscopeError(f"the logits of {model.name} do not depend on '{layer}' by forward-mode derivatives")
     return derivative
-
 
 
 METHODS = ("gradient", "integrated")

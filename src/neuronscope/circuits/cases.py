@@ -118,6 +118,8 @@ def contributions_to_channels(model: Model, x: torch.Tensor, source: str, layer:
                               channels: Sequence[int]) -> torch.Tensor:
     """(K, N, C1): ``summed_contributions`` to each of ``channels`` of ``layer``, from one plain
     and one linearized forward pass shared by all of them (one backward pass per channel)."""
+    if not channels:
+        raise NeuronscopeError(f"no channels of '{layer}' to measure contributions to")
     with torch.no_grad(), capture(model, [source, layer]) as cap:
         acts = cap(x)
     a1, later = acts[source], acts[layer]

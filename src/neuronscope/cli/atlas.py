@@ -7,6 +7,7 @@ from ..atlas import AtlasConfig, activation_atlas
 from ..atlas.layout import LAYOUTS
 from ..data.resolve import resolve_source
 from .common import (
+    SOURCE_HELP,
     load_model,
     model_argument,
     no_progress,
@@ -24,7 +25,7 @@ def add_commands(commands) -> None:
     atl.add_argument("layer", metavar="LAYER", help="a layer with a spatial grid, like blocks.4.2")
     atl.add_argument("--class", dest="target", default=None, metavar="C",
                      help="a class activation atlas of this class (name or index): only samples that support it")
-    atl.add_argument("--source", default=None, help="images: a folder, a .txt list of files or tar shards (default: crops of the bundled photos)")
+    atl.add_argument("--source", default=None, help=SOURCE_HELP)
     atl.add_argument("--grid", type=int, default=defaults.grid, help=f"cells per side (default {defaults.grid})")
     atl.add_argument("--threshold", type=int, default=None, help="members a cell must exceed to be drawn (default 5; 4 for a class atlas)")
     atl.add_argument("--positions", type=int, default=defaults.positions, help=f"random positions per image (default {defaults.positions})")

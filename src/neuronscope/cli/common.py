@@ -8,8 +8,8 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import NeuronscopeError
-from ..featurevis.param import PARAMS
 from ..featurevis.loop import OPTIMIZERS
+from ..featurevis.param import PARAMS
 from ..featurevis.render import RenderConfig
 from ..featurevis.transforms import PRESETS
 from ..images import save_png
@@ -21,6 +21,7 @@ from ..models.spec import ModelSpec, WeightsMissingWarning
 
 MODEL_HELP = ("a zoo model (neuronscope models), package.module:factory, path/to/file.py:factory "
               "or a TorchScript file")
+SOURCE_HELP = "images: a folder, a .txt list of files or tar shards (default: crops of the bundled photos)"
 
 
 def model_argument(parser: argparse.ArgumentParser, optional: bool = False) -> None:

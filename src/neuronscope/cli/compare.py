@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..comparison.match import MatchConfig, match_units
+from ..comparison.positions import GRID_MODES
 from ..comparison.report import describe, write_comparison
 from ..comparison.sheets import SheetConfig
 from ..data.resolve import resolve_source
@@ -15,6 +16,7 @@ from ..models.model import Model
 from ..units import parse_unit
 from .common import (
     MODEL_HELP,
+    SOURCE_HELP,
     folder_path,
     load_model,
     model_options,
@@ -39,7 +41,7 @@ def add_commands(commands) -> None:
     com.add_argument("--layers-b", default=None,
                      help="comma-separated layers of B, or 'matched': B's curated layers nearest in relative depth to A's "
                           "(default: the last layer of each of B's 6 deepest stages)")
-    com.add_argument("--source", default=None, help="images: a folder, a .txt list of files or tar shards (default: crops of the bundled photos)")
+    com.add_argument("--source", default=None, help=SOURCE_HELP)
     com.add_argument("--images", type=int, default=None, metavar="N", help="use only the first N images of the source")
     com.add_argument("--units", default="4",
                      help="the sheet's units: N (the N best-matched units of A's middle layer, default 4) or units of A "
@@ -108,6 +110,6 @@ def _source(text: str | None, images: int | None) -> ImageSource:
 def _grid(text: str) -> str | int:
     if text.strip().isdigit():
         return int(text)
-    if text not in ("pair", "common"):
-        raise NeuronscopeError(f"--grid must be pair, common or a number of cells, got '{text}'")
+    if text not in GRID_MODES:
+        raise NeuronscopeError(f"--grid must be {', '.join(GRID_MODES)} or a number of cells, got '{text}'")
     return text

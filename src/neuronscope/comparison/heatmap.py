@@ -5,7 +5,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from ..images import default_font
 
 if TYPE_CHECKING:
     from .result import UnitMatches
@@ -31,7 +33,7 @@ def similarity_figure(matches: UnitMatches) -> Image.Image:
     bar = colour_bar(panels[0].height)
     title = (f"{matches.model_a} (rows, A) vs {matches.model_b} (columns, B): {matches.images} images; "
              "d = relative depth; outlined: each row's highest")
-    font = _font(FONT)
+    font = default_font(FONT)
     gap = 24
     width = sum(p.width for p in panels) + bar.width + gap * (len(panels) + 1)
     width = max(width, int(_measure(title, font)) + 2 * gap)
@@ -49,7 +51,7 @@ def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[tuple[str, s
             low: float = 0.0, high: float = 1.0) -> Image.Image:
     """One labelled heatmap: a cell per value (its value written in it, NaN grey), row labels on
     the left, two-line column labels on top, the title above, each row's maximum outlined."""
-    font, small = _font(FONT), _font(SMALL)
+    font, small = default_font(FONT), default_font(SMALL)
     label_w = int(max(_measure(r, font) for r in rows)) + 12
     cell_w = max(72, int(max(_measure(c[0], font) for c in cols)) + 12)
     cell_h = 44
@@ -81,7 +83,7 @@ def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[tuple[str, s
 
 def colour_bar(height: int, low: float = 0.0, high: float = 1.0) -> Image.Image:
     """A vertical colour scale from ``low`` (bottom) to ``high`` (top) with five ticks."""
-    font = _font(SMALL)
+    font = default_font(SMALL)
     top, bottom = FONT + 10 + 2 * (FONT + 4) + 6, height - 4
     image = Image.new("RGB", (70, height), "white")
     draw = ImageDraw.Draw(image)
@@ -100,13 +102,6 @@ def colour(t: float) -> tuple[int, int, int]:
     i = min(int(t), len(VIRIDIS) - 2)
     f = t - i
     return tuple(round(a + (b - a) * f) for a, b in zip(VIRIDIS[i], VIRIDIS[i + 1]))
-
-
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
-        return ImageFont.load_default()
 
 
 def _measure(text: str, font) -> float:

@@ -5,8 +5,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..data.sources import ImageSource
 from ..images import save_png
 from ..manifest import build_manifest, write_json
@@ -51,8 +49,8 @@ def describe(matches: UnitMatches) -> list[tuple[str, ...]]:
     mean_ab, mean_ba = matches.mean_best, matches.mean_best_reverse
     for i, a in enumerate(matches.layers_a):
         j = matches.layers_b.index(matches.matched_layer(a))
-        top = int(np.nanargmax(matches.cka[i])) if np.isfinite(matches.cka[i]).any() else j
+        top, cka = matches.most_similar_layer(a) or (matches.layers_b[j], matches.cka[i, j])
         rows.append((a, f"{matches.depth_a[i]:.2f}", matches.layers_b[j], f"{matches.depth_b[j]:.2f}",
                      f"{matches.cka[i, j]:.3f}", f"{mean_ab[i, j]:.3f}", f"{mean_ba[i, j]:.3f}",
-                     f"{matches.layers_b[top]} ({matches.cka[i, top]:.3f})"))
+                     f"{top} ({cka:.3f})"))
     return rows

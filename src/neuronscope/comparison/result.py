@@ -111,6 +111,19 @@ class UnitMatches(SheetDisplay):
         depth = self.depth_a[self.layers_a.index(self._name(layer_a, self.layers_a, self.model_a))]
         return self.layers_b[int(np.argmin(np.abs(self.depth_b - depth)))]
 
+    def most_similar_layer(self, layer: str, model: str = "a") -> tuple[str, float] | None:
+        """The layer of the other model with the highest linear CKA to ``layer`` of model ``"a"``
+        or ``"b"``, and that CKA; None when every CKA of ``layer`` is undefined (a constant layer)."""
+        if model not in ("a", "b"):
+            raise NeuronscopeError(f"model must be 'a' or 'b', got {model!r}")
+        own, other = (self.layers_a, self.layers_b) if model == "a" else (self.layers_b, self.layers_a)
+        i = own.index(self._name(layer, own, self.model_a if model == "a" else self.model_b))
+        row = self.cka[i] if model == "a" else self.cka[:, i]
+        if not np.isfinite(row).any():
+            return None
+        best = int(np.nanargmax(row))
+        return other[best], float(row[best])
+
     # --- pictures --------------------------------------------------------------------------
 
     def heatmap(self):

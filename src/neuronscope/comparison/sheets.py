@@ -14,9 +14,9 @@ from ..errors import NeuronscopeError
 from ..examples.results import ExamplesConfig
 from ..examples.topk import dataset_examples, example_crop
 from ..featurevis.render import RenderConfig, render_units
-from ..images import to_pil
+from ..images import default_font, to_pil
 from ..models.model import Model
-from .heatmap import FONT, SMALL, _font
+from .heatmap import FONT, SMALL
 
 if TYPE_CHECKING:
     from .result import UnitMatches
@@ -106,7 +106,7 @@ def _side(model: Model, units: list[str], source: ImageSource, config: SheetConf
 
 def _compose(name_a: str, name_b: str, pairs: Sequence[Pair], side_a, side_b, config: SheetConfig) -> Image.Image:
     size, gap, middle = config.size, 6, 36
-    font, small = _font(FONT), _font(SMALL)
+    font, small = default_font(FONT), default_font(SMALL)
     per_side = 1 + config.examples
     side_w = per_side * (size + gap)
     head_h, row_head = 2 * (FONT + 8), FONT + 10

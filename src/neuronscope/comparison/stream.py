@@ -8,13 +8,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..capture import capture
 from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
-from ..examples.loading import WORKER_THREADS, Decoded, Preparer, default_workers
+from ..examples.loading import Preparer, batches, default_workers
 from ..models.model import Model
 from .positions import Grid, resample
 from .statistics import Cross, Moments
@@ -115,13 +114,7 @@ def _statistics_device(model: Model) -> torch.device:
 def paired_batches(source: ImageSource, prepare: PairPreparer, batch: int,
              workers: int) -> Iterator[tuple[list[str], torch.Tensor | None, torch.Tensor | None, list[tuple[str, str]]]]:
     """(keys, inputs of A, inputs of B or None, skipped (key, reason)) per ``batch`` candidates."""
-    decoded = Decoded(source, prepare)
-    if workers <= 0:
-        for first in range(0, len(decoded), batch):
-            yield _collate([decoded[i] for i in range(first, min(first + batch, len(decoded)))])
-        return
-    yield from DataLoader(decoded, batch_size=batch, shuffle=False, num_workers=workers, collate_fn=_collate,
-                          worker_init_fn=_quiet_worker, persistent_workers=False, prefetch_factor=4)
+    return batches(source, prepare, 0, batch, workers, collate=_collate)
 
 
 def _collate(entries):
@@ -133,6 +126,3 @@ def _collate(entries):
     inputs_b = None if readable[0][1][1] is None else torch.stack([x[1] for _, x in readable])
     return [key for key, _ in readable], inputs_a, inputs_b, bad
 
-
-def _quiet_worker(_: int) -> None:
-    torch.set_num_threads(WORKER_THREADS)

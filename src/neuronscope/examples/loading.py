@@ -8,8 +8,9 @@ the order of items, and so every result, is the same as with ``workers = 0``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -61,8 +62,11 @@ def default_workers(source: ImageSource, batch: int) -> int:
     return max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
-def batches(source: ImageSource, prepare: Preparer, start: int, batch: int, workers: int) -> Iterator[Batch]:
-    """The source from candidate position ``start`` on, ``batch`` candidates at a time."""
+def batches(source: ImageSource, prepare: Callable, start: int, batch: int, workers: int,
+            collate: Callable[[list], Any] | None = None) -> Iterator:
+    """The source from candidate position ``start`` on, ``batch`` candidates at a time, each
+    batch of ``Decoded`` entries made into one by ``collate`` (default: a ``Batch``)."""
+    collate = collate or collate_batch
     decoded = Decoded(source, prepare, start)
     if workers <= 0:
         for first in range(0, len(decoded), batch):
@@ -92,7 +96,7 @@ class Decoded(Dataset):
             return position, key, None, str(error)
 
 
-def collate(entries: list[tuple[int, str, torch.Tensor | None, str | None]]) -> Batch:
+def collate_batch(entries: list[tuple[int, str, torch.Tensor | None, str | None]]) -> Batch:
     readable = [(p, k, x) for p, k, x, _ in entries if x is not None]
     skipped = [(k, reason) for _, k, x, reason in entries if x is None]
     inputs = torch.stack([x for _, _, x in readable]) if readable else None

@@ -15,9 +15,8 @@ from .config import GalleryConfig
 def atlas_view(model: Model, layer: str, source: ImageSource, config: GalleryConfig, folder: Path) -> dict[str, Any]:
     """Save the atlas of ``layer`` into ``folder`` (canvas, icons, cell table, manifest) and return
     what the layer's atlas page shows."""
-    settings = AtlasConfig(progress=False)
     atlas = activation_atlas(model, layer, source, AtlasConfig(
-        steps=config.render.steps, seed=config.render.seed, grid=grid_for(len(source) * settings.positions),
+        steps=config.render.steps, seed=config.render.seed, grid=grid_for(len(source) * AtlasConfig.positions),
         attributions=model.num_classes is not None, progress=False))
     atlas.save(folder)
     return {"folder": folder.name, "file": "atlas.png", "cells": atlas.cell_table(), "grid": atlas.cells.grid,

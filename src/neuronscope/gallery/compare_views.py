@@ -15,8 +15,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..comparison import MatchConfig, UnitMatches, match_units
 from ..images import save_png
 from ..manifest import stable_hash, write_json
@@ -84,13 +82,11 @@ class Comparisons:
         the ``SIMILAR`` units best correlated with this unit, with links where they have a page."""
         strips = []
         for matches, side in self.pairs:
-            own, other = (matches.layers_a, matches.layers_b) if side == "a" else (matches.layers_b, matches.layers_a)
-            if layer not in own:
+            own = matches.layers_a if side == "a" else matches.layers_b
+            found = matches.most_similar_layer(layer, side) if layer in own else None
+            if found is None:
                 continue
-            cka = matches.cka[own.index(layer)] if side == "a" else matches.cka[:, own.index(layer)]
-            if not np.isfinite(cka).any():
-                continue
-            best_layer = other[int(np.nanargmax(cka))]
+            best_layer, cka = found
             name = self._other(matches, side)
             found = matches.matches(f"{layer}:{channel}", k=SIMILAR, model=side)[best_layer]
             rendered = self._rendered(name)
@@ -98,7 +94,7 @@ class Comparisons:
                       "href": f"../../{name}/{best_layer}/{c}.html" if f"{best_layer}:{c}" in rendered else None,
                       "thumb": f"../../{name}/{best_layer}/{c}/fv_0.png" if f"{best_layer}:{c}" in rendered else None}
                      for c, r in found]
-            strips.append({"model": name, "layer": best_layer, "cka": float(np.nanmax(cka)), "units": units})
+            strips.append({"model": name, "layer": best_layer, "cka": cka, "units": units})
         return strips
 
     def caricatures(self, photo: str, record: dict[str, Any], depths: dict[str, float]) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..images import file_safe
@@ -63,11 +62,12 @@ class Pages:
     def write_comparison(self, matches) -> int:
         """The page of two models side by side: their layers' similarity across depth."""
         slug = pair_slug(matches.model_a, matches.model_b)
-        rows = [{"a": a, "b": matches.layers_b[int(np.nanargmax(matches.cka[i]))] if np.isfinite(matches.cka[i]).any() else None,
-                 "depth": float(matches.depth_a[i]), "cka": _finite(np.nanmax(matches.cka[i])) if np.isfinite(matches.cka[i]).any() else None,
-                 "matched": matches.matched_layer(a),
-                 "mean_best": _finite(matches.mean_best[i, matches.layers_b.index(matches.matched_layer(a))])}
-                for i, a in enumerate(matches.layers_a)]
+        rows = []
+        for i, a in enumerate(matches.layers_a):
+            best, cka = matches.most_similar_layer(a) or (None, None)
+            matched = matches.matched_layer(a)
+            rows.append({"a": a, "b": best, "depth": float(matches.depth_a[i]), "cka": cka, "matched": matched,
+                         "mean_best": _finite(matches.mean_best[i, matches.layers_b.index(matched)])})
         return self._write(Path(COMPARE) / f"{slug}.html", "compare.html", depth=1,
                            crumbs=[(f"{matches.model_a} vs {matches.model_b}", None)], a=matches.model_a,
                            b=matches.model_b, slug=slug, rows=rows, images=matches.images, source=matches.source,
