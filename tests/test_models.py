@@ -43,7 +43,7 @@ def test_wrap_infers_input_channels_and_handles_greyscale_models():
 
 def test_wrap_labels_and_normalization():
     model = ns.wrap(tiny_net(classes=3), input_size=16, labels=["cat", "dog", "cup"], normalize="imagenet")
-    assert ns.parse_unit("logits:dog", model).channel == 1
+    assert ns.parse_unit(model, "logits:dog").channel == 1
     assert model.mean == (0.485, 0.456, 0.406)
     with pytest.raises(ns.NeuronscopeError, match="3 labels given but the model outputs 10"):
         ns.wrap(tiny_net(classes=10), input_size=16, labels=["cat", "dog", "cup"])

@@ -15,8 +15,8 @@ from neuronscope.units import parse_unit
 
 def test_units_that_read_the_whole_image_get_the_input_size(lite0):
     assert reads_whole_image(lite0, "logits") and not reads_whole_image(lite0, "blocks.4.2")
-    assert unit_size(lite0, parse_unit("logits:tabby", lite0)) == 224
-    assert unit_size(lite0, parse_unit("blocks.4.2:3", lite0)) == DEFAULT_SIZE
+    assert unit_size(lite0, parse_unit(lite0, "logits:tabby")) == 224
+    assert unit_size(lite0, parse_unit(lite0, "blocks.4.2:3")) == DEFAULT_SIZE
     assert layers_read_whole_image(lite0, ["blocks.2.1", "logits"]) and not layers_read_whole_image(lite0, ["blocks.2.1"])
 
 

@@ -19,9 +19,9 @@ from neuronscope import Unit
     ],
 )
 def test_parses_every_form(lite0, address, expected):
-    unit = ns.parse_unit(address, lite0)
+    unit = ns.parse_unit(lite0, address)
     assert unit == expected
-    assert ns.parse_unit(str(unit), lite0) == unit  # str() round-trips
+    assert ns.parse_unit(lite0, str(unit)) == unit  # str() round-trips
 
 
 @pytest.mark.parametrize(
@@ -42,4 +42,4 @@ def test_parses_every_form(lite0, address, expected):
 )
 def test_bad_addresses_name_the_problem_and_the_choices(lite0, address, message):
     with pytest.raises(ns.NeuronscopeError, match=message):
-        ns.parse_unit(address, lite0)
+        ns.parse_unit(lite0, address)

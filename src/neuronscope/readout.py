@@ -26,7 +26,7 @@ class Reading:
 
 def read_units(model: Model, image: str | np.ndarray, units: Sequence[str | Unit]) -> list[Reading]:
     """The response of each unit (addresses or parsed Units) to one image at the model's input size."""
-    parsed = [u if isinstance(u, Unit) else parse_units([u], model)[0] for u in units]
+    parsed = [u if isinstance(u, Unit) else parse_units(model, [u])[0] for u in units]
     x = model.input(image)
     with torch.no_grad(), capture(model, sorted({u.layer for u in parsed})) as cap:
         acts = cap(x)

@@ -126,7 +126,7 @@ def _unit(text: Any, model: Model | None) -> Unit:
     if not isinstance(text, str):
         raise NeuronscopeError(f"a unit in a manifest must be a string like 'blocks.4.2:7', got {text!r}")
     if model is not None:
-        return parse_unit(text, model)
+        return parse_unit(model, text)
     layer, _, rest = text.partition(":")
     channel, _, position = rest.partition("@")
     if " " in text or (rest and not channel.lstrip("-").isdigit()):
@@ -137,7 +137,7 @@ def _unit(text: Any, model: Model | None) -> Unit:
 
 def _target(target: Any, model: Model | None) -> Unit:
     if model is not None:
-        return parse_target(target, model)
+        return parse_target(model, target)
     return _unit(target if isinstance(target, str) and ":" in target else f"logits:{target}", None)
 
 

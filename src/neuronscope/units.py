@@ -43,7 +43,7 @@ class Unit:
         return self.layer == LOGITS
 
 
-def parse_unit(address: str, model: Model) -> Unit:
+def parse_unit(model: Model, address: str) -> Unit:
     """Parse and validate a unit address against ``model``.
 
     Errors name the problem and the valid choices: an unknown layer gets the three closest
@@ -64,9 +64,9 @@ def parse_unit(address: str, model: Model) -> Unit:
     return Unit(info.name, channel, position)
 
 
-def parse_units(addresses: list[str] | tuple[str, ...], model: Model) -> list[Unit]:
+def parse_units(model: Model, addresses: list[str] | tuple[str, ...]) -> list[Unit]:
     """Parse several addresses (see ``parse_unit``)."""
-    return [parse_unit(a, model) for a in addresses]
+    return [parse_unit(model, a) for a in addresses]
 
 
 def _channel(text: str, layer: str, channels: int, model: Model, address: str) -> int:
@@ -99,12 +99,12 @@ def _position(text: str, spatial: tuple[int, int] | None, address: str) -> tuple
     return (x, y)
 
 
-def parse_target(target: str | int, model: Model) -> Unit:
+def parse_target(model: Model, target: str | int) -> Unit:
     """What an attribution or caricature explains: a class (``281``, ``"tabby"``) or a unit
     address of a later layer (``"blocks.6.0:3"``)."""
     if not isinstance(target, str) or ":" not in target:
         return Unit(LOGITS, model.class_index(target))
-    return parse_unit(target, model)
+    return parse_unit(model, target)
 
 
 def unit_score(activations: dict, unit: Unit, item: int = 0):

@@ -106,7 +106,7 @@ def attribute(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, 
               *, size: int | tuple[int, int] | None = None, smooth: bool = True) -> Attribution:
     """Attribution of each target (a class by name or index, or a later unit like ``blocks.6.0:3``)
     to ``layer`` for one image (path, bundled photo, RGB array, or a prepared (1, C, H, W) tensor)."""
-    parsed = [parse_target(t, model) for t in nonempty(targets)]
+    parsed = [parse_target(model, t) for t in nonempty(targets)]
     return _attribute(model, model.input(image, size), model.layer(layer).name, parsed, smooth)
 
 
@@ -127,7 +127,7 @@ def attribute_checked(model: Model, image: str | np.ndarray | torch.Tensor, laye
     ``layer`` over all classes, from one all-classes pass whose rows serve class targets directly."""
     everything = attribute_all_classes(model, image, layer)
     agreement = logit_agreement(everything)
-    units = [parse_target(t, model) for t in nonempty(targets)]
+    units = [parse_target(model, t) for t in nonempty(targets)]
     if all(unit.layer == LOGITS for unit in units):  # classes: already in the all-classes pass
         return everything.select([unit.channel for unit in units]), agreement
     return attribute(model, image, layer, targets), agreement

@@ -72,7 +72,7 @@ def integrated_attribute(model: Model, image, layer: str, targets: Sequence[str 
     one image; ``baseline``: the activation the path starts from (default zeros), broadcastable
     to the layer's (1, C, H, W). Its ``total`` equals ``scores - baseline_scores`` up to the
     quadrature error of ``steps`` path points."""
-    units = [parse_target(t, model) for t in nonempty(targets)]
+    units = [parse_target(model, t) for t in nonempty(targets)]
     name = model.spatial_layer(layer).name
     for unit in units:
         if unit.layer != LOGITS and model.depth(unit.layer) <= model.depth(name):

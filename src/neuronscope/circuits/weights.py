@@ -108,7 +108,7 @@ def expanded_weights(model: Model, to: str, from_layer: str, window: int | None 
                 continue
         raise NeuronscopeError(f"the weights from '{from_layer}' to '{to}' reach beyond a {MAX_WINDOW}x{MAX_WINDOW} window")
     source = model.layer(from_layer)
-    unit = parse_unit(to, model) if ":" in to else Unit(model.layer(to).name)
+    unit = parse_unit(model, to) if ":" in to else Unit(model.layer(to).name)
     target = model.layer(unit.layer)
     if unit.layer == LOGITS or target.spatial is None or source.spatial is None:
         raise NeuronscopeError("expanded weights need two layers with spatial extent (not logits or pooled outputs)")
@@ -240,7 +240,7 @@ def tile_cells(cells: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
 def spatial_channel(model: Model, unit: str, position: bool = False) -> Unit:
     """``unit`` parsed, which must be a channel of a layer with spatial extent (its neuron is taken
     at the centre unless ``position`` allows ``@x,y``)."""
-    parsed = parse_unit(unit, model)
+    parsed = parse_unit(model, unit)
     if parsed.channel is None or parsed.layer == LOGITS or model.layer(parsed.layer).spatial is None:
         raise NeuronscopeError(f"give a channel of a spatial layer, like blocks.4.2:7 (got '{unit}')")
     if parsed.position is not None and not position:
@@ -289,7 +289,7 @@ def optimal_input_pattern(model: Model, unit: str, from_layer: str, window: int 
     positive part.
     """
     source = model.layer(from_layer)
-    target = parse_unit(unit, model)
+    target = parse_unit(model, unit)
     if target.channel is None or target.layer == LOGITS or model.depth(target.layer) <= model.depth(source.name):
         raise NeuronscopeError(f"give a channel of a layer after '{source.name}', like {source.name}:0 of a later layer")
     probe = _window_probe(model, source.name, window)

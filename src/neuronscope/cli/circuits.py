@@ -72,7 +72,7 @@ def _weights(args: argparse.Namespace) -> None:
 
 def _one_channel(model: Model, text: str) -> str:
     """``text`` as one channel of a layer (``layer:c``, no position), canonically written."""
-    unit = parse_unit(text, model)
+    unit = parse_unit(model, text)
     if unit.channel is None or unit.position is not None:
         raise NeuronscopeError(f"give one channel as the unit, like {unit.layer}:0 (got '{text}')")
     return str(unit)

@@ -87,7 +87,7 @@ def _units(text: str, model: Model, layers: list[str]) -> int | list[str]:
         return int(text)
     units = []
     for part in split_list(text):
-        unit = parse_unit(part, model)
+        unit = parse_unit(model, part)
         if unit.channel is None or unit.position is not None:
             raise NeuronscopeError(f"--units takes channels like {unit.layer}:7, got '{part}'")
         if unit.layer not in layers:

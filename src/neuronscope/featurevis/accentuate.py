@@ -69,7 +69,7 @@ def accentuate(model: Model, image, unit: str | Unit, config: RenderConfig | Non
     (a path, bundled photo name, array or tensor) at ``config.size`` (None: the model's input size)."""
     if not closeness >= 0:
         raise NeuronscopeError(f"closeness must be zero or positive, got {closeness!r}")
-    parsed = unit if isinstance(unit, Unit) else parse_unit(unit, model)
+    parsed = unit if isinstance(unit, Unit) else parse_unit(model, unit)
     config = config or RenderConfig()
     config = replace(config, size=config.size or input_side(model)).for_view(model, unit_reads_whole_image(model, parsed))
     photo = model.input(image, config.size, crop_fraction=1.0)

@@ -232,7 +232,7 @@ def render_units(model: Model, units: Sequence[str | Unit], config: RenderConfig
         raise NeuronscopeError(f"samples must be at least 1, got {samples}")
     if not units:
         raise NeuronscopeError("no units to render")
-    parsed = [u if isinstance(u, Unit) else parse_unit(u, model) for u in units]
+    parsed = [u if isinstance(u, Unit) else parse_unit(model, u) for u in units]
     wholes = _wholes(model, parsed)
     unit_chunks, chunk = _chunks(model, parsed, wholes, config, samples)
     progress = progress_bar(config.steps * len(unit_chunks), f"render {len(parsed)} units", config.progress)

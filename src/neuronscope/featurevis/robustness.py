@@ -48,7 +48,7 @@ def crop_robustness(model: Model, images: Sequence[torch.Tensor] | torch.Tensor,
         raise NeuronscopeError(f"{len(images)} images for {len(units)} units: give one unit per image")
     if trials < 1:
         raise NeuronscopeError(f"trials must be at least 1, got {trials}")
-    parsed = [u if isinstance(u, Unit) else parse_unit(u, model) for u in units]
+    parsed = [u if isinstance(u, Unit) else parse_unit(model, u) for u in units]
     ratios = []
     for i, (image, unit) in enumerate(zip(images, parsed)):
         batch = torch.cat([image[None], random_views(image, trials, seed + i)]).to(model.device, model.dtype)

@@ -39,7 +39,7 @@ def attributive_caricature(model: Model, image: str | np.ndarray, layer: str, ta
     config = config or CaricatureConfig(cosine_power=0.0)
     info = model.layer(layer)
     chain = [model.layer(v).name for v in via]
-    parsed = [parse_target(t, model) for t in _nonempty(targets, "targets")]
+    parsed = [parse_target(model, t) for t in _nonempty(targets, "targets")]
     if specific:
         if chain or any(t.layer == LOGITS for t in parsed):
             raise NeuronscopeError("the neuron-specific variant takes later units (like blocks.5.0:3), not classes or via")
