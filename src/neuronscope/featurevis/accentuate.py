@@ -25,7 +25,7 @@ from ..units import Unit, parse_unit, unit_score
 from . import objectives as obj
 from .render import RenderConfig, Result, render
 from .sizing import input_side, unit_reads_whole_image
-from .unit_objectives import describe, unit_objective
+from .objectives.units import describe, unit_objective
 
 DEFAULT_CLOSENESS = 10.0
 PIXEL_SCALE = 0.01

@@ -46,7 +46,7 @@ from .sizing import (
 )
 from .transforms import TransformConfig, preset
 from .transforms import from_json as transforms_from_json
-from .unit_objectives import describe, diversity_layer, units_objective
+from .objectives.units import describe, diversity_layer, units_objective
 
 __all__ = ["DEFAULT_DIVERSITY_WEIGHT", "DEFAULT_LR", "RenderConfig", "RenderWarning", "Result", "diversity_layer",
            "render", "render_layer", "render_units"]

@@ -1,14 +1,17 @@
-"""The objective of a unit, and of a batch of units with diverse samples."""
+"""The objective of a unit (``blocks.4.2:7``, ``logits:281``), and of a batch of units with
+diverse samples; where the diversity term compares them; a unit's caption."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..names import LOGITS
-from ..units import Unit
-from . import objectives as obj
+from ...names import LOGITS
+from ...units import Unit
+from .activations import channel, channels, class_logit, layer, neuron
+from .base import Objective
+from .items import diversity as diversity_term
 
 if TYPE_CHECKING:
-    from ..models.model import Model
+    from ...models.model import Model
 
 
 def describe(model: Model, unit: Unit) -> str:
@@ -19,29 +22,29 @@ def describe(model: Model, unit: Unit) -> str:
     return str(unit)
 
 
-def unit_objective(unit: Unit, batch: int | None = None) -> obj.Objective:
+def unit_objective(unit: Unit, batch: int | None = None) -> Objective:
     """The natural objective of a unit: class logit, neuron, channel, or the whole layer."""
     if unit.layer == LOGITS:
-        return obj.class_logit(unit.channel, batch=batch) if unit.channel is not None else obj.layer(LOGITS, batch)
+        return class_logit(unit.channel, batch=batch) if unit.channel is not None else layer(LOGITS, batch)
     if unit.channel is None:
-        return obj.layer(unit.layer, batch)
+        return layer(unit.layer, batch)
     if unit.position is not None:
-        return obj.neuron(unit.layer, unit.channel, *unit.position, batch=batch)
-    return obj.channel(unit.layer, unit.channel, batch=batch)
+        return neuron(unit.layer, unit.channel, *unit.position, batch=batch)
+    return channel(unit.layer, unit.channel, batch=batch)
 
 
-def units_objective(model: Model, units: list[Unit], samples: int, diversity: float) -> obj.Objective:
+def units_objective(model: Model, units: list[Unit], samples: int, diversity: float) -> Objective:
     """One objective for a batch: item (k * samples + s) maximizes unit k; channels of one layer
     are vectorized into a single gather."""
     if all(u.channel is not None and u.position is None and u.layer != LOGITS for u in units) \
             and len({u.layer for u in units}) == 1:
-        total = obj.channels(units[0].layer, [u.channel for u in units for _ in range(samples)])
+        total = channels(units[0].layer, [u.channel for u in units for _ in range(samples)])
     else:
         total = sum(unit_objective(u, batch=k * samples + s) for k, u in enumerate(units) for s in range(samples))
     if diversity > 0 and samples > 1:
         for k, unit in enumerate(units):
             group = range(k * samples, (k + 1) * samples)
-            total = total - diversity * obj.diversity(diversity_layer(model, unit.layer), list(group))
+            total = total - diversity * diversity_term(diversity_layer(model, unit.layer), list(group))
     return total
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..errors import NeuronscopeError
-from ..names import INPUT
+from ...errors import NeuronscopeError
+from ...names import INPUT
 
 Activations = Mapping[str, torch.Tensor]
 
