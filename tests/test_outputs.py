@@ -2,10 +2,14 @@
 import json
 import stat
 
+import numpy as np
 import torch
 
 from neuronscope.images import contact_sheet, save_png
 from neuronscope.manifest import build_manifest, write_json
+
+GAP = 6
+"""Pixels between the cells of a contact sheet (``contact_sheet``'s default gap)."""
 
 
 def test_atomic_writes_leave_no_temporary_files_and_are_world_readable(tmp_path):
@@ -19,6 +23,19 @@ def test_atomic_writes_leave_no_temporary_files_and_are_world_readable(tmp_path)
 
 
 def test_contact_sheets_keep_the_aspect_ratio_of_wide_images():
-    wide = [torch.rand(3, 20, 40) for _ in range(3)]
+    """Three 40 x 20 images, each a left colour and a right colour, in cells of 80 x 40: every
+    cell shows its own image, in order, stretched by 2 in both directions, on white gaps."""
+    colours = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [[0.0, 1.0, 0.0], [1.0, 1.0, 0.0]],
+                            [[0.0, 0.0, 0.0], [1.0, 0.0, 1.0]]])  # (image, half, rgb)
+    wide = [torch.cat([left.view(3, 1, 1).expand(3, 20, 20), right.view(3, 1, 1).expand(3, 20, 20)], dim=2)
+            for left, right in colours]
     sheet = contact_sheet(wide, ["a", "b", "c"], columns=3, cell=80)
-    assert sheet.width > 3 * 80 and sheet.height < 80  # cells are 80 x 40 plus captions
+    assert sheet.width == 3 * (80 + GAP) + GAP and 40 < sheet.height < 80  # cells are 80 x 40 plus captions
+    pixels = np.asarray(sheet.convert("RGB"), dtype=np.float64) / 255
+    for i, (left, right) in enumerate(colours.numpy()):
+        x = GAP + i * (80 + GAP)
+        cell = pixels[GAP : GAP + 40, x : x + 80]
+        np.testing.assert_allclose(cell[4:-4, 4:36], np.broadcast_to(left, (32, 32, 3)), atol=2 / 255)
+        np.testing.assert_allclose(cell[4:-4, 44:76], np.broadcast_to(right, (32, 32, 3)), atol=2 / 255)
+        assert (pixels[:, x - GAP : x] == 1).all()  # the white gap before the cell
+    assert (pixels[:GAP] == 1).all() and (pixels[:, -GAP:] == 1).all()
