@@ -1,5 +1,7 @@
 """Image sizes chosen per unit: classes at the model's input size, channels of spatial layers at 128."""
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 import neuronscope as ns
@@ -10,7 +12,11 @@ from neuronscope.featurevis.sizing import (
     reads_whole_image,
     unit_size,
 )
+from neuronscope.images import to_pil
 from neuronscope.units import parse_unit
+
+GAP = 6
+"""Pixels between the cells of a contact sheet (``images.contact_sheet``)."""
 
 
 def test_units_that_read_the_whole_image_get_the_input_size(lite0):
@@ -30,6 +36,14 @@ def test_a_mixed_render_makes_each_unit_at_its_own_size():
     sizes = {unit: image.shape[-1] for unit, image in zip(result.manifest["units"], result.images)}
     assert sizes == {"logits:2": 48, "0:1": DEFAULT_SIZE}
     assert result.manifest["sizes"] == [sizes[u] for u in result.manifest["units"]]
-    assert isinstance(result.images, list) and len(result) == 2 and len(result.sheet().size) == 2
+    assert isinstance(result.images, list) and len(result) == 2
+    # the sheet shows each image whole, scaled to one cell of the larger size, in unit order
+    sheet = np.asarray(result.sheet().convert("RGB"), dtype=np.int16)
+    assert sheet.shape[1] == 2 * (DEFAULT_SIZE + GAP) + GAP
+    for i, image in enumerate(result.images):
+        x = GAP + i * (DEFAULT_SIZE + GAP)
+        shown = sheet[GAP : GAP + DEFAULT_SIZE, x : x + DEFAULT_SIZE]
+        expected = np.asarray(to_pil(image).resize((DEFAULT_SIZE,) * 2, Image.Resampling.LANCZOS), dtype=np.int16)
+        assert np.abs(shown - expected).max() <= 1, result.manifest["units"][i]
     single = render(model, ns.objectives.class_logit(2), RenderConfig(steps=2, progress=False))
     assert single.images.shape[-1] == 48 and single.manifest["config"]["size"] == 48
