@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import neuronscope as ns
-from neuronscope.attribution.factor import ChannelReducer, class_factors
+from neuronscope.attribution.factor import class_factors
 from neuronscope.attribution.hidden import attribute, attribute_all_classes
+from neuronscope.factorization import ChannelReducer
 from neuronscope.models import preprocess
 
 

@@ -7,7 +7,7 @@ from .dictionary import (
            channel_icons,
            semantic_dictionary,
 )
-from .factor import ChannelReducer, ClassFactors, class_factors
+from .factor import ClassFactors, class_factors
 from .groups import ExplainedGroups, NeuronGroups, neuron_groups
 from .hidden import (
            Attribution,
@@ -19,7 +19,7 @@ from .hidden import (
 )
 from .integrated import ClassSupport, class_support, integrated_attribute
 
-__all__ = ["ActivationGrid", "Attribution", "ChannelReducer", "ClassFactors", "ClassSupport", "ExplainedGroups",
+__all__ = ["ActivationGrid", "Attribution", "ClassFactors", "ClassSupport", "ExplainedGroups",
            "NeuronGroups", "SemanticDictionary", "activation_grid", "attribute", "attribute_all_classes",
            "attribute_checked", "channel_icons", "class_factors", "class_support", "default_layer",
            "integrated_attribute", "logit_agreement", "neuron_groups", "semantic_dictionary"]

@@ -1,22 +1,15 @@
-"""Matrix factorization of activations and attributions (scikit-learn does the maths).
-
-``ChannelReducer`` runs any scikit-learn decomposition (NMF by default; PCA, FastICA, ...) on
-N-D tensors whose last axis is channels: it flattens everything else into rows, factors, and
-reshapes back. NMF needs non-negative input; ``negatives`` says what happens to negative values:
-``"clip"`` sets them to 0 (the default; right for evidence *for* something), ``"split"`` appends
-the negated negative part as extra channels, so nothing is lost and components can say which
-sign they use (a channel c < C is the positive part, c >= C the negative part of channel c - C).
-"""
+"""Class factors: NMF of an all-classes attribution into a few spatial maps, each supporting a set of
+classes (Building Blocks' multi-class spatial attribution; ``factorization.nmf`` does the maths)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import sklearn.decomposition
 import torch
 from PIL import Image
 
 from ..errors import NeuronscopeError
+from ..factorization import nmf
 from ..images import (
     SheetDisplay,
     contact_sheet,
@@ -25,56 +18,6 @@ from ..images import (
     heat_overlay,
     listing,
 )
-
-NEGATIVES = ("clip", "split")
-
-
-class ChannelReducer:
-    """Fit a decomposition on (..., channels) arrays; ``transform`` gives (..., components)."""
-
-    def __init__(self, n_components: int, method: str = "NMF", negatives: str = "clip", seed: int = 0, **options) -> None:
-        if n_components < 1:
-            raise NeuronscopeError(f"n_components must be at least 1, got {n_components}")
-        if negatives not in NEGATIVES:
-            raise NeuronscopeError(f"unknown negatives '{negatives}': choose one of {', '.join(NEGATIVES)}")
-        cls = getattr(sklearn.decomposition, method, None)
-        if cls is None:
-            choices = ", ".join(n for n in dir(sklearn.decomposition) if n[0].isupper())
-            raise NeuronscopeError(f"unknown decomposition '{method}': scikit-learn has {choices}")
-        self.n_components, self.method, self.negatives = n_components, method, negatives
-        defaults = {"init": "nndsvda", "max_iter": 1000} if method == "NMF" else {}
-        self._model = cls(n_components=n_components, random_state=seed, **{**defaults, **options})
-
-    @property
-    def components(self) -> np.ndarray:
-        """(components, channels) the directions found (with ``split``: 2 x channels)."""
-        return self._model.components_
-
-    def fit_transform(self, values: np.ndarray | torch.Tensor) -> np.ndarray:
-        rows, shape = self._rows(values)
-        if self.n_components > rows.shape[1]:
-            raise NeuronscopeError(f"{self.n_components} components asked of only {rows.shape[1]} channels")
-        return self._model.fit_transform(rows).reshape(*shape[:-1], self.n_components)
-
-    def transform(self, values: np.ndarray | torch.Tensor) -> np.ndarray:
-        rows, shape = self._rows(values)
-        return self._model.transform(rows).reshape(*shape[:-1], self.n_components)
-
-    def reconstruction_error(self, values: np.ndarray | torch.Tensor) -> float:
-        """Relative Frobenius error of the fitted factors on ``values``."""
-        rows, _ = self._rows(values)
-        approximation = self._model.inverse_transform(self._model.transform(rows))
-        return float(np.linalg.norm(rows - approximation) / max(np.linalg.norm(rows), 1e-12))
-
-    def _rows(self, values: np.ndarray | torch.Tensor) -> tuple[np.ndarray, tuple[int, ...]]:
-        array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
-        array = array.astype(np.float64)
-        if self.method == "NMF":
-            if self.negatives == "split":
-                array = np.concatenate([np.maximum(array, 0), np.maximum(-array, 0)], axis=-1)
-            else:
-                array = np.maximum(array, 0)
-        return array.reshape(-1, array.shape[-1]), array.shape
 
 
 @dataclass
@@ -121,9 +64,6 @@ def class_factors(attribution, k: int = 2, seed: int = 0, negatives: str = "clip
     classes, height, width = spatial.shape
     if not 1 <= k <= min(classes, height * width):
         raise NeuronscopeError(f"k must be in 1..{min(classes, height * width)} for {height}x{width} positions, got {k}")
-    reducer = ChannelReducer(k, "NMF", negatives=negatives, seed=seed)
-    maps = reducer.fit_transform(spatial.permute(1, 2, 0))  # (H, W, k)
-    loadings = reducer.components
-    if negatives == "split":
-        loadings = loadings[:, :classes]
-    return ClassFactors(np.moveaxis(maps, -1, 0), loadings, list(attribution.targets), attribution.image)
+    found = nmf(spatial.permute(1, 2, 0), k, negatives=negatives, seed=seed)  # loadings (H, W, k)
+    loadings = found.components[:, :classes]  # with split: the positive parts only
+    return ClassFactors(np.moveaxis(found.loadings, -1, 0), loadings, list(attribution.targets), attribution.image)

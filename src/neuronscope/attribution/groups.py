@@ -4,7 +4,7 @@ NMF factors the (positions x channels) activation matrix X into k groups, X ~ S 
 has a spatial map S_g (where it is active) and a channel direction C_g (what it is). Groups are
 ordered left to right by the position of their peak. EfficientNet's block outputs are signed, so
 negatives are clipped by default (``negatives="split"`` keeps them as extra channels; see
-``factor.ChannelReducer``). The maps sum, over groups, to NMF's reconstruction of the activation
+``factorization.nmf``). The maps sum, over groups, to NMF's reconstruction of the activation
 magnitude at each position (``reconstruction`` = S C^T ~ max(X, 0)).
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from ..errors import NeuronscopeError
+from ..factorization import nmf
 from ..images import (
     SheetDisplay,
     contact_sheet,
@@ -27,7 +28,6 @@ from ..images import (
 )
 from ..models.model import Model
 from ..readout import layer_activations
-from .factor import ChannelReducer
 
 if TYPE_CHECKING:
     from ..featurevis.render import Result
@@ -146,11 +146,8 @@ def neuron_groups(model: Model, image: str | np.ndarray | torch.Tensor, layer: s
     if k > acts.shape[1] * acts.shape[2]:
         raise NeuronscopeError(f"k must be at most the {acts.shape[1]}x{acts.shape[2]} positions of layer '{layer}', got {k}")
     positions = acts.permute(1, 2, 0)  # (H, W, C)
-    reducer = ChannelReducer(k, "NMF", negatives=negatives, seed=seed)
-    maps = reducer.fit_transform(positions)  # (H, W, k)
-    directions = reducer.components
-    if negatives == "split":  # fold the negative part back onto its channel, with its sign
-        directions = directions[:, : info.channels] - directions[:, info.channels :]
+    found = nmf(positions, k, negatives=negatives, seed=seed)
+    maps = found.loadings  # (H, W, k)
     order = np.argsort([np.unravel_index(np.argmax(maps[..., g]), maps.shape[:2])[1] for g in range(k)], kind="stable")
-    return NeuronGroups(info.name, np.moveaxis(maps, -1, 0)[order], directions[order],
-                        reducer.reconstruction_error(positions), x[0].detach().cpu())
+    return NeuronGroups(info.name, np.moveaxis(maps, -1, 0)[order], found.directions[order], found.error,
+                        x[0].detach().cpu())

@@ -18,6 +18,7 @@ from PIL import Image
 
 from ..capture import capture
 from ..errors import NeuronscopeError, did_you_mean
+from ..factorization import nmf
 from ..featurevis import objectives as obj
 from ..featurevis.render import RenderConfig, RenderWarning, render
 from ..models.model import Model
@@ -140,15 +141,13 @@ def contributions_to_channels(model: Model, x: torch.Tensor, source: str, layer:
 
 
 def _nmf_cases(samples: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
-    from ..attribution.factor import ChannelReducer
-
-    reducer = ChannelReducer(k, "NMF", negatives="split", seed=seed)
-    loadings = torch.from_numpy(reducer.fit_transform(samples)).float()  # (N, k)
-    components = torch.from_numpy(reducer.components).float()
+    found = nmf(samples, k, negatives="split", seed=seed)
+    loadings = torch.from_numpy(found.loadings).float()  # (N, k)
+    components = torch.from_numpy(found.components).float()
     channels = samples.shape[1]
     directions = components[:, :channels] - components[:, channels:]
     shares = loadings.sum(0) * directions.sum(1) / samples.sum().clamp(min=1e-12)
-    return directions, shares, reducer.reconstruction_error(samples)
+    return directions, shares, found.error
 
 
 def _kmeans_cases(samples: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from ..capture import Copies, capture
 from ..errors import NeuronscopeError
+from ..factorization import nmf
 from ..images import SheetDisplay, contact_sheet, diverging, flat_cells, listing
 from ..models.model import Model
 from ..names import LOGITS
@@ -187,11 +188,8 @@ def weight_picture(weights: ExpandedWeights, output: int = 0, seed: int = 0) -> 
     The window positions are rows and the input channels, split into positive and negative parts,
     are columns; smooth colour regions mean the unit learned spatial structure.
     """
-    from ..attribution.factor import ChannelReducer
-
     values = weights.weights[..., output]  # (W, W, C1)
-    reducer = ChannelReducer(3, "NMF", negatives="split", seed=seed)
-    maps = torch.from_numpy(reducer.fit_transform(values)).float()  # (W, W, 3)
+    maps = torch.from_numpy(nmf(values, 3, negatives="split", seed=seed).loadings).float()  # (W, W, 3)
     return (maps / maps.max().clamp(min=1e-12)).permute(2, 0, 1)
 
 
@@ -357,16 +355,14 @@ def weight_factors(weights: ExpandedWeights, k: int = 2, outputs: list[int] | No
     ``weights.targets``, default all): the units' positive and negative parts are stacked along the
     unit axis, so the k factors are non-negative directions over the input channels and each unit's
     signed map (positive part's loading minus negative part's) says where it wants or avoids each."""
-    from ..attribution.factor import ChannelReducer
-
     chosen = list(range(len(weights.targets))) if outputs is None else list(outputs)
     bad = [o for o in chosen if not 0 <= o < len(weights.targets)]
     if bad or not chosen:
         raise NeuronscopeError(f"outputs {bad or chosen} are out of range: the weights have outputs 0..{len(weights.targets) - 1}")
     rows = weights.weights[..., chosen].permute(3, 0, 1, 2)  # (n, W, W, C1)
     stacked = torch.cat([rows.clamp(min=0), (-rows).clamp(min=0)])
-    reducer = ChannelReducer(k, "NMF", negatives="clip", seed=seed)
-    loadings = torch.from_numpy(reducer.fit_transform(stacked)).float()  # (2n, W, W, k)
+    found = nmf(stacked, k, negatives="clip", seed=seed)
+    loadings = torch.from_numpy(found.loadings).float()  # (2n, W, W, k)
     return WeightFactors(weights.source, weights.target, [weights.targets[o] for o in chosen],
-                         torch.from_numpy(reducer.components).float(), loadings[: len(chosen)] - loadings[len(chosen) :],
-                         reducer.reconstruction_error(stacked))
+                         torch.from_numpy(found.components).float(), loadings[: len(chosen)] - loadings[len(chosen) :],
+                         found.error)

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..attribution.factor import ChannelReducer
 from ..circuits.cases import contributions_to_channels
 from ..circuits.decompose import previous_layer
 from ..circuits.weights import expanded_weights, render_cells, tile_cells
 from ..data.sources import ImageSource
 from ..examples.topk import LayerExamples
+from ..factorization import ChannelReducer
 from ..images import diverging, flat_cells, save_png
 from ..models.model import Model
 from .config import GalleryConfig
