@@ -37,8 +37,14 @@ def test_wrap_infers_input_channels_and_handles_greyscale_models():
     assert model.input_channels == 1
     x = model.prepare(ns.data.photo("chelsea"))
     assert x.shape == (1, 1, 16, 16)
+    # the grey input is the luminance (ITU-R 601) of what an RGB model of that size is given
+    rgb = ns.wrap(tiny_net(), input_size=16).prepare(ns.data.photo("chelsea"))
+    luminance = (rgb * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    torch.testing.assert_close(x, luminance, atol=1e-5, rtol=0)
     with torch.no_grad(), ns.capture(model, ["logits"]) as cap:
-        assert cap(x)["logits"].shape == (1, 10)
+        logits = cap(x)["logits"]
+    with torch.no_grad():  # no normalization was named: the network gets the [0, 1] image as it is
+        torch.testing.assert_close(logits, tiny_net(in_channels=1).eval()(x))
 
 
 def test_wrap_labels_and_normalization():
