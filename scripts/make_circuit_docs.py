@@ -9,12 +9,9 @@ from pathlib import Path
 import torch
 
 import neuronscope as ns
-from neuronscope.circuits.weights import (
-    expanded_weights,
-    objective_views,
-    spatial_position_images,
-    weight_picture,
-)
+from neuronscope.circuits.expanded import expanded_weights
+from neuronscope.circuits.pictures import spatial_position_images, weight_picture
+from neuronscope.circuits.views import objective_views
 from neuronscope.featurevis.render import RenderConfig
 from neuronscope.images import contact_sheet, save_png
 

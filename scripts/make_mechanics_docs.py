@@ -18,7 +18,8 @@ from neuronscope.circuits.decompose import (
     decomposition_sheet,
     firing_cases,
 )
-from neuronscope.circuits.weights import expanded_weights, weight_factors
+from neuronscope.circuits.expanded import expanded_weights
+from neuronscope.circuits.factors import weight_factors
 from neuronscope.featurevis.render import RenderConfig, render
 from neuronscope.images import contact_sheet, save_png
 from neuronscope.manifest import build_manifest, write_json

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import neuronscope as ns
-from neuronscope.circuits.weights import expanded_weights
+from neuronscope.circuits.expanded import expanded_weights
 
 
 def wrapped(*layers, size):
@@ -108,7 +108,7 @@ def test_a_window_smaller_than_the_kernels_is_a_clear_error(lite0):
 
 
 def test_weight_pictures_have_the_window_shape(lite0):
-    from neuronscope.circuits.weights import spatial_position_images, weight_picture
+    from neuronscope.circuits.pictures import spatial_position_images, weight_picture
     from neuronscope.featurevis.render import RenderConfig
 
     e = expanded_weights(lite0, "blocks.4.0.bn1:5", "blocks.3.2")
@@ -120,7 +120,7 @@ def test_weight_pictures_have_the_window_shape(lite0):
 
 def test_neuron_channel_and_cosine_views_each_win_their_own_objective(lite0):
     from neuronscope import objectives as obj
-    from neuronscope.circuits.weights import objective_views
+    from neuronscope.circuits.views import objective_views
     from neuronscope.featurevis.render import RenderConfig
 
     views = objective_views(lite0, "blocks.4.2:6", RenderConfig(steps=48, size=64, progress=False))
@@ -136,7 +136,7 @@ def test_neuron_channel_and_cosine_views_each_win_their_own_objective(lite0):
 
 
 def test_optimizing_the_previous_layer_finds_the_expanded_weights_on_a_linear_path(lite0):
-    from neuronscope.circuits.weights import optimal_input_pattern
+    from neuronscope.circuits.optimal import optimal_input_pattern
 
     e = expanded_weights(lite0, "blocks.3.2.bn1:11", "blocks.3.1", window=3).weights[..., 0]  # (W, W, C1)
     weights = e.permute(2, 0, 1).flatten()

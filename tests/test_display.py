@@ -12,7 +12,8 @@ from neuronscope.attribution.groups import neuron_groups
 from neuronscope.attribution.hidden import attribute, attribute_all_classes
 from neuronscope.circuits.cases import FiringCases
 from neuronscope.circuits.decompose import Decomposition, contributions
-from neuronscope.circuits.weights import expanded_weights, weight_factors
+from neuronscope.circuits.expanded import expanded_weights
+from neuronscope.circuits.factors import weight_factors
 from neuronscope.images import DISPLAY_LIMIT, SheetDisplay
 from neuronscope.models.model import LayerTable
 

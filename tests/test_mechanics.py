@@ -14,7 +14,8 @@ from neuronscope.circuits.decompose import (
     firing_cases,
     previous_layer,
 )
-from neuronscope.circuits.weights import expanded_weights, weight_factors
+from neuronscope.circuits.expanded import expanded_weights
+from neuronscope.circuits.factors import weight_factors
 from neuronscope.data.photos import photo_crops
 from neuronscope.featurevis.render import RenderConfig
 from neuronscope.units import Unit

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import neuronscope as ns
-from neuronscope.circuits.weights import weight_picture
+from neuronscope.circuits.pictures import weight_picture
 
 
 class Striped(nn.Module):

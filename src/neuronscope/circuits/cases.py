@@ -24,7 +24,7 @@ from ..featurevis.render import RenderConfig, RenderWarning, render
 from ..models.model import Model
 from ..overrides import linear_forward
 from ..units import Unit
-from .weights import check_order, never_negative, spatial_channel
+from .checks import check_order, never_negative, spatial_channel
 
 CASE_METHODS = ("nmf", "kmeans")
 

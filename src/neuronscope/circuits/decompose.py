@@ -28,15 +28,10 @@ from ..models.model import Model
 from ..overrides import linear_forward
 from ..units import Unit
 from .cases import FiringCases, firing_cases  # noqa: F401 (re-exported: they lived here)
-from .weights import (
-    check_order,
-    expanded_weights,
-    never_negative,
-    optimal_input_pattern,
-    render_cells,
-    spatial_channel,
-    tile_cells,
-)
+from .checks import check_order, never_negative, spatial_channel
+from .expanded import expanded_weights
+from .optimal import optimal_input_pattern
+from .pictures import render_cells, tile_cells
 
 METHODS = ("weights", "optimize")
 

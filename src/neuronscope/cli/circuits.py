@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 
 from ..circuits.decompose import MechanicsConfig, contributions, decompose
-from ..circuits.weights import expanded_weights, objective_views
+from ..circuits.expanded import expanded_weights
+from ..circuits.views import objective_views
 from ..errors import NeuronscopeError
 from ..featurevis.render import RenderConfig
 from ..manifest import build_manifest
