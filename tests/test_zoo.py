@@ -42,10 +42,17 @@ def test_weights_are_frozen_and_model_in_eval_mode(lite0):
     assert not any(p.requires_grad for p in lite0.module.parameters())
 
 
-def test_any_input_resolution_runs(lite0):
+@pytest.mark.parametrize("size", [(97, 131), (131, 97)])
+def test_any_input_resolution_runs(lite0, size):
+    """Photos at an odd, non-square resolution far from the 224 the model was trained at are still
+    seen for what they are, and each item of the batch comes out as it does alone."""
+    photos = torch.cat([lite0.prepare(ns.data.photo(name), size) for name in ("chelsea", "coffee", "camera")])
     with torch.no_grad(), ns.capture(lite0, ["logits"]) as cap:
-        logits = cap(torch.rand(2, 3, 97, 131))["logits"]
-    assert logits.shape == (2, 1000) and torch.isfinite(logits).all()
+        logits = cap(photos)["logits"]
+        alone = cap(photos[1:2])["logits"]
+    assert logits.shape == (3, 1000) and photos.shape[-2:] == size
+    assert logits[0].argmax().item() in CAT_CLASSES and logits[1:].argmax(1).tolist() == [967, 872]  # espresso, tripod
+    torch.testing.assert_close(logits[1:2], alone, atol=1e-4, rtol=1e-4)
 
 
 def test_metadata(lite0):
