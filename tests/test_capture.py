@@ -115,7 +115,13 @@ def test_gradients_reach_a_hidden_layer_without_input_gradients(lite0, chelsea):
         acts = cap(chelsea)
         acts["logits"][0, 285].backward()
     grad = cap.gradients["bn2"]
-    assert grad.shape == (1, 1280, 7, 7) and grad.abs().sum() > 0
+    # after bn2 the head is a ReLU6, the mean over positions and one linear layer, so d logit / d bn2
+    # is the class's weight for the channel over the 7 x 7 positions where the ReLU6 passes, else 0
+    bn2 = acts["bn2"].detach()
+    passes = ((bn2 > 0) & (bn2 < 6)).float()
+    expected = lite0.module.classifier.weight[285].view(1, -1, 1, 1) * passes / (7 * 7)
+    assert grad.shape == (1, 1280, 7, 7) and 0.05 < passes.mean() < 0.95
+    torch.testing.assert_close(grad, expected)
 
 
 def test_capture_errors_are_clear(lite0, chelsea):
