@@ -145,6 +145,16 @@ def test_render_accepts_any_objective_combination(lite0):
     objective = obj.channel("blocks.3.0", 2) - 0.01 * obj.total_variation() + 0.5 * obj.neuron("blocks.3.0", 2)
     result = render(lite0, objective, quiet(steps=8, size=40), batch=2)
     assert result.images.shape == (2, 3, 40, 40) and result.history[-1].mean() > result.history[0].mean()
+    # the reported values are the combination's terms computed here on the final images
+    images = result.images
+    with torch.no_grad(), ns.capture(lite0, ["blocks.3.0"]) as cap:
+        maps = cap(images)["blocks.3.0"][:, 2]
+    height, width = maps.shape[-2:]
+    variation = (images[..., 1:, :] - images[..., :-1, :]).abs().sum((1, 2, 3)) \
+        + (images[..., :, 1:] - images[..., :, :-1]).abs().sum((1, 2, 3))
+    expected = maps.mean((1, 2)) - 0.01 * variation + 0.5 * maps[:, height // 2, width // 2]
+    torch.testing.assert_close(result.values, expected, atol=1e-4, rtol=1e-4)
+    assert not torch.equal(images[0], images[1])  # two items, two seeds
 
 
 @pytest.mark.parametrize(
