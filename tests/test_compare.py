@@ -125,6 +125,20 @@ def test_a_vit_and_a_resnet_of_other_grids_are_compared():
     assert m.grids[:, :, 0].tolist() == [[8, 8, 1], [8, 8, 1]]  # tokens 8 x 8; layer1 16 x 16, layer2 8 x 8; fc one cell
     assert np.isfinite(m.cka[:, :2]).all() and ((m.cka[:, :2] > 0) & (m.cka[:, :2] <= 1 + 1e-9)).all()
     assert m.correlation("blocks.2", "layer2").shape == (32, 32)
+    # CKA is symmetric: B against A gives the transposed table, on the same grids
+    images = dict(source=first(bundled_source(), 8), config=QUIET)
+    back = ns.match_units(resnet, vit, layers_a=["layer1", "layer2", "fc"], layers_b=["blocks.0", "blocks.2"], **images)
+    np.testing.assert_allclose(back.cka, m.cka.T, atol=1e-6)
+    np.testing.assert_allclose(back.correlation("layer2", "blocks.2"), m.correlation("blocks.2", "layer2").T, atol=1e-6)
+    # a token model against itself: CKA 1 on the diagonal, and every live unit finds itself at correlation 1
+    itself = ns.match_units(vit, vit, layers_a=["blocks.0", "blocks.2"], layers_b=["blocks.0", "blocks.2"], **images)
+    np.testing.assert_allclose(np.diag(itself.cka), 1.0, atol=1e-6)
+    assert itself.cka[0, 1] < 0.999
+    index, values = itself.best("blocks.2", "blocks.2", k=1)
+    live = np.setdiff1d(np.arange(32), itself.dead_a["blocks.2"])
+    assert len(live) > 16
+    np.testing.assert_array_equal(index[live, 0], live)
+    np.testing.assert_allclose(values[live, 0], 1.0, atol=1e-6)
 
 
 def test_lite0_and_lite1_are_most_alike_at_the_same_relative_depth(lite0, lite1, crops):
