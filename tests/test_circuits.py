@@ -111,11 +111,24 @@ def test_weight_pictures_have_the_window_shape(lite0):
     from neuronscope.circuits.pictures import spatial_position_images, weight_picture
     from neuronscope.featurevis.render import RenderConfig
 
-    e = expanded_weights(lite0, "blocks.4.0.bn1:5", "blocks.3.2")
+    e = expanded_weights(lite0, "blocks.4.0.bn1:5", "blocks.3.2")  # a 1x1 path: weights only at the centre
     picture = weight_picture(e)
     assert picture.shape == (3, 5, 5) and picture.min() >= 0 and picture.max() == 1
+    reads = e.weights[..., 0].norm(dim=-1) > 0
+    assert reads.sum() == 1 and reads[2, 2]
+    assert torch.equal(picture.sum(0) > 0, reads)  # the picture is dark exactly where the unit reads nothing
     tiled = spatial_position_images(lite0, e, config=RenderConfig(steps=2, size=32, progress=False))
     assert tiled.shape == (3, 5 * 32, 5 * 32)
+    cells = tiled.view(3, 5, 32, 5, 32).permute(1, 3, 0, 2, 4)  # (row, column, 3, 32, 32)
+    assert (cells[~reads] == 0.9).all()  # cells without weight fade to light grey entirely
+    assert cells[2, 2].std() > 0.01  # the centre shows its feature visualization unfaded
+    # through the 5x5 depthwise conv (a window of 7): the picture covers the kernel's 5x5 and no more,
+    # brightest where the weights are strongest
+    wide = expanded_weights(lite0, "blocks.4.0.bn2:5", "blocks.3.2", window=7)
+    magnitude = wide.weights[..., 0].norm(dim=-1)
+    brightness = weight_picture(wide).sum(0)
+    assert (magnitude[1:-1, 1:-1] > 0).all() and torch.equal(brightness > 0, magnitude > 0)
+    assert brightness.argmax() == magnitude.argmax()
 
 
 def test_neuron_channel_and_cosine_views_each_win_their_own_objective(lite0):
