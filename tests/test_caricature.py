@@ -14,6 +14,7 @@ from neuronscope.featurevis.caricature import (
     normalized_attribution,
 )
 from neuronscope.featurevis.transforms import LUCID, RandomAffine
+from neuronscope.overrides import linear_forward
 
 PHOTOS = ["chelsea", "coffee", "rocket", "china", "motorcycle"]
 MID_LAYERS = ["blocks.3.1", "blocks.4.2"]
@@ -125,6 +126,38 @@ def test_the_iterated_and_neuron_specific_variants_run(lite0):
     assert iterated.images.shape == specific.images.shape == (1, 3, 64, 64)
     assert torch.isfinite(iterated.history).all() and torch.isfinite(specific.history).all()
     assert iterated.labels == ["blocks.3.1 · tabby"] and specific.manifest["specific"] is True
+    # each value (p = 0) is <the caricature's blocks.3.1 activations, the variant's direction on the photo>
+    reference = iterated.reference[None]
+    with torch.no_grad(), ns.capture(lite0, ["blocks.3.1"]) as cap:
+        a = cap(torch.cat([reference, iterated.images, specific.images]))["blocks.3.1"]
+    torch.testing.assert_close(iterated.values[0], (a[1] * iterated_direction(lite0, reference)).sum(), rtol=1e-4, atol=1e-4)
+    weights = linear_input_weights(lite0, "blocks.3.1", "blocks.4.2", 5).view(-1, 1, 1)
+    torch.testing.assert_close(specific.values[0], (a[2] * a[0] * weights).sum(), rtol=1e-4, atol=1e-4)
+
+
+def iterated_direction(model, reference: torch.Tensor) -> torch.Tensor:
+    """The tabby logit's attribution at blocks.5.1, as the score whose attribution at blocks.4.2
+    is the score whose attribution at blocks.3.1 is the direction (each normalized to a peak of 1)."""
+    layers = ["blocks.3.1", "blocks.4.2", "blocks.5.1"]
+    with ns.capture(model, [*layers, "logits"]) as cap:
+        acts = cap(reference.clone().requires_grad_(True))
+    score = acts["logits"][0, 281]
+    for layer in reversed(layers):
+        (grad,) = torch.autograd.grad(score, acts[layer], retain_graph=True)
+        attribution = (acts[layer] * grad).detach()
+        weight = attribution / attribution.max()
+        score = (acts[layer] * weight).sum()
+    return weight[0]
+
+
+def linear_input_weights(model, layer: str, unit_layer: str, channel: int) -> torch.Tensor:
+    """What a unit's mean reads from each channel of ``layer`` with every ReLU6 made the identity:
+    the path between them is then affine, so its gradient on any photo is its weights."""
+    photo = model.prepare(ns.data.photo("coffee")).requires_grad_(True)
+    with linear_forward(model.module), ns.capture(model, [layer, unit_layer]) as cap:
+        acts = cap(photo)
+        (grad,) = torch.autograd.grad(acts[unit_layer][0, channel].mean(), acts[layer])
+    return grad[0].sum((1, 2))
 
 
 @pytest.mark.parametrize(
