@@ -18,6 +18,7 @@ from neuronscope.models.placement import resolve_device
 from neuronscope.replay import rerender
 
 FACTORIES = Path(__file__).parent / "user_models" / "lite0.py"
+PLUMBING = Path(__file__).parent / "user_models" / "plumbing.py"
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,22 @@ def test_the_metadata_options_override_the_models_own(lite0_weights, tmp_path):
     assert model.input_size == (160, 160) and model.mean == (0.5,) * 3 and model.std == (0.5,) * 3
     assert model.labels[281] == "class 281" and model.class_index("class 7") == 7
     assert model.layer("blocks.6.0").spatial == (5, 5)  # the probe ran at the new size
+
+
+def test_a_loaded_model_carries_its_spec_and_precision_from_construction(tmp_path):
+    """Plumbing only (random weights): ``load`` builds the Model whole, nothing is set on it afterwards."""
+    model = ns.load(f"{PLUMBING}:resnet", precision="bf16", device="cpu")
+    assert model.info.precision is model.precision is torch.bfloat16
+    assert model.info.spec is model.spec
+    assert model.spec == ns.ModelSpec(f"{PLUMBING.resolve()}:resnet", device="cpu", precision="bf16")
+    assert model.input_size == (64, 64) and model.labels is None  # 10 outputs: no ImageNet names
+    (tmp_path / "wide.py").write_text(
+        "from torch import nn\n"
+        "def wide():\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 1000))\n")
+    wide = ns.load(f"{tmp_path / 'wide.py'}:wide", input_size=32, device="cpu")
+    assert len(wide.labels) == 1000 and wide.class_index("tabby") == 281  # 1000 outputs: ImageNet names
+    assert wide.spec.input_size == 32 and wide.precision is None
 
 
 def test_a_package_module_factory_and_a_torchscript_file_load(tmp_path, monkeypatch, capsys):

@@ -6,6 +6,8 @@ from torch import nn
 
 import neuronscope as ns
 from neuronscope.models import preprocess
+from neuronscope.models import Model, ModelInfo
+from neuronscope.models.metadata import parse_labels, parse_normalization
 
 
 def tiny_net(in_channels: int = 3, classes: int = 10) -> nn.Module:
@@ -51,12 +53,56 @@ def test_wrap_labels_and_normalization():
     model = ns.wrap(tiny_net(classes=3), input_size=16, labels=["cat", "dog", "cup"], normalize="imagenet")
     assert ns.parse_unit(model, "logits:dog").channel == 1
     assert model.mean == (0.485, 0.456, 0.406)
-    with pytest.raises(ns.NeuronscopeError, match="3 labels given but the model outputs 10"):
+    with pytest.raises(ns.NeuronscopeError, match="3 labels given but Sequential outputs 10 classes"):
         ns.wrap(tiny_net(classes=10), input_size=16, labels=["cat", "dog", "cup"])
     with pytest.raises(ns.NeuronscopeError, match="unknown normalization 'caffe': choose one of imagenet, tf, none"):
         ns.wrap(tiny_net(), normalize="caffe")
     imagenet = ns.wrap(tiny_net(classes=1000), input_size=16, labels="imagenet")
     assert imagenet.labels[967] == "espresso"
+
+
+def test_one_parser_reads_every_way_to_name_a_normalization():
+    assert parse_normalization("tf") == ((127 / 255,) * 3, (128 / 255,) * 3) == parse_normalization("TF")
+    assert parse_normalization("imagenet") == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert parse_normalization("none") is None and parse_normalization(None) is None
+    assert parse_normalization("0.5,0.25") == ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    assert parse_normalization("0.1,0.2,0.3,1,2,4") == ((0.1, 0.2, 0.3), (1.0, 2.0, 4.0))
+    assert parse_normalization(([0.1, 0.2, 0.3], [1, 2, 4])) == ((0.1, 0.2, 0.3), (1.0, 2.0, 4.0))
+    with pytest.raises(ns.NeuronscopeError, match=r"unknown normalization 'caffe': choose one of imagenet, tf, none, \(mean, std\)"):
+        parse_normalization("caffe")
+    with pytest.raises(ns.NeuronscopeError, match="has a std <= 0"):
+        parse_normalization("0.5,0")
+    wrapped = ns.wrap(tiny_net(), normalize="tf")
+    x = torch.rand(1, 3, 4, 4)
+    torch.testing.assert_close(wrapped.normalize(x), (x * 255 - 127) / 128)  # wrap and the zoo agree
+
+
+def test_one_parser_reads_every_way_to_name_class_labels(tmp_path):
+    imagenet = parse_labels("imagenet")
+    assert len(imagenet) == 1000 and imagenet.names[281] == "tabby" and imagenet.names[967] == "espresso"
+    assert imagenet.index("tabby") == imagenet.index("Tabby Cat") == imagenet.index("281") == 281
+    listed = parse_labels(["cat", "dog", "cup"])
+    assert listed.names == ("cat", "dog", "cup") and listed.synonyms is None and listed.index("cup") == 2
+    names = tmp_path / "labels.txt"
+    names.write_text("cat\n\ndog\n")
+    assert parse_labels(str(names)).names == ("cat", "dog") and parse_labels(None) is None
+    with pytest.raises(ns.NeuronscopeError, match="labels must be 'imagenet', a text file"):
+        parse_labels("imagenet21k")
+
+
+def test_a_model_is_built_whole_from_its_module_and_metadata():
+    info = ModelInfo("tiny", input_size=16, normalization=parse_normalization("imagenet"),
+                     classes=parse_labels(["cat", "dog", "cup"]), crop_fraction=0.5, layers=["2", "logits"])
+    model = Model(tiny_net(classes=3), info)
+    assert (model.name, model.input_size, model.input_channels, model.crop_fraction) == ("tiny", (16, 16), 3, 0.5)
+    assert (model.mean, model.std) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert model.labels == ("cat", "dog", "cup") and model.class_index("dog") == 1
+    assert [layer.name for layer in model.layers] == ["2", "logits"]
+    assert (model.precision, model.spec, model.weights_missing) == (None, None, None)
+    with pytest.raises(AttributeError):
+        model.input_size = (32, 32)  # metadata is given whole, never patched
+    with pytest.raises(ns.NeuronscopeError, match="3 labels given but tiny outputs 10 classes"):
+        Model(tiny_net(classes=10), info).layers
 
 
 def test_wrap_reports_a_failing_probe_clearly():

@@ -2,10 +2,32 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 from ..errors import NeuronscopeError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Labels:
+    """A model's class names by output index, and optionally every name of each class (the first
+    is the display name) that ``index`` also accepts."""
+
+    names: tuple[str, ...]
+    synonyms: tuple[tuple[str, ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(self.names))
+        if self.synonyms is not None:
+            object.__setattr__(self, "synonyms", tuple(tuple(s) for s in self.synonyms))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def index(self, name: str) -> int:
+        """The class index for a number, a display name or a synonym (see ``class_index``)."""
+        return class_index(name, self.names, self.synonyms)
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,6 @@
 """`Model`: an ``nn.Module`` in eval mode plus the metadata every technique needs."""
 from __future__ import annotations
 
-from collections.abc import Sequence
 from html import escape
 
 import numpy as np
@@ -14,7 +13,7 @@ from ..names import LOGITS
 from ..overrides import counting_functional_relus
 from . import preprocess
 from .discover import LayerInfo, accepts_other_sizes, layer_table
-from .labels import class_index
+from .metadata import ModelInfo
 
 
 class LayerTable(tuple):
@@ -29,51 +28,59 @@ class LayerTable(tuple):
         return f"<table>{head}{rows}</table>"
 
 
+def _from_info(field: str, doc: str) -> property:
+    return property(lambda self: getattr(self.info, field), doc=doc)
+
+
 class Model:
     """A vision model ready for inspection.
 
     Holds the module (in eval mode) and its metadata: the input size and value range, the
     normalization applied before the forward pass, the class labels, and the layers worth showing.
     Every layer of ``named_modules()`` is addressable; ``layers`` is the curated subset.
-    Build one with ``neuronscope.load(name)`` or ``neuronscope.wrap(module, ...)``.
+    Build one with ``neuronscope.load(name)`` or ``neuronscope.wrap(module, ...)``, or as
+    ``Model(module, ModelInfo(...))``: the metadata is given whole, never changed afterwards.
     """
 
-    def __init__(
-        self,
-        module: nn.Module,
-        *,
-        name: str,
-        input_size: tuple[int, int],
-        input_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        labels: Sequence[str] | None = None,
-        label_synonyms: Sequence[Sequence[str]] | None = None,
-        crop_fraction: float = 1.0,
-        curated: Sequence[str] | None = None,
-        weights_missing: str | None = None,
-    ) -> None:
+    def __init__(self, module: nn.Module, info: ModelInfo) -> None:
         self.module = module.eval()
-        self.name = name
-        self.input_size = (int(input_size[0]), int(input_size[1]))
-        self.input_channels = int(input_channels)
+        self.info = info
+        """Everything this model knows besides its module; the properties below read it."""
         self.value_range = (0.0, 1.0)
-        self.mean = tuple(mean) if mean is not None else None
-        self.std = tuple(std) if std is not None else None
-        self.labels = tuple(labels) if labels is not None else None
-        self.label_synonyms = tuple(tuple(s) for s in label_synonyms) if label_synonyms is not None else None
-        self.crop_fraction = float(crop_fraction)
-        self.weights_missing = weights_missing
-        """None, or why the network has no trained weights here and how to get them (one line)."""
         self._modules = {n: m for n, m in module.named_modules() if n}
-        self._curated = tuple(curated) if curated is not None else None
         self._table: dict[str, LayerInfo] | None = None
         self._fixed: bool | None = None
         self._functional: tuple[int, int] | None = None
-        self.precision: torch.dtype | None = None
-        """Autocast dtype of the forward pass (None: the parameters' own dtype); see ``ModelSpec``."""
-        self.spec = None
-        """The ``ModelSpec`` this model was loaded from (None for ``wrap``): manifests record it."""
+
+    name = _from_info("name", "Shown in errors, manifests and the gallery.")
+    input_size = _from_info("input_size", "Default (height, width) of an input.")
+    input_channels = _from_info("input_channels", "Channels of an input image.")
+    crop_fraction = _from_info("crop_fraction", "Fraction of the centred crop ``prepare`` takes from a photo.")
+    weights_missing = _from_info(
+        "weights_missing", "None, or why the network has no trained weights here and how to get them (one line).")
+    precision = _from_info(
+        "precision", "Autocast dtype of the forward pass (None: the parameters' own dtype); see ``ModelSpec``.")
+    spec = _from_info("spec", "The ``ModelSpec`` this model was loaded from (None for ``wrap``): manifests record it.")
+
+    @property
+    def mean(self) -> tuple[float, ...] | None:
+        """Per-channel mean subtracted from [0, 1] inputs (None: no normalization)."""
+        return self.info.normalization[0] if self.info.normalization is not None else None
+
+    @property
+    def std(self) -> tuple[float, ...] | None:
+        """Per-channel std inputs are divided by (None: no normalization)."""
+        return self.info.normalization[1] if self.info.normalization is not None else None
+
+    @property
+    def labels(self) -> tuple[str, ...] | None:
+        """Class names by output index (None: classes are indices only)."""
+        return self.info.classes.names if self.info.classes is not None else None
+
+    @property
+    def label_synonyms(self) -> tuple[tuple[str, ...], ...] | None:
+        """Every name of each class (the first is the display name), or None."""
+        return self.info.classes.synonyms if self.info.classes is not None else None
 
     def __repr__(self) -> str:
         size = "x".join(map(str, self.input_size))
@@ -85,7 +92,7 @@ class Model:
     def layers(self) -> LayerTable:
         """The curated layers worth showing, shallow to deep (a tuple; an HTML table in notebooks)."""
         table = self._layer_table()
-        names = self._curated if self._curated is not None else list(table)
+        names = self.info.layers if self.info.layers is not None else list(table)
         return LayerTable(table[n] for n in names)
 
     def all_layers(self) -> LayerTable:
@@ -145,12 +152,11 @@ class Model:
     def _layer_table(self) -> dict[str, LayerInfo]:
         if self._table is None:
             with counting_functional_relus(self.module) as counter:  # counted on the table's own probe pass
-                self._table = layer_table(self)
+                table = layer_table(self)
+            _check(self, table)
+            self._table = table
             self._functional = (counter.redirected, counter.left_alone)
             self._fixed = not accepts_other_sizes(self)
-            missing = [n for n in (self._curated or ()) if n not in self._table]
-            if missing:
-                raise NeuronscopeError(f"curated layers {missing} are not capturable in {self.name}")
         return self._table
 
     # --- classes ------------------------------------------------------------------------
@@ -168,7 +174,7 @@ class Model:
             if str(name).isdigit():
                 return int(name)
             raise NeuronscopeError(f"model {self.name} has no class labels; give the class as an index")
-        return class_index(str(name), self.labels, self.label_synonyms)
+        return self.info.classes.index(str(name))
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -216,6 +222,16 @@ class Model:
         """Move the module (in place, like ``nn.Module.to``) and return this model."""
         self.module.to(device=device, dtype=dtype)
         return self
+
+
+def _check(model: Model, table: dict[str, LayerInfo]) -> None:
+    """The curated layers and the class names must fit what the probe pass found."""
+    missing = [n for n in (model.info.layers or ()) if n not in table]
+    if missing:
+        raise NeuronscopeError(f"curated layers {missing} are not capturable in {model.name}")
+    classes = table[LOGITS].channels if LOGITS in table else None
+    if model.labels is not None and classes not in (None, len(model.labels)):
+        raise NeuronscopeError(f"{len(model.labels)} labels given but {model.name} outputs {classes} classes")
 
 
 def _pair(size: int | tuple[int, int]) -> tuple[int, int]:

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from ..errors import NeuronscopeError, did_you_mean
-from .adapter import NORMALIZATIONS, wrap
-from .labels import imagenet_labels, imagenet_synonyms
+from .adapter import checked, first_conv_channels
+from .metadata import NORMALIZATIONS, ModelInfo, parse_labels, parse_normalization
 from .model import Model
 from .placement import PRECISIONS, resolve_device, resolve_precision
 from .weights import load_weights_file
@@ -79,22 +79,31 @@ class ModelSpec:
     def load(self) -> Model:
         """The model, in eval mode, on ``device``, with frozen weights."""
         device = resolve_device(self.device)
-        precision = resolve_precision(self.precision, device)
-        kind = self.kind
-        if kind == "zoo":
-            model = ZOO[self.source].build(Path(self.weights) if self.weights else None)  # checked by weights.py
-            model = _override(model, self)
-        else:
-            built = _call_factory(self.source) if kind == "factory" else _torchscript(self.source)
-            model = _as_model(built, self)
+        model = self._build({"precision": resolve_precision(self.precision, device), "spec": self.absolute()})
         for parameter in model.module.parameters():  # (requires_grad_ of a ScriptModule is refused)
             parameter.requires_grad_(False)
         model.to(device)
-        model.precision = precision
-        model.spec = self.absolute()
-        if getattr(model, "weights_missing", None):
+        if model.weights_missing:
             warnings.warn(model.weights_missing, WeightsMissingWarning, stacklevel=3)
         return model
+
+    def _build(self, loading: dict[str, Any]) -> Model:
+        """The model with its weights and its metadata: the spec's options (and ``loading``: its
+        precision and spec) over what the zoo, the factory's `Model` or the module itself says."""
+        kind = self.kind
+        if kind == "zoo":
+            network, info = ZOO[self.source].make(Path(self.weights) if self.weights else None)  # checked by weights.py
+            return _overridden(network, info, self, loading)
+        built = _call_factory(self.source) if kind == "factory" else _torchscript(self.source)
+        if isinstance(built, Model):
+            if self.weights:
+                load_weights_file(built.module, self.weights, _expected(built.module))
+            return _overridden(built.module, built.info, self, loading)
+        if not isinstance(built, nn.Module):
+            raise NeuronscopeError(f"'{self.source}' returned {type(built).__name__}, not an nn.Module")
+        if self.weights:
+            load_weights_file(built, self.weights, _expected(built))
+        return _from_module(built, self, loading)
 
     def absolute(self) -> ModelSpec:
         """The same spec with file paths made absolute, so it loads from any folder."""
@@ -197,31 +206,38 @@ def _torchscript(source: str) -> nn.Module:
             f"architecture as package.module:factory or file.py:factory and the file as --weights") from None
 
 
-def _as_model(built: Any, spec: ModelSpec) -> Model:
-    if isinstance(built, Model):
-        if spec.weights:
-            load_weights_file(built.module, spec.weights, _expected(built.module))
-        return _override(built, spec)
-    if not isinstance(built, nn.Module):
-        raise NeuronscopeError(f"'{spec.source}' returned {type(built).__name__}, not an nn.Module")
-    if spec.weights:
-        load_weights_file(built, spec.weights, _expected(built))
-    said = _declared(built)
-    size = spec.input_size or said.get("input_size") or DEFAULT_INPUT_SIZE
-    normalize = _normalization(spec.normalize) if spec.normalize else said.get("normalize", NORMALIZATIONS["imagenet"])
-    model = wrap(built, input_size=size, normalize=normalize, name=said.get("name") or _name_of(spec.source),
-                 labels=None, crop_fraction=said.get("crop_fraction", 1.0), layers=said.get("layers"))
-    return _with_labels(model, spec.labels or said.get("labels"), default_imagenet=True)
-
-
-def _override(model: Model, spec: ModelSpec) -> Model:
-    """A zoo model or a factory's `Model` with the spec's metadata options applied."""
+def _overridden(network: nn.Module, info: ModelInfo, spec: ModelSpec, loading: dict[str, Any]) -> Model:
+    """A zoo model or a factory's `Model`, its metadata with the spec's options applied."""
+    changes = dict(loading)
     if spec.input_size:
-        model.input_size = (int(spec.input_size), int(spec.input_size))
-        model._table = None
+        changes["input_size"] = int(spec.input_size)
     if spec.normalize:
-        model.mean, model.std = _normalization(spec.normalize) or (None, None)
-    return _with_labels(model, spec.labels, default_imagenet=False) if spec.labels else model
+        changes["normalization"] = parse_normalization(spec.normalize)
+    if spec.labels:
+        changes["classes"] = parse_labels(spec.labels)
+    model = Model(network, replace(info, **changes))
+    return checked(model) if spec.labels else model
+
+
+def _from_module(module: nn.Module, spec: ModelSpec, loading: dict[str, Any]) -> Model:
+    """A bare module's model: its metadata from the spec's options, else what the module says
+    about itself, else the defaults; ImageNet-1k names when it has 1000 outputs and no labels."""
+    said = _declared(module)
+    info = ModelInfo(
+        name=said.get("name") or _name_of(spec.source),
+        input_size=spec.input_size or said.get("input_size") or DEFAULT_INPUT_SIZE,
+        input_channels=first_conv_channels(module),
+        normalization=(parse_normalization(spec.normalize) if spec.normalize
+                       else said.get("normalize", NORMALIZATIONS["imagenet"])),
+        classes=parse_labels(spec.labels or said.get("labels")),
+        crop_fraction=said.get("crop_fraction", 1.0),
+        layers=said.get("layers"),
+        **loading,
+    )
+    model = checked(Model(module, info))
+    if info.classes is None and model.num_classes == IMAGENET_CLASSES:
+        return Model(module, replace(info, classes=parse_labels("imagenet")))
+    return model
 
 
 def _declared(module: nn.Module) -> dict[str, Any]:
@@ -234,7 +250,7 @@ def _declared(module: nn.Module) -> dict[str, Any]:
         if isinstance(cfg.get("input_size"), Sequence) and len(cfg["input_size"]) == 3:
             said["input_size"] = int(cfg["input_size"][-1])
         if cfg.get("mean") and cfg.get("std"):
-            said["normalize"] = (tuple(cfg["mean"]), tuple(cfg["std"]))
+            said["normalize"] = parse_normalization((cfg["mean"], cfg["std"]))
         if isinstance(cfg.get("crop_pct"), float):
             said["crop_fraction"] = cfg["crop_pct"]
     size = getattr(module, "input_size", None)
@@ -242,10 +258,10 @@ def _declared(module: nn.Module) -> dict[str, Any]:
         said["input_size"] = size if isinstance(size, int) else int(size[-1])
     normalize = getattr(module, "normalize", None)
     if isinstance(normalize, str):
-        said["normalize"] = _normalization(normalize)
+        said["normalize"] = parse_normalization(normalize)
     mean, std = getattr(module, "mean", None), getattr(module, "std", None)
     if _floats(mean) and _floats(std):
-        said["normalize"] = (tuple(mean), tuple(std))
+        said["normalize"] = parse_normalization((mean, std))
     labels = getattr(module, "labels", None)
     if labels == "imagenet" or (isinstance(labels, Sequence) and not isinstance(labels, str)
                                 and all(isinstance(x, str) for x in labels)):
@@ -261,47 +277,6 @@ def _declared(module: nn.Module) -> dict[str, Any]:
 
 def _floats(value: Any) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, str) and all(isinstance(v, float | int) for v in value)
-
-
-def _normalization(text: str | tuple) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    if not isinstance(text, str):
-        return text
-    if text.lower() in NORMALIZATIONS:
-        return NORMALIZATIONS[text.lower()]
-    try:
-        numbers = [float(part) for part in text.split(",")]
-    except ValueError:
-        numbers = []
-    if len(numbers) < 2 or len(numbers) % 2:
-        raise NeuronscopeError(f"unknown normalization '{text}': choose {', '.join(NORMALIZATIONS)}, or MEAN,STD "
-                               "as 2 numbers (all channels) or 2 x channels numbers (means, then stds) on [0, 1] inputs")
-    half = len(numbers) // 2
-    mean, std = numbers[:half], numbers[half:]
-    if half == 1:
-        mean, std = mean * 3, std * 3
-    if any(s <= 0 for s in std):
-        raise NeuronscopeError(f"normalization '{text}' has a std <= 0")
-    return tuple(mean), tuple(std)
-
-
-def _with_labels(model: Model, labels: str | Sequence[str] | None, default_imagenet: bool) -> Model:
-    synonyms = None
-    if labels is None:
-        if not (default_imagenet and model.num_classes == IMAGENET_CLASSES):
-            return model
-        labels = "imagenet"
-    if labels == "imagenet":
-        labels, synonyms = imagenet_labels(), imagenet_synonyms()
-    elif isinstance(labels, str):
-        path = Path(labels)
-        if not path.is_file():
-            raise NeuronscopeError(f"--labels must be 'imagenet' or a text file with one class name per line; '{labels}' does not exist")
-        labels = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if model.num_classes is not None and len(labels) != model.num_classes:
-        raise NeuronscopeError(f"{len(labels)} labels given but {model.name} outputs {model.num_classes} classes")
-    model.labels = tuple(labels)
-    model.label_synonyms = tuple(tuple(s) for s in synonyms) if synonyms is not None else None
-    return model
 
 
 def _expected(module: nn.Module) -> str:

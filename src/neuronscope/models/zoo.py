@@ -5,74 +5,71 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch import nn
+
 from . import efficientnet_lite, inception_v1
 from .fetch import cached_weights
-from .labels import imagenet_labels, imagenet_synonyms
+from .metadata import ModelInfo, parse_labels, parse_normalization
 from .model import Model
 
-TF_MEAN = (127 / 255,) * 3
-TF_STD = (128 / 255,) * 3
-"""TF-Lite preprocessing, (255 x - 127) / 128, written as a mean and std on [0, 1] inputs."""
+Parts = tuple[nn.Module, ModelInfo]
+"""A network and its metadata, from which ``Model(*parts)`` builds the model."""
 
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """One available model: how to build it and a line describing it.
+    """One available model: how to make it and a line describing it.
 
-    ``build(weights)`` returns the model with its default weights when ``weights`` is None, else
-    with the state dict in that file, loaded strict (a mismatch is a one-line error)."""
+    ``make(weights)`` returns the network with its default weights when ``weights`` is None, else
+    with the state dict in that file, loaded strict (a mismatch is a one-line error), and its
+    metadata; ``build(weights)`` the `Model` of both."""
 
     name: str
     description: str
-    build: Callable[[Path | None], Model]
+    make: Callable[[Path | None], Parts]
+
+    def build(self, weights: Path | None = None) -> Model:
+        return Model(*self.make(weights))
 
 
-def _lite(name: str) -> Callable[[Path | None], Model]:
-    def build(weights: Path | None = None) -> Model:
-        variant = efficientnet_lite.VARIANTS[name]
+def _lite(name: str) -> Callable[[Path | None], Parts]:
+    def make(weights: Path | None = None) -> Parts:
+        size = efficientnet_lite.VARIANTS[name].resolution
         network = efficientnet_lite.build(name, weights)
-        size = variant.resolution
-        return Model(
-            network,
+        return network, ModelInfo(
             name=name,
-            input_size=(size, size),
-            mean=TF_MEAN,
-            std=TF_STD,
-            labels=imagenet_labels(),
-            label_synonyms=imagenet_synonyms(),
+            input_size=size,
+            normalization=parse_normalization("tf"),
+            classes=parse_labels("imagenet"),
             crop_fraction=size / (size + 32),
-            curated=efficientnet_lite.curated_layers(network),
+            layers=efficientnet_lite.curated_layers(network),
         )
 
-    return build
+    return make
 
 
-INCEPTION5H_MEAN = (117 / 255,) * 3
-INCEPTION5H_STD = (1 / 255,) * 3
+INCEPTION5H = ((117 / 255,) * 3, (1 / 255,) * 3)
 """Lucid's inception5h input range [-117, 138], i.e. 255 x - 117, as a mean and std on [0, 1] inputs."""
-HALF = (0.5,) * 3
+HALF = ((0.5,) * 3, (0.5,) * 3)
 """torchvision's GoogLeNet with ``transform_input``: (x - 0.5) / 0.5 on [0, 1] inputs."""
 
 
-def _inception(name: str) -> Callable[[Path | None], Model]:
-    def build(weights: Path | None = None) -> Model:
+def _inception(name: str) -> Callable[[Path | None], Parts]:
+    def make(weights: Path | None = None) -> Parts:
         path = weights if weights is not None else cached_weights(name)
         network = inception_v1.build(name, path)
         lucid = name == "inceptionv1"
-        return Model(
-            network,
+        return network, ModelInfo(
             name=name,
-            input_size=(224, 224),
-            mean=INCEPTION5H_MEAN if lucid else HALF,
-            std=INCEPTION5H_STD if lucid else HALF,
-            labels=inception_v1.inception5h_labels() if lucid else imagenet_labels(),
-            label_synonyms=None if lucid else imagenet_synonyms(),
+            input_size=224,
+            normalization=parse_normalization(INCEPTION5H if lucid else HALF),
+            classes=parse_labels(inception_v1.inception5h_labels() if lucid else "imagenet"),
             crop_fraction=224 / 256,
-            curated=inception_v1.curated_layers(network),
+            layers=inception_v1.curated_layers(network),
             weights_missing=None if path is not None else inception_v1.missing_message(name),
         )
 
-    return build
+    return make
 
 
 _INCEPTION_ZOO = {
