@@ -5,7 +5,7 @@ item with the same seeds (the batched-equals-sequential invariant of the render 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -17,9 +17,16 @@ class ImageParam(nn.Module):
     batch: int
     channels: int
     size: tuple[int, int]
+    default_lr: float = 0.05
+    """The learning rate the loop uses when its config leaves it unset (``lr=None``): Lucid's 0.05."""
 
     def forward(self) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+ParamFactory = Callable[..., ImageParam]
+"""``factory(size, seeds, channels, device=..., dtype=...)`` -> an ImageParam (e.g. a class, or a
+``functools.partial`` of one)."""
 
 
 def seeded_normal(item_shape: Sequence[int], seeds: Sequence[int], std: float,

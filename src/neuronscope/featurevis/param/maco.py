@@ -104,6 +104,9 @@ class MacoImage(ImageParam):
     visualizations, 3 transfers to Lite2 better (90 % top-1 against 84 %) and survives crops as well.
     """
 
+    default_lr = 1.0
+    """Phases need large steps (Lucid's 0.05 barely moves them)."""
+
     def __init__(self, size: tuple[int, int], seeds: Sequence[int], channels: int = 3, device=None,
                  std: float = 1.0, dtype: torch.dtype = torch.float32, contrast: float = NATURAL_CONTRAST) -> None:
         super().__init__()
