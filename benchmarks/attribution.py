@@ -38,13 +38,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model = ns.load("efficientnet_lite0")
     x = model.prepare(ns.data.photo(args.image))
-    attribute(model, x, args.layer[0], [0])  # warm-up: layer table, oneDNN kernels
+    attribute(model, [0], x, args.layer[0])  # warm-up: layer table, oneDNN kernels
     runs = []
     for layer in args.layer:
         batched = attribute_all_classes(model, x, layer)
         batched_s = min(seconds(lambda: attribute_all_classes(model, x, layer)) for _ in range(3))
         start = time.perf_counter()
-        singles = torch.cat([attribute(model, x, layer, [k]).values for k in range(1000)])
+        singles = torch.cat([attribute(model, [k], x, layer).values for k in range(1000)])
         single_s = time.perf_counter() - start
         runs.append({
             "layer": layer,

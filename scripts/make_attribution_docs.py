@@ -43,7 +43,7 @@ def main() -> None:
     for layer, row in table.items():
         print(layer, row)
 
-    result = attribute(model, "chelsea", "act2", ["Egyptian cat", "tiger cat", "lynx"])
+    result = attribute(model, ["Egyptian cat", "tiger cat", "lynx"], "chelsea", "act2")
     save_png(ROOT / "docs/images/attribution_chelsea.png", contact_sheet(
         [result.image, *[heat_overlay(result.image, m) for m in result.spatial]],
         ["input", *[f"{t} ({v:+.2f})" for t, v in zip(result.targets, result.total.tolist())]], columns=4))

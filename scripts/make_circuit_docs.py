@@ -28,7 +28,7 @@ def main() -> None:
     save_png(IMAGES / "weights_spatial_positions.png", contact_sheet(
         [tiled, nmf], ["each window cell's weight vector, visualized", "one-sided NMF of the weights as RGB"], columns=2))
     views = objective_views(model, "blocks.4.2:6", RenderConfig(progress=False))
-    save_png(IMAGES / "objective_views.png", views.sheet(columns=3))
+    save_png(IMAGES / "objective_views.png", views.rendered.sheet(columns=3))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,8 @@ import torch
 
 import neuronscope as ns
 from neuronscope import objectives as obj
-from neuronscope.circuits.decompose import (
-    MechanicsConfig,
-    contributions,
-    decompose,
-    decomposition_sheet,
-    firing_cases,
-)
+from neuronscope.circuits.cases import firing_cases
+from neuronscope.circuits.decompose import MechanicsConfig, contributions, decompose
 from neuronscope.circuits.expanded import expanded_weights
 from neuronscope.circuits.factors import weight_factors
 from neuronscope.featurevis.render import RenderConfig, render
@@ -36,13 +31,9 @@ def main() -> None:
     model = ns.load("efficientnet_lite0")
     for unit, photo in UNITS:
         parts = decompose(model, unit, config=CONFIG)
-        explained = contributions(model, photo, unit, parts.source)
+        explained = contributions(model, unit, photo, parts.source)
         name = f"mechanics_{unit.replace(':', '_')}"
-        save_png(IMAGES / f"{name}.png", decomposition_sheet(model, parts, explained, CONFIG))
-        write_json(IMAGES / f"{name}.json", build_manifest(
-            "decomposed feature visualization", model=model.name, unit=unit, source=parts.source, method=parts.method,
-            magnitudes=parts.magnitudes.tolist(), image=photo, neuron=explained.unit, bias=explained.bias,
-            linearized=explained.linearized, actual=explained.actual, config=CONFIG))
+        parts.save(IMAGES / f"{name}.png", explained.explain(model, CONFIG))
         print(name, explained.unit, f"bias {explained.bias:.2f} + {float(explained.values.sum()):.2f} = {explained.linearized:.2f}")
     methods(model)
     cases(model)
@@ -65,7 +56,7 @@ def methods(model: ns.Model) -> None:
 def cases(model: ns.Model) -> None:
     """The 1x1 view: how blocks.5.0:112 fires over the bundled photo crops, from its post-ReLU6 expansion."""
     unit, source = "blocks.5.0:112", "blocks.5.0.act2"
-    found = firing_cases(model, unit, source, k=4)
+    found = firing_cases(model, unit, from_layer=source, k=4)
     rendered = found.render(model, RenderConfig(steps=256, size=96, progress=False))
     own = render(model, obj.channel("blocks.5.0", 112), RenderConfig(steps=256, size=96, progress=False))
     save_png(IMAGES / "mechanics_cases.png", contact_sheet(
@@ -82,9 +73,7 @@ def factors(model: ns.Model) -> None:
     family = expanded_weights(model, "blocks.4.0", "blocks.3.2")
     units = [48, 96, 17, 3, 60, 89]
     found = weight_factors(family, k=2, outputs=units)
-    save_png(IMAGES / "mechanics_weight_factors.png", found.sheet(model, RenderConfig(steps=256, size=96, progress=False)))
-    write_json(IMAGES / "mechanics_weight_factors.json", build_manifest(
-        "weight factors", model=model.name, source="blocks.3.2", target="blocks.4.0", units=units, error=found.error))
+    found.explain(model, RenderConfig(steps=256, size=96, progress=False)).save(IMAGES / "mechanics_weight_factors.png")
     print("factors", found.error)
 
 

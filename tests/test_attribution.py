@@ -11,7 +11,7 @@ from neuronscope.models import preprocess
 
 
 def test_attribution_at_the_head_sums_to_the_logit_minus_its_bias(lite0):
-    result = attribute(lite0, "chelsea", "act2", ["tabby", "espresso", 285])
+    result = attribute(lite0, ["tabby", "espresso", 285], "chelsea", "act2")
     bias = lite0.module.classifier.bias[[281, 967, 285]]
     torch.testing.assert_close(result.total, result.scores - bias, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(result.spatial.flatten(1).sum(1), result.channel.sum(1), rtol=1e-5, atol=1e-5)
@@ -21,7 +21,7 @@ def test_attribution_at_the_head_sums_to_the_logit_minus_its_bias(lite0):
 def test_all_classes_at_once_equals_one_class_at_a_time(lite0):
     x = lite0.prepare(ns.data.photo("coffee"))
     everything = attribute_all_classes(lite0, x, "blocks.6.0")
-    some = attribute(lite0, x, "blocks.6.0", [3, 281, 967, 504, 999])
+    some = attribute(lite0, [3, 281, 967, 504, 999], x, "blocks.6.0")
     assert everything.values.shape == (1000, 320, 7, 7)
     assert (everything.values[[3, 281, 967, 504, 999]] - some.values).abs().max() < 1e-5
 
@@ -68,10 +68,10 @@ def _error(values, k):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda m: attribute(m, "chelsea", "act2", ["tabbby"]), "unknown class 'tabbby'"),
-        (lambda m: attribute(m, "chelsea", "logits", ["tabby"]), "no spatial extent"),
-        (lambda m: attribute(m, "chelsea", "blocks.9", ["tabby"]), "unknown layer 'blocks.9'"),
-        (lambda m: attribute(m, "chelsea", "act2", []), "no targets given"),
+        (lambda m: attribute(m, ["tabbby"], "chelsea", "act2"), "unknown class 'tabbby'"),
+        (lambda m: attribute(m, ["tabby"], "chelsea", "logits"), "no spatial extent"),
+        (lambda m: attribute(m, ["tabby"], "chelsea", "blocks.9"), "unknown layer 'blocks.9'"),
+        (lambda m: attribute(m, [], "chelsea", "act2"), "no targets given"),
         (lambda m: ChannelReducer(8).fit_transform(np.ones((3, 4))), "8 components asked of only 4 channels"),
         (lambda m: ChannelReducer(2, method="KMeansish"), "unknown decomposition 'KMeansish'"),
     ],
@@ -95,7 +95,7 @@ def test_attribution_depends_on_the_weights_above_the_layer(lite0):
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.reset_running_stats()
     randomized = ns.wrap(network, input_size=224, normalize="tf", labels="imagenet")
-    original = attribute(lite0, "chelsea", "blocks.4.2", ["Egyptian cat"]).spatial[0].flatten()
-    shuffled = attribute(randomized, "chelsea", "blocks.4.2", ["Egyptian cat"]).spatial[0].flatten()
+    original = attribute(lite0, ["Egyptian cat"], "chelsea", "blocks.4.2").spatial[0].flatten()
+    shuffled = attribute(randomized, ["Egyptian cat"], "chelsea", "blocks.4.2").spatial[0].flatten()
     assert abs(spearmanr(original, shuffled).statistic) < 0.5
     assert abs(spearmanr(original.abs(), shuffled.abs()).statistic) < 0.5

@@ -149,13 +149,13 @@ def test_neuron_channel_and_cosine_views_each_win_their_own_objective(lite0):
 
 
 def test_optimizing_the_previous_layer_finds_the_expanded_weights_on_a_linear_path(lite0):
-    from neuronscope.circuits.optimal import optimal_input_pattern
+    from neuronscope.circuits.optimal import PatternConfig, optimal_input_pattern
 
     e = expanded_weights(lite0, "blocks.3.2.bn1:11", "blocks.3.1", window=3).weights[..., 0]  # (W, W, C1)
     weights = e.permute(2, 0, 1).flatten()
     found = optimal_input_pattern(lite0, "blocks.3.2.bn1:11", "blocks.3.1", window=3).flatten()
     assert torch.nn.functional.cosine_similarity(found, weights, dim=0) > 0.99
-    positive = optimal_input_pattern(lite0, "blocks.3.2.bn1:11", "blocks.3.1", window=3, nonnegative=True).flatten()
+    positive = optimal_input_pattern(lite0, "blocks.3.2.bn1:11", "blocks.3.1", window=3, config=PatternConfig(nonnegative=True)).flatten()
     assert positive.min() >= 0
     assert torch.nn.functional.cosine_similarity(positive, weights.clamp(min=0), dim=0) > 0.95
     with pytest.raises(ns.NeuronscopeError, match="after 'blocks.3.1'"):

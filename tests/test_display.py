@@ -14,6 +14,7 @@ from neuronscope.circuits.cases import FiringCases
 from neuronscope.circuits.decompose import Decomposition, contributions
 from neuronscope.circuits.expanded import expanded_weights
 from neuronscope.circuits.factors import weight_factors
+from neuronscope.featurevis.render import RenderConfig
 from neuronscope.images import DISPLAY_LIMIT, SheetDisplay
 from neuronscope.models.model import LayerTable
 
@@ -35,7 +36,7 @@ def assert_displays(result, *fragments):
 
 @pytest.fixture(scope="module")
 def chelsea_attribution(lite0):
-    return attribute(lite0, "chelsea", "act2", ["tabby", "tiger cat"])
+    return attribute(lite0, ["tabby", "tiger cat"], "chelsea", "act2")
 
 
 def test_a_big_sheet_is_shrunk_to_the_display_limit():
@@ -63,7 +64,7 @@ def test_class_factors(lite0):
 def test_neuron_groups_and_explained_groups(lite0):
     groups = neuron_groups(lite0, "chelsea", "blocks.4.2", 3)
     assert_displays(groups, "NeuronGroups(blocks.4.2, 3 groups over 14x14 positions, error ")
-    explained = groups.explain(lite0, steps=1, progress=False)
+    explained = groups.explain(lite0, RenderConfig(steps=1, size=96, progress=False))
     assert_displays(explained, "ExplainedGroups(blocks.4.2, 3 groups; attribution to ")
     assert len(explained.shares) == 3 and len(explained.icons.images) == 3
 
@@ -93,9 +94,9 @@ def test_decomposition_and_contributions(lite0):
                           torch.rand(window * window, 3, side, side), torch.rand(3, side, side))
     assert_displays(parts, "Decomposition(blocks.4.0:17 from blocks.3.2, 3x3 window, weights)")
     assert parts.sheet().size == parts.preview().size
-    with pytest.raises(Exception, match="give the model"):
-        parts.sheet(None, contributions(lite0, "chelsea", "blocks.3.2:7", "blocks.3.1"))
-    explained = contributions(lite0, "chelsea", "blocks.3.2:7", "blocks.3.1")
+    explained = contributions(lite0, "blocks.3.2:7", "chelsea", "blocks.3.1")
+    with pytest.raises(Exception, match=r"give contributions.explain\(model\)"):
+        parts.sheet(explained)  # the row shows the contribution vectors rendered
     assert_displays(explained, "Contributions(blocks.3.2:7@", "from blocks.3.1: bias ", "= linearized ")
     summary = explained.summary()
     assert summary["bias"] + sum(map(sum, summary["contribution_per_cell"])) == pytest.approx(summary["linearized"], rel=1e-4)

@@ -59,7 +59,7 @@ def test_layer_pages_are_sorted_by_how_polysemantic_their_units_look(built, lite
     source = resolve_source(str(images))
     examples = dataset_examples(lite0, ["blocks.4.2"], source, ExamplesConfig(k=4, progress=False))["blocks.4.2"]
     x = [source.load(key) for key in dict.fromkeys(e.key for e in examples.top(1))]
-    errors = [firing_cases(lite0, "blocks.4.2:1", "blocks.4.1", x, k=k).error for k in (1, 2)]
+    errors = [firing_cases(lite0, "blocks.4.2:1", x, "blocks.4.1", k=k).error for k in (1, 2)]
     assert polysemanticity(lite0, "blocks.4.2", [1], examples, source)[1] == pytest.approx(
         (errors[0] - errors[1]) / errors[0], abs=2e-3)
 

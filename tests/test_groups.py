@@ -19,7 +19,7 @@ def test_groups_reconstruct_better_with_more_groups_and_are_deterministic(lite0)
 
 def test_group_attributions_add_up_to_the_reconstructions_attribution(lite0):
     groups = neuron_groups(lite0, "chelsea", "blocks.6.0", 3)
-    result = attribute(lite0, "chelsea", "blocks.6.0", ["tabby", "espresso"])
+    result = attribute(lite0, ["tabby", "espresso"], "chelsea", "blocks.6.0")
     per_group = groups.attribution(result.gradients)
     expected = np.einsum("chw,tchw->t", groups.reconstruction, result.gradients.numpy())
     np.testing.assert_allclose(per_group.sum(1), expected, rtol=1e-5, atol=1e-5)

@@ -29,7 +29,7 @@ def test_completeness_to_a_thousandth_at_every_depth(lite0, layer, steps):
 def test_reverse_and_forward_mode_give_the_same_attribution(lite0):
     """Per-neuron maps (reverse mode) summed per channel equal the forward-mode class support."""
     channels = [0, 7, 33]
-    maps = integrated_attribute(lite0, "coffee", "blocks.5.3", ["espresso", "tabby"], steps=16)
+    maps = integrated_attribute(lite0, ["espresso", "tabby"], "coffee", "blocks.5.3", steps=16)
     support = class_support(lite0, "coffee", "blocks.5.3", channels, steps=16)
     rows = support.per_channel[[967, TABBY]]
     torch.testing.assert_close(maps.channel[:, channels], rows, rtol=1e-3, atol=1e-4)
@@ -55,4 +55,4 @@ def test_bad_input_gets_a_clear_error(lite0):
     with pytest.raises(NeuronscopeError, match="out of range"):
         class_support(lite0, "chelsea", "blocks.5.3", [500])
     with pytest.raises(NeuronscopeError, match="did you mean"):
-        integrated_attribute(lite0, "chelsea", "blocks.5.33", ["tabby"])
+        integrated_attribute(lite0, ["tabby"], "chelsea", "blocks.5.33")

@@ -5,13 +5,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import neuronscope as ns
-from neuronscope.circuits.cases import contributions_to_channels, summed_contributions
+from neuronscope.circuits.cases import contributions_to_channels, firing_cases, summed_contributions
 from neuronscope.circuits.decompose import (
     MechanicsConfig,
     contributions,
     decompose,
     decomposition_sheet,
-    firing_cases,
     previous_layer,
 )
 from neuronscope.circuits.expanded import expanded_weights
@@ -25,7 +24,7 @@ QUICK = MechanicsConfig(render=RenderConfig(steps=32, size=48, progress=False))
 
 def test_contributions_on_a_photo_sum_to_the_linearized_activation(lite0):
     # blocks.3.1 -> blocks.3.2: 1x1 expand, ReLU6, 3x3 depthwise, ReLU6, 1x1 project, plus the residual
-    c = contributions(lite0, "chelsea", "blocks.3.2:7", "blocks.3.1")
+    c = contributions(lite0, "blocks.3.2:7", "chelsea", "blocks.3.1")
     total = c.bias + c.values.double().sum().item()
     assert abs(total - c.linearized) <= 1e-4 * abs(c.linearized)
     assert c.unit.startswith("blocks.3.2:7@") and c.values.shape == (80, 14, 14)
@@ -34,7 +33,7 @@ def test_contributions_on_a_photo_sum_to_the_linearized_activation(lite0):
     torch.testing.assert_close(window.sum(), c.values.sum(), rtol=1e-5, atol=1e-5)  # nothing outside the window
     assert not any("forward" in m.__dict__ for m in lite0.module.modules())  # the linearization is undone
 
-    linear = contributions(lite0, "chelsea", "blocks.3.2.bn2:7", "blocks.3.2.act1")  # depthwise conv + BN only
+    linear = contributions(lite0, "blocks.3.2.bn2:7", "chelsea", "blocks.3.2.act1")  # depthwise conv + BN only
     assert linear.linearized == pytest.approx(linear.actual, rel=1e-5)
     assert linear.bias + linear.values.sum().item() == pytest.approx(linear.actual, rel=1e-4)
 
@@ -51,7 +50,7 @@ def test_decompose_renders_each_window_cell_toward_its_own_weight_vector(lite0):
     strong = vectors.norm(dim=1) >= vectors.norm(dim=1).median()
     rank = (similarity > similarity.diag()[:, None]).sum(1)  # how many other cells' vectors each render matches better
     assert (rank[strong] <= 25 // 4).float().mean() >= 0.8
-    target = decomposition_sheet(lite0, d)
+    target = decomposition_sheet(d)
     assert target.width > 3 * 192
 
 
@@ -66,17 +65,17 @@ def test_optimizing_the_earlier_layer_finds_its_positive_weights_on_a_linear_pat
 def test_firing_cases_factor_the_contributions_of_natural_crops(lite0):
     crops = [crop for _, crop in photo_crops(["chelsea", "coffee", "astronaut"], scales=(1.0, 0.5))]
     images = torch.cat([lite0.input(crop) for crop in crops])
-    cases = [firing_cases(lite0, "blocks.4.0:17", "blocks.4.0.act2", images, k=k) for k in (1, 2, 4)]
+    cases = [firing_cases(lite0, "blocks.4.0:17", images, "blocks.4.0.act2", k=k) for k in (1, 2, 4)]
     assert cases[0].error > cases[1].error > cases[2].error
     four = cases[2]
     assert four.directions.shape == (4, 480) and four.samples.shape == (30, 480)
     assert four.shares.sum() == pytest.approx(1.0, abs=0.1) and four.shares[0] == four.shares.max()
-    again = firing_cases(lite0, "blocks.4.0:17", "blocks.4.0.act2", images, k=4)
+    again = firing_cases(lite0, "blocks.4.0:17", images, "blocks.4.0.act2", k=4)
     torch.testing.assert_close(again.directions, four.directions)
     # each sample is the unit's contribution vector where it fires most: the same numbers as for one image
-    one = contributions(lite0, images[:1], "blocks.4.0:17", "blocks.4.0.act2")
+    one = contributions(lite0, "blocks.4.0:17", images[:1], "blocks.4.0.act2")
     assert four.samples[0].sum().item() == pytest.approx(one.values.sum().item(), rel=1e-4)
-    kmeans = firing_cases(lite0, "blocks.4.0:17", "blocks.4.0.act2", images, k=3, method="kmeans")
+    kmeans = firing_cases(lite0, "blocks.4.0:17", images, "blocks.4.0.act2", k=3, method="kmeans")
     assert kmeans.directions.shape == (3, 480) and kmeans.shares.sum() == pytest.approx(1.0)
     rendered = four.render(lite0, RenderConfig(steps=24, size=64, progress=False))
     with torch.no_grad(), ns.capture(lite0, ["blocks.4.0"]) as cap:
@@ -89,10 +88,10 @@ def test_contributions_to_several_channels_share_one_pass_and_equal_each_alone(l
     """The gallery's polysemanticity reads every unit of a layer from one shared forward pass;
     each unit's contribution vectors are those of its own ``summed_contributions``."""
     images = torch.cat([lite0.input(crop) for _, crop in photo_crops(["chelsea", "rocket"], scales=(1.0,))])
-    together = contributions_to_channels(lite0, images, "blocks.4.0", "blocks.4.1", [3, 40, 7])
+    together = contributions_to_channels(lite0, "blocks.4.1", [3, 40, 7], images, "blocks.4.0")
     assert together.shape == (3, len(images), lite0.layer("blocks.4.0").channels)
     for k, c in enumerate([3, 40, 7]):
-        alone = summed_contributions(lite0, images, "blocks.4.0", Unit("blocks.4.1", c))
+        alone = summed_contributions(lite0, Unit("blocks.4.1", c), images, "blocks.4.0")
         torch.testing.assert_close(together[k], alone, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(together[0], together[1])
 
@@ -133,8 +132,8 @@ def test_weight_factors_recover_the_two_inputs_of_a_hand_built_family():
     (lambda m: decompose(m, "blocks.4.0:17@3,3", None, QUICK), "drop the '@x,y'"),
     (lambda m: decompose(m, "blocks.4.0:17", "blocks.3.2", MechanicsConfig(window=3)), "window 3 is too small"),
     (lambda m: MechanicsConfig(method="optimise"), "did you mean 'optimize'"),
-    (lambda m: contributions(m, "chelsea", "blocks.3.2:1", "blocks.4.2"), "must come after 'blocks.4.2'"),
-    (lambda m: firing_cases(m, "blocks.4.0:17", "blocks.3.2", method="pca"), "choose nmf or kmeans"),
+    (lambda m: contributions(m, "blocks.3.2:1", "chelsea", "blocks.4.2"), "must come after 'blocks.4.2'"),
+    (lambda m: firing_cases(m, "blocks.4.0:17", from_layer="blocks.3.2", method="pca"), "choose nmf or kmeans"),
     (lambda m: previous_layer(m, "act1"), "no curated layer runs before"),
 ])
 def test_bad_requests_are_clear_errors(lite0, call, message):

@@ -54,11 +54,11 @@ QUIET = {"steps": 3, "size": 16, "progress": False}
 CALLS = {
     "render unfused": lambda m, x: ns.render(m, obj.channel("conv3", 1) + obj.class_logit(2),
                                              ns.RenderConfig(fast=False, **QUIET)),
-    "attribute": lambda m, x: ns.attribute(m, x, "conv2", [3, "conv3:1"]),
-    "attribute unsmoothed": lambda m, x: ns.attribute(m, x, "conv2", [3], smooth=False),
+    "attribute": lambda m, x: ns.attribute(m, [3, "conv3:1"], x, "conv2"),
+    "attribute unsmoothed": lambda m, x: ns.attribute(m, [3], x, "conv2", smooth=False),
     "attribute_all_classes": lambda m, x: ns.attribute_all_classes(m, x, "conv2", chunk=4),
     "expanded_weights": lambda m, x: ns.expanded_weights(m, to="conv3", from_layer="conv2"),
-    "contributions": lambda m, x: ns.contributions(m, x, unit="conv3:1", from_layer="conv2"),
+    "contributions": lambda m, x: ns.contributions(m, "conv3:1", x, from_layer="conv2"),
 }
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .manifest import atomic_write_bytes
+from .errors import NeuronscopeError
+from .manifest import atomic_write_bytes, write_json
 
 
 def file_safe(text: str, limit: int = 80) -> str:
@@ -36,6 +37,16 @@ def save_png(path: str | Path, image: torch.Tensor | np.ndarray | Image.Image) -
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_sheet(path: str | Path, sheet: Image.Image, manifest: dict) -> Path:
+    """A result's picture as a PNG at ``path`` (which must end in .png) and its manifest beside it
+    (same name, .json), each written atomically. Returns the PNG's path."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise NeuronscopeError(f"a sheet is saved as a .png file, got '{path}'")
+    write_json(path.with_suffix(".json"), manifest)
+    return save_png(path, sheet)
 
 
 DISPLAY_LIMIT = 1024

@@ -53,11 +53,31 @@ def build_manifest(kind: str, **fields: Any) -> dict[str, Any]:
     (``ModelSpec.from_dict``; absent for a model built with ``wrap`` in Python)."""
     model = fields.get("model")
     if hasattr(model, "spec") and hasattr(model, "module"):
-        fields["model"] = model.name
-        if model.spec is not None:
-            fields["model_spec"] = model.spec.to_dict()
+        fields.update(model_fields(model))
     return {"kind": kind, **to_jsonable(fields), "versions": environment(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def model_fields(model: Any) -> dict[str, Any]:
+    """How a manifest names a `Model`: ``model`` (its name) and ``model_spec`` (how to load it again;
+    absent for a model built with ``wrap`` in Python)."""
+    fields = {"model": model.name}
+    if model.spec is not None:
+        fields["model_spec"] = model.spec.to_dict()
+    return fields
+
+
+def derived_manifest(kind: str, parent: dict[str, Any], /, **fields: Any) -> dict[str, Any]:
+    """A manifest for a result computed from another result alone (no model at hand): ``parent``'s
+    ``model`` and ``model_spec`` (a manifest, or ``model_fields``), then ``fields`` as ``build_manifest``."""
+    model = {key: parent[key] for key in ("model", "model_spec") if key in parent}
+    return build_manifest(kind, **model, **fields)
+
+
+def image_name(image: Any) -> str:
+    """How a manifest names an input image: its name or path as given (a bundled photo, a file),
+    else "an image given in Python" (an array or tensor)."""
+    return str(image) if isinstance(image, (str, Path)) else "an image given in Python"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

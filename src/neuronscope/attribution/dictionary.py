@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,8 @@ from PIL import Image
 from ..errors import NeuronscopeError
 from ..featurevis import objectives as obj
 from ..featurevis.render import RenderConfig, render, render_units
-from ..images import SheetDisplay, contact_sheet, file_safe, save_png, to_pil
+from ..images import SheetDisplay, contact_sheet, file_safe, save_png, save_sheet, to_pil
+from ..manifest import build_manifest, image_name
 from ..models.model import Model
 from ..readout import layer_activations
 from ..units import Unit
@@ -38,6 +39,9 @@ class SemanticDictionary(SheetDisplay):
     icons: dict[int, torch.Tensor]
     """Channel -> its feature visualization (3, S, S)."""
     image: torch.Tensor
+    manifest: dict = field(default_factory=dict, repr=False)
+    """Model, image, layer, top, the channels and values, and the icons' render config (set by
+    ``semantic_dictionary``)."""
 
     def strongest_position(self) -> tuple[int, int]:
         """(x, y) of the position with the largest top activation."""
@@ -59,6 +63,10 @@ class SemanticDictionary(SheetDisplay):
         mosaic = self.mosaic()
         captions = ["input", f"top channel per position of {self.layer}", *[f"@{x},{y}: {t}" for t in self.labels_at(x, y)]]
         return contact_sheet([self.image, mosaic, *strongest], captions, columns=2 + len(strongest), cell=mosaic.height)
+
+    def save(self, path: str | Path) -> Path:
+        """``sheet()`` as a PNG at ``path`` and the manifest beside it (.json)."""
+        return save_sheet(path, self.sheet(), self.manifest)
 
     def mosaic(self, cell: int = 48) -> Image.Image:
         """The layer's grid with each position's top channel icon, faded (square root) by its activation."""
@@ -84,8 +92,12 @@ def semantic_dictionary(model: Model, image: str | np.ndarray | torch.Tensor, la
         raise NeuronscopeError(f"top must be in 1..{info.channels}, got {top}")
     x, values, channels = _top_channels(model, image, info.name, top, size)
     needed = sorted({int(c) for c in channels.flatten()})
-    icons = channel_icons(model, info.name, needed, config or RenderConfig(steps=128, size=64), cache)
-    return SemanticDictionary(info.name, channels.cpu().numpy(), values.cpu().numpy(), icons, x[0].cpu())
+    config = config or RenderConfig(steps=128, size=64)
+    icons = channel_icons(model, needed, info.name, config, cache)
+    channels, values = channels.cpu().numpy(), values.cpu().numpy()
+    manifest = build_manifest("semantic dictionary", model=model, image=image_name(image), layer=info.name, top=top,
+                              channels=channels.tolist(), values=values.round(4).tolist(), render=config)
+    return SemanticDictionary(info.name, channels, values, icons, x[0].cpu(), manifest)
 
 
 def dictionary_channels(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, top: int = 4,
@@ -101,7 +113,7 @@ def _top_channels(model: Model, image, layer: str, top: int, size):
     return x, values, channels
 
 
-def channel_icons(model: Model, layer: str, channels: list[int], config: RenderConfig,
+def channel_icons(model: Model, channels: list[int], layer: str, config: RenderConfig,
                   cache: str | Path | None = None) -> dict[int, torch.Tensor]:
     """Feature visualizations of channels, from the cache where present; new ones are rendered in
     one batched call and written to the cache (one PNG per channel, atomically)."""
@@ -132,6 +144,8 @@ class ActivationGrid(SheetDisplay):
     magnitudes: torch.Tensor
     """(H, W) |a_p| / max |a_p|."""
     image: torch.Tensor
+    manifest: dict = field(default_factory=dict, repr=False)
+    """Model, image, layer, render config and magnitudes (set by ``activation_grid``)."""
 
     def picture(self, cell: int | None = None) -> Image.Image:
         """Cells tiled like the layer's grid, faded to white with the activation magnitude."""
@@ -154,6 +168,10 @@ class ActivationGrid(SheetDisplay):
         return contact_sheet([self.image, picture], ["input", f"activation grid of {self.layer}"], columns=2,
                              cell=picture.height)
 
+    def save(self, path: str | Path) -> Path:
+        """``sheet()`` as a PNG at ``path`` and the manifest beside it (.json)."""
+        return save_sheet(path, self.sheet(), self.manifest)
+
 
 def activation_grid(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, *,
                     config: RenderConfig | None = None, cosine_power: float = 1.0,
@@ -168,7 +186,9 @@ def activation_grid(model: Model, image: str | np.ndarray | torch.Tensor, layer:
     result = render(model, objective, config, batch=len(vectors))
     norms = vectors.norm(dim=1)
     magnitudes = (norms / norms.max().clamp(min=1e-8)).view(acts.shape[1:])
-    return ActivationGrid(info.name, result.images, magnitudes, x[0].cpu())
+    manifest = build_manifest("activation grid", model=model, image=image_name(image), layer=info.name, render=config,
+                              cosine_power=cosine_power, magnitudes=magnitudes.tolist())
+    return ActivationGrid(info.name, result.images, magnitudes, x[0].cpu(), manifest)
 
 
 def _cache_folder(cache: str | Path | None, model: Model, layer: str, config: RenderConfig) -> Path | None:

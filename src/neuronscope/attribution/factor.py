@@ -2,7 +2,8 @@
 classes (Building Blocks' multi-class spatial attribution; ``factorization.nmf`` does the maths)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +18,10 @@ from ..images import (
     factor_overlay,
     heat_overlay,
     listing,
+    save_sheet,
 )
+from ..manifest import derived_manifest
+from .hidden import Attribution
 
 
 @dataclass
@@ -31,6 +35,8 @@ class ClassFactors(SheetDisplay):
     labels: list[str]
     image: torch.Tensor | None = None
     """(3, H, W) the attributed input, when known (``class_factors`` keeps it)."""
+    manifest: dict = field(default_factory=dict, repr=False)
+    """The attribution's model, image and layer, k, seed and each factor's top classes (set by ``class_factors``)."""
 
     def __repr__(self) -> str:
         factors = "; ".join(f"{f}: {listing([label for _, label in self.top(f, 3)], 2)}" for f in range(len(self.maps)))
@@ -51,13 +57,17 @@ class ClassFactors(SheetDisplay):
         return contact_sheet([image, self.overlay(image), *maps], ["input", f"{k} factors: hue = factor", *captions],
                              columns=k + 2)
 
+    def save(self, path: str | Path) -> Path:
+        """``sheet()`` as a PNG at ``path`` and the manifest beside it (.json)."""
+        return save_sheet(path, self.sheet(), self.manifest)
+
     def top(self, factor: int, n: int = 5) -> list[tuple[int, str]]:
         """The n classes the factor supports most: (index, label)."""
         order = np.argsort(-self.classes[factor])[:n]
         return [(int(i), self.labels[i]) for i in order]
 
 
-def class_factors(attribution, k: int = 2, seed: int = 0, negatives: str = "clip") -> ClassFactors:
+def class_factors(attribution: Attribution, k: int = 2, seed: int = 0, negatives: str = "clip") -> ClassFactors:
     """Factor a (classes, C, H, W) attribution's spatial maps, as a (positions x classes) matrix,
     into k parts (Building Blocks' multi-class spatial attribution)."""
     spatial = attribution.spatial  # (classes, H, W)
@@ -66,4 +76,8 @@ def class_factors(attribution, k: int = 2, seed: int = 0, negatives: str = "clip
         raise NeuronscopeError(f"k must be in 1..{min(classes, height * width)} for {height}x{width} positions, got {k}")
     found = nmf(spatial.permute(1, 2, 0), k, negatives=negatives, seed=seed)  # loadings (H, W, k)
     loadings = found.components[:, :classes]  # with split: the positive parts only
-    return ClassFactors(np.moveaxis(found.loadings, -1, 0), loadings, list(attribution.targets), attribution.image)
+    factors = ClassFactors(np.moveaxis(found.loadings, -1, 0), loadings, list(attribution.targets), attribution.image)
+    factors.manifest = derived_manifest("class factors", attribution.origin, image=attribution.origin.get("image"), layer=attribution.layer, k=k,
+                                        seed=seed, negatives=negatives, error=found.error,
+                                        top_classes=[[label for _, label in factors.top(f)] for f in range(k)])
+    return factors

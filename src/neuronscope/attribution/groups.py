@@ -9,8 +9,8 @@ magnitude at each position (``reconstruction`` = S C^T ~ max(X, 0)).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,6 +18,8 @@ from PIL import Image
 
 from ..errors import NeuronscopeError
 from ..factorization import nmf
+from ..featurevis import objectives
+from ..featurevis.render import RenderConfig, Result, render
 from ..images import (
     SheetDisplay,
     contact_sheet,
@@ -25,13 +27,13 @@ from ..images import (
     factor_overlay,
     heat_overlay,
     listing,
+    save_sheet,
 )
+from ..manifest import build_manifest, image_name
 from ..models.model import Model
+from ..predict import Prediction, classify
 from ..readout import layer_activations
-
-if TYPE_CHECKING:
-    from ..featurevis.render import Result
-    from ..predict import Prediction
+from .hidden import attribute
 
 
 @dataclass
@@ -47,6 +49,8 @@ class NeuronGroups(SheetDisplay):
     """Relative Frobenius reconstruction error of the clipped activations."""
     image: torch.Tensor
     """(3, H_img, W_img) the prepared input."""
+    manifest: dict = field(default_factory=dict, repr=False)
+    """Model, image, layer, k, seed, negatives and error (set by ``neuron_groups``)."""
 
     @property
     def k(self) -> int:
@@ -75,29 +79,31 @@ class NeuronGroups(SheetDisplay):
         height, width = self.maps.shape[1:]
         return f"NeuronGroups({self.layer}, {self.k} groups over {height}x{width} positions, error {self.error:.2f})"
 
-    def explain(self, model: Model, steps: int = 128, seed: int = 0, progress: bool = True) -> ExplainedGroups:
-        """Each group's direction feature-visualized (96 px, one batch) and its attribution to the
-        model's top class on the image."""
-        from ..featurevis import objectives
-        from ..featurevis.render import RenderConfig, render
-        from ..predict import classify
-        from .hidden import attribute
-
+    def explain(self, model: Model, config: RenderConfig | None = None) -> ExplainedGroups:
+        """Each group's direction feature-visualized (``config``: default 128 steps at 96 px; all in
+        one batch) and its attribution to the model's top class on the image."""
+        config = config or RenderConfig(steps=128, size=96)
         objective = sum(objectives.direction(self.layer, torch.from_numpy(d).float(), batch=g)
                         for g, d in enumerate(self.directions))
-        icons = render(model, objective, RenderConfig(steps=steps, size=96, seed=seed, progress=progress), batch=self.k)
+        icons = render(model, objective, config, batch=self.k)
         top = classify(model, [self.image[None]], top=1)[0][0]  # the prepared batch, used as it is
-        gradients = attribute(model, self.image[None], self.layer, [top.index]).gradients
-        return ExplainedGroups(self, model.name, top, self.attribution(gradients)[0], icons)
+        shares = self.attribution(attribute(model, [top.index], self.image[None], self.layer).gradients)[0]
+        manifest = build_manifest(
+            "neuron groups", model=model, image=self.manifest.get("image"), layer=self.layer, k=self.k,
+            seed=self.manifest.get("seed"), negatives=self.manifest.get("negatives"), reconstruction_error=self.error,
+            top_class=top.label, attribution_to_top_class=shares.tolist(), icons=icons.manifest)
+        return ExplainedGroups(self, model.name, top, shares, icons, manifest)
 
-    def sheet(self, model: Model | None = None, steps: int = 128, seed: int = 0, progress: bool = True) -> Image.Image:
-        """With ``model``: the sheet of ``explain`` (groups, their attribution to the top class and their
-        directions rendered). Without: the input, the groups' overlay and each group's map."""
-        if model is not None:
-            return self.explain(model, steps, seed, progress).sheet()
+    def sheet(self) -> Image.Image:
+        """The input, the groups' overlay and each group's map (``explain`` adds their attribution to
+        the top class and their directions rendered)."""
         maps = self._maps()
         return contact_sheet([self.image, self.overlay(), *maps], ["input", f"{self.k} groups",
                              *[f"group {g}" for g in range(self.k)]], columns=self.k + 2, title=self._title())
+
+    def save(self, path: str | Path) -> Path:
+        """``sheet()`` as a PNG at ``path`` and the manifest beside it (.json)."""
+        return save_sheet(path, self.sheet(), self.manifest)
 
     def _maps(self) -> list[torch.Tensor]:
         return [heat_overlay(self.image, torch.from_numpy(m), c) for m, c in zip(self.maps, self.colors())]
@@ -120,6 +126,7 @@ class ExplainedGroups(SheetDisplay):
     """(k,) each group's attribution to the top class."""
     icons: Result
     """One feature visualization of each group's direction."""
+    manifest: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         shares = listing([f"{v:+.2f}" for v in self.shares], limit=6)
@@ -134,6 +141,10 @@ class ExplainedGroups(SheetDisplay):
         captions = ["input", f"{k} groups", *[f"group {i}: {v:+.2f} {self.top.label}" for i, v in enumerate(self.shares)],
                     "", "", *[f"group {i} direction" for i in range(k)]]
         return contact_sheet(pictures, captions, columns=k + 2, title=g._title(self.model))
+
+    def save(self, path: str | Path) -> Path:
+        """``sheet()`` as a PNG at ``path`` and the manifest beside it (.json)."""
+        return save_sheet(path, self.sheet(), self.manifest)
 
 
 def neuron_groups(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, k: int = 6, *,
@@ -150,4 +161,6 @@ def neuron_groups(model: Model, image: str | np.ndarray | torch.Tensor, layer: s
     maps = found.loadings  # (H, W, k)
     order = np.argsort([np.unravel_index(np.argmax(maps[..., g]), maps.shape[:2])[1] for g in range(k)], kind="stable")
     return NeuronGroups(info.name, np.moveaxis(maps, -1, 0)[order], found.directions[order], found.error,
-                        x[0].detach().cpu())
+                        x[0].detach().cpu(), build_manifest(
+                            "neuron groups", model=model, image=image_name(image), layer=info.name, k=k, seed=seed,
+                            negatives=negatives, reconstruction_error=found.error))

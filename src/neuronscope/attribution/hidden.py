@@ -5,10 +5,10 @@ the activations a of a layer, the attribution is ``a * ds/da`` per neuron (chann
 Summed over channels it is a spatial map; summed over positions, a score per channel. Max-pool
 layers take the smooth (L2) surrogate gradient by default, as in Building Blocks.
 
-    result = attribute(model, "chelsea", "act2", ["tabby", "Egyptian cat"])
+    result = attribute(model, ["tabby", "Egyptian cat"], "chelsea", "act2")
     result.spatial        # (targets, H, W)
     result.channel        # (targets, C)
-    everything = attribute_all_classes(model, "chelsea", "act2")   # 1000 classes, batched
+    everything = attribute_all_classes(model, "chelsea")   # 1000 classes, batched, at default_layer
 
 Where the score is linear in the layer (after the last nonlinearity before global pooling: the
 head activation ``act2`` of EfficientNet-Lite), the attribution sums exactly to the logit minus
@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,7 +28,8 @@ from PIL import Image
 
 from ..capture import Copies, capture
 from ..errors import NeuronscopeError
-from ..images import SheetDisplay, contact_sheet, heat_overlay, listing
+from ..images import SheetDisplay, contact_sheet, heat_overlay, listing, save_sheet
+from ..manifest import build_manifest, image_name, model_fields
 from ..models.model import Model
 from ..names import LOGITS
 from ..overrides import smooth_maxpool
@@ -58,13 +60,28 @@ class Attribution(SheetDisplay):
     baseline_scores: torch.Tensor | None = None
     """(targets,) for integrated gradients: the scores at the baseline activation, so that
     ``total`` is ``scores - baseline_scores`` up to the quadrature error."""
+    agreement: float | None = None
+    """``logit_agreement`` at the layer over all classes, where measured (``attribute_checked``,
+    ``attribute_by``)."""
+    origin: dict = field(default_factory=dict, repr=False)
+    """The model (name and spec) and the image it was made from (set by the function that made it)."""
+
+    @property
+    def manifest(self) -> dict:
+        """What made this attribution, and its sums: model, image, layer, targets, method, totals and
+        scores (built when asked: an all-classes attribution is often made in a loop and never saved)."""
+        baseline = None if self.baseline_scores is None else self.baseline_scores.tolist()
+        return build_manifest("attribution", **self.origin, layer=self.layer, targets=self.targets, method=self.method,
+                              totals=self.total.tolist(), scores=self.scores.tolist(), logit_agreement=self.agreement,
+                              baseline_scores=baseline)
 
     def select(self, indices: Sequence[int]) -> Attribution:
         """The same attribution for the targets at ``indices`` only (e.g. some classes of all 1000)."""
         index = list(indices)
         return Attribution(self.layer, [self.targets[i] for i in index], self.values[index], self.activations,
                            self.scores[index], self.image, None if self.gradients is None else self.gradients[index],
-                           self.method, None if self.baseline_scores is None else self.baseline_scores[index])
+                           self.method, None if self.baseline_scores is None else self.baseline_scores[index],
+                           self.agreement, self.origin)
 
     def __repr__(self) -> str:
         totals = self.total.tolist()
@@ -79,6 +96,12 @@ class Attribution(SheetDisplay):
         pictures = [self.image] + [heat_overlay(self.image, m) for m in self.spatial]
         captions = ["input"] + [f"{t} ({v:+.2f})" for t, v in zip(self.targets, self.total.tolist())]
         return contact_sheet(pictures, captions, columns=len(pictures), title=title or f"{self.layer}: attribution")
+
+    def save(self, path: str | Path) -> Path:
+        """The sheet, titled with the model, layer and method, as a PNG at ``path`` and the manifest
+        beside it (.json)."""
+        title = f"{self.origin.get('model', '')} {self.layer}: attribution ({self.method})".lstrip()
+        return save_sheet(path, self.sheet(title=title), self.manifest)
 
     def preview(self) -> Image.Image:
         """The sheet of the strongest ``PREVIEW_TARGETS`` targets (all 1000 classes would be one huge row)."""
@@ -102,35 +125,45 @@ class Attribution(SheetDisplay):
         return self.values.flatten(1).sum(1)
 
 
-def attribute(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, targets: Sequence[str | int],
-              *, size: int | tuple[int, int] | None = None, smooth: bool = True) -> Attribution:
+def attribute(model: Model, targets: Sequence[str | int], image: str | np.ndarray | torch.Tensor,
+              layer: str | None = None, *, size: int | tuple[int, int] | None = None, smooth: bool = True) -> Attribution:
     """Attribution of each target (a class by name or index, or a later unit like ``blocks.6.0:3``)
-    to ``layer`` for one image (path, bundled photo, RGB array, or a prepared (1, C, H, W) tensor)."""
+    on one image (path, bundled photo, RGB array, or a prepared (1, C, H, W) tensor) to ``layer``
+    (default ``default_layer``)."""
     parsed = [parse_target(model, t) for t in nonempty(targets)]
-    return _attribute(model, model.input(image, size), model.layer(layer).name, parsed, smooth)
+    found = _attribute(model, model.input(image, size), _layer(model, layer), parsed, smooth)
+    found.origin = origin(model, image)
+    return found
 
 
-def attribute_all_classes(model: Model, image: str | np.ndarray | torch.Tensor, layer: str, *,
+def attribute_all_classes(model: Model, image: str | np.ndarray | torch.Tensor, layer: str | None = None, *,
                           size: int | tuple[int, int] | None = None, smooth: bool = True,
                           chunk: int = 100) -> Attribution:
-    """Attribution of every class to ``layer`` at once: the rest of the network runs on ``chunk``
-    copies of the layer's activations and one backward pass gives ``chunk`` classes' gradients."""
+    """Attribution of every class to ``layer`` (default ``default_layer``) at once: the rest of the
+    network runs on ``chunk`` copies of the layer's activations and one backward pass gives
+    ``chunk`` classes' gradients."""
     if model.num_classes is None:
         raise NeuronscopeError(f"{model.name} has no class output to attribute")
     targets = [Unit(LOGITS, k) for k in range(model.num_classes)]
-    return _attribute(model, model.input(image, size), model.layer(layer).name, targets, smooth, chunk)
+    found = _attribute(model, model.input(image, size), _layer(model, layer), targets, smooth, chunk)
+    found.origin = origin(model, image)
+    return found
 
 
-def attribute_checked(model: Model, image: str | np.ndarray | torch.Tensor, layer: str,
-                      targets: Sequence[str | int]) -> tuple[Attribution, float]:
+def attribute_checked(model: Model, targets: Sequence[str | int], image: str | np.ndarray | torch.Tensor,
+                      layer: str | None = None) -> tuple[Attribution, float]:
     """``attribute`` with its check: the attribution of ``targets`` and the ``logit_agreement`` at
-    ``layer`` over all classes, from one all-classes pass whose rows serve class targets directly."""
+    ``layer`` over all classes (also kept as its ``agreement``), from one all-classes pass whose rows
+    serve class targets directly."""
     everything = attribute_all_classes(model, image, layer)
     agreement = logit_agreement(everything)
     units = [parse_target(model, t) for t in nonempty(targets)]
     if all(unit.layer == LOGITS for unit in units):  # classes: already in the all-classes pass
-        return everything.select([unit.channel for unit in units]), agreement
-    return attribute(model, image, layer, targets), agreement
+        found = everything.select([unit.channel for unit in units])
+    else:
+        found = attribute(model, targets, image, layer)
+    found.agreement = agreement
+    return found, agreement
 
 
 def default_layer(model: Model) -> str:
@@ -177,6 +210,11 @@ def _attribute(model: Model, x: torch.Tensor, layer: str, targets: list[Unit], s
                        torch.cat(scores).cpu(), x[0].detach().cpu(), torch.cat(gradients).cpu())
 
 
+def origin(model: Model, image) -> dict:
+    """The ``origin`` of a result made from ``image`` by ``model``: their names (and the model's spec)."""
+    return {**model_fields(model), "image": image_name(image)}
+
+
 def label_of(model: Model, unit: Unit) -> str:
     if unit.layer == LOGITS and model.labels:
         return model.labels[unit.channel]
@@ -188,3 +226,7 @@ def nonempty(values: Sequence) -> list:
     if not values:
         raise NeuronscopeError("no targets given: name classes (like 'tabby' or 281) or later units")
     return values
+
+
+def _layer(model: Model, layer: str | None) -> str:
+    return model.layer(layer).name if layer is not None else default_layer(model)

@@ -8,7 +8,7 @@ a baseline activation ``b`` (zeros by default) to ``a``:
 
 so that ``sum A = s(a) - s(b)`` up to the quadrature error (completeness), at every layer.
 
-    result = integrated_attribute(model, "chelsea", "blocks.4.2", ["tabby"])      # reverse mode
+    result = integrated_attribute(model, ["tabby"], "chelsea", "blocks.4.2")      # reverse mode
     support = class_support(model, "chelsea", "blocks.4.2", channels=[0, 5, 7])  # every class at once
 
 ``integrated_attribute`` gives per-neuron maps for a few targets (one backward pass per batch of
@@ -30,7 +30,7 @@ from ..errors import NeuronscopeError
 from ..models.model import Model
 from ..names import LOGITS
 from ..units import parse_target, unit_score
-from .hidden import Attribution, attribute_checked, label_of, nonempty
+from .hidden import Attribution, attribute_checked, default_layer, label_of, nonempty, origin
 
 DEFAULT_STEPS = 64
 """Path points. The midpoint rule's error falls as 1/steps on piecewise-linear networks: on
@@ -65,15 +65,15 @@ class _PathPoints:
         return self.tensor
 
 
-def integrated_attribute(model: Model, image, layer: str, targets: Sequence[str | int], *,
+def integrated_attribute(model: Model, targets: Sequence[str | int], image, layer: str | None = None, *,
                          steps: int = DEFAULT_STEPS, baseline: torch.Tensor | None = None,
                          size: int | tuple[int, int] | None = None) -> Attribution:
-    """Integrated-gradients attribution of each target (a class or a later unit) to ``layer`` for
-    one image; ``baseline``: the activation the path starts from (default zeros), broadcastable
-    to the layer's (1, C, H, W). Its ``total`` equals ``scores - baseline_scores`` up to the
-    quadrature error of ``steps`` path points."""
+    """Integrated-gradients attribution of each target (a class or a later unit) on one image to
+    ``layer`` (default ``default_layer``); ``baseline``: the activation the path starts from
+    (default zeros), broadcastable to the layer's (1, C, H, W). Its ``total`` equals
+    ``scores - baseline_scores`` up to the quadrature error of ``steps`` path points."""
     units = [parse_target(model, t) for t in nonempty(targets)]
-    name = model.spatial_layer(layer).name
+    name = model.spatial_layer(layer).name if layer is not None else default_layer(model)
     for unit in units:
         if unit.layer != LOGITS and model.depth(unit.layer) <= model.depth(name):
             raise NeuronscopeError(f"target layer '{unit.layer}' must come after '{name}'")
@@ -98,7 +98,8 @@ def integrated_attribute(model: Model, image, layer: str, targets: Sequence[str 
             starts.append(ends[:, -2])
     return Attribution(name, [label_of(model, u) for u in units], torch.cat(values).cpu(), path.activation[0].cpu(),
                        torch.cat(scores).cpu(), x[0].detach().cpu(), torch.cat(gradients).cpu(),
-                       method=f"integrated gradients ({steps} steps)", baseline_scores=torch.cat(starts).cpu())
+                       method=f"integrated gradients ({steps} steps)", baseline_scores=torch.cat(starts).cpu(),
+                       origin=origin(model, image))
 
 
 @dataclass
@@ -221,13 +222,17 @@ METHODS = ("gradient", "integrated")
 """``attribute``'s methods: one-step activation x gradient, or integrated gradients."""
 
 
-def attribute_by(model: Model, image, layer: str, targets: Sequence[str | int], method: str = "gradient",
+def attribute_by(model: Model, targets: Sequence[str | int], image, layer: str | None = None, method: str = "gradient",
                  steps: int = DEFAULT_STEPS) -> tuple[Attribution, float]:
-    """The attribution of ``targets`` at ``layer`` by ``method`` and its agreement with the logits
-    over all classes (``logit_agreement``; for integrated gradients, ``ClassSupport.agreement``)."""
+    """The attribution of ``targets`` on ``image`` at ``layer`` (default ``default_layer``) by
+    ``method`` and its agreement with the logits over all classes (``logit_agreement``; for
+    integrated gradients, ``ClassSupport.agreement``), which the attribution also keeps."""
     if method not in METHODS:
         raise NeuronscopeError(f"unknown attribution method '{method}': choose one of {', '.join(METHODS)}")
     if method == "gradient":
-        return attribute_checked(model, image, layer, targets)
+        return attribute_checked(model, targets, image, layer)
+    layer = layer if layer is not None else default_layer(model)
     agreement = class_support(model, image, layer, steps=steps).agreement()
-    return integrated_attribute(model, image, layer, targets, steps=steps), agreement
+    found = integrated_attribute(model, targets, image, layer, steps=steps)
+    found.agreement = agreement
+    return found, agreement

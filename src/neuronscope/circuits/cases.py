@@ -1,7 +1,7 @@
 """The cases by which a unit fires: its contribution vectors over many natural images, factored.
 
-    f = firing_cases(model, "blocks.5.0:112", "blocks.5.0.act2", k=4)   # NMF (or k-means) cases
-    f.render(model)                                                      # one visualization per case
+    f = firing_cases(model, "blocks.5.0:112", from_layer="blocks.5.0.act2", k=4)   # NMF (or k-means) cases
+    f.render(model)                                                                  # one visualization per case
 
 For units fed by 1x1 convolutions, where ``decompose`` has only one cell, this is the view that
 separates polysemantic cases.
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,11 +21,14 @@ from ..capture import capture
 from ..errors import NeuronscopeError, did_you_mean
 from ..factorization import nmf
 from ..featurevis import objectives as obj
-from ..featurevis.render import RenderConfig, RenderWarning, render
+from ..featurevis.render import RenderConfig, RenderWarning, Result, render
+from ..images import SheetDisplay, save_sheet
+from ..manifest import build_manifest, image_name
 from ..models.model import Model
 from ..overrides import linear_forward
 from ..units import Unit
 from .checks import check_order, never_negative, spatial_channel
+from .decompose import previous_layer
 
 CASE_METHODS = ("nmf", "kmeans")
 
@@ -49,6 +53,8 @@ class FiringCases:
     """Relative reconstruction error of ``samples`` by the cases."""
     weight: float
     """Weight of the whole-image ``direction`` term when rendering (0.5 for NMF, 0.25 for k-means)."""
+    manifest: dict = field(default_factory=dict, repr=False, compare=False)
+    """Model, unit, source layer, images, method, k, seed, shares and error (set by ``firing_cases``)."""
 
     def render(self, model: Model, config: RenderConfig | None = None):
         """One feature visualization per case (a ``Result``, labelled with each case's share).
@@ -69,18 +75,48 @@ class FiringCases:
         return (f"FiringCases({self.unit} from {self.source}, {len(self.directions)} cases ({self.method}): {shares}; "
                 f"{len(self.samples)} samples, error {self.error:.2f})")
 
-    def sheet(self, model: Model, config: RenderConfig | None = None) -> Image.Image:
-        """The cases rendered (``render``) side by side, titled with the method and error. It needs
-        the model to render, so notebooks show only the repr (there is no cheap picture)."""
-        method = "NMF" if self.method == "nmf" else "k-means"
-        title = (f"{model.name}: {self.unit} from {self.source}, {method} of contributions over "
-                 f"{len(self.samples)} images (error {self.error:.2f})")
-        return self.render(model, config).sheet(columns=len(self.directions), title=title)
+    def explain(self, model: Model, config: RenderConfig | None = None) -> ExplainedCases:
+        """The cases rendered (``render``), ready to be shown side by side. (The cases alone have no
+        cheap picture, so notebooks show their repr.)"""
+        config = config or RenderConfig(steps=256, size=96, progress=False)
+        rendered = self.render(model, config)
+        manifest = build_manifest("firing cases", model=model, **_fields(self), seed=self.manifest.get("seed"),
+                                  images=self.manifest.get("images"), render=config)
+        return ExplainedCases(self, model.name, rendered, manifest)
 
 
-def firing_cases(model: Model, unit: str, from_layer: str, images: Sequence | torch.Tensor | None = None,
+@dataclass
+class ExplainedCases(SheetDisplay):
+    """Firing cases with one feature visualization per case (``FiringCases.explain``)."""
+
+    cases: FiringCases
+    model: str
+    """The model's name."""
+    rendered: Result
+    """One feature visualization per case, labelled with its share."""
+    manifest: dict = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        c = self.cases
+        return f"ExplainedCases({c.unit} from {c.source}, {len(c.directions)} cases rendered)"
+
+    def sheet(self) -> Image.Image:
+        """The cases side by side, titled with the method and error."""
+        c = self.cases
+        method = "NMF" if c.method == "nmf" else "k-means"
+        title = (f"{self.model}: {c.unit} from {c.source}, {method} of contributions over "
+                 f"{len(c.samples)} images (error {c.error:.2f})")
+        return self.rendered.sheet(columns=len(c.directions), title=title)
+
+    def save(self, path: str | Path) -> Path:
+        """``sheet()`` as a PNG at ``path`` and the manifest beside it (.json)."""
+        return save_sheet(path, self.sheet(), self.manifest)
+
+
+def firing_cases(model: Model, unit: str, images: Sequence | torch.Tensor | None = None, from_layer: str | None = None,
                  k: int = 4, method: str = "nmf", seed: int = 0, chunk: int = 16) -> FiringCases:
-    """Factor the contribution vectors of ``unit`` over many natural images into k cases.
+    """Factor the contribution vectors of ``unit`` from ``from_layer`` (default ``previous_layer``)
+    over many natural images into k cases.
 
     For each image (default: the 209 bundled photo crops, ``data.photo_crops``), the unit is taken
     where it fires most and its contributions ``a1 * d unit / d a1`` (linearized, as in
@@ -93,30 +129,32 @@ def firing_cases(model: Model, unit: str, from_layer: str, images: Sequence | to
     if method not in CASE_METHODS:
         raise NeuronscopeError(f"unknown method '{method}': {did_you_mean(method, CASE_METHODS)} (choose nmf or kmeans)")
     target = spatial_channel(model, unit)
-    source = model.spatial_layer(from_layer).name
+    source = model.spatial_layer(from_layer).name if from_layer is not None else previous_layer(model, target.layer)
     check_order(model, source, target.layer)
     batch = _image_batch(model, images)
     if not 1 <= k <= min(len(batch), model.layer(source).channels):
         raise NeuronscopeError(f"k must be in 1..{min(len(batch), model.layer(source).channels)} here, got {k}")
-    samples = torch.cat([summed_contributions(model, batch[i : i + chunk], source, target)
+    samples = torch.cat([summed_contributions(model, target, batch[i : i + chunk], source)
                          for i in range(0, len(batch), chunk)])
     if method == "nmf":
         directions, shares, error = _nmf_cases(samples, k, seed)
     else:
         directions, shares, error = _kmeans_cases(samples, k, seed)
     order = shares.argsort(descending=True)
-    return FiringCases(str(target), source, method, directions[order], shares[order], samples, error,
-                       0.5 if method == "nmf" else 0.25)
+    cases = FiringCases(str(target), source, method, directions[order], shares[order], samples, error,
+                        0.5 if method == "nmf" else 0.25)
+    return replace(cases, manifest=build_manifest("firing cases", model=model, **_fields(cases), seed=seed,
+                                                   images=_images_name(images)))
 
 
-def summed_contributions(model: Model, x: torch.Tensor, source: str, target: Unit) -> torch.Tensor:
+def summed_contributions(model: Model, target: Unit, x: torch.Tensor, source: str) -> torch.Tensor:
     """(N, C1): for each image of ``x``, the contributions ``a1 * d unit / d a1`` (linearized network)
     of the ``source`` channels to ``target`` where it fires most, summed over positions."""
-    return contributions_to_channels(model, x, source, target.layer, [target.channel])[0]
+    return contributions_to_channels(model, target.layer, [target.channel], x, source)[0]
 
 
-def contributions_to_channels(model: Model, x: torch.Tensor, source: str, layer: str,
-                              channels: Sequence[int]) -> torch.Tensor:
+def contributions_to_channels(model: Model, layer: str, channels: Sequence[int], x: torch.Tensor,
+                              source: str) -> torch.Tensor:
     """(K, N, C1): ``summed_contributions`` to each of ``channels`` of ``layer``, from one plain
     and one linearized forward pass shared by all of them (one backward pass per channel)."""
     if not channels:
@@ -138,6 +176,19 @@ def contributions_to_channels(model: Model, x: torch.Tensor, source: str, layer:
             (grad,) = torch.autograd.grad(values.sum(), leaf, retain_graph=k < len(channels) - 1)
             found.append((a1 * grad).sum((2, 3)).detach().cpu())
     return torch.stack(found)
+
+
+def _fields(cases: FiringCases) -> dict:
+    return {"unit": cases.unit, "source": cases.source, "method": cases.method, "k": len(cases.directions),
+            "shares": cases.shares.tolist(), "error": cases.error, "samples": len(cases.samples)}
+
+
+def _images_name(images) -> str | list[str]:
+    if images is None:
+        return "the bundled photo crops (data.photo_crops)"
+    if isinstance(images, torch.Tensor):
+        return f"a batch of {len(images)} images given in Python"
+    return [image_name(image) for image in images]
 
 
 def _nmf_cases(samples: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:

@@ -1,9 +1,9 @@
 """Neuron mechanics: how one unit is built from an earlier layer, shown as pictures.
 
     d = decompose(model, "blocks.4.0:17")                  # the unit's input pattern at blocks.3.2
-    c = contributions(model, "chelsea", "blocks.4.0:17", "blocks.3.2")  # what made it fire on a photo
-    f = firing_cases(model, "blocks.4.0:17", "blocks.3.2")  # the distinct ways it fires on natural crops
-    d.sheet(model, c)                                        # = decomposition_sheet(model, d, c)
+    c = contributions(model, "blocks.4.0:17", "chelsea")    # what made it fire on a photo
+    f = firing_cases(model, "blocks.4.0:17")               # the distinct ways it fires on natural crops
+    d.sheet(c.explain(model))                               # = decomposition_sheet(d, c.explain(model))
 
 ``decompose`` takes the unit's input pattern over a window of the earlier layer, either its expanded
 weights (Method A, the default) or the pattern found by optimizing that layer directly (Method B),
@@ -13,8 +13,8 @@ such contribution vectors over many natural images.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -23,14 +23,14 @@ from PIL import Image
 from ..capture import capture
 from ..errors import NeuronscopeError, did_you_mean
 from ..featurevis.render import RenderConfig
-from ..images import SheetDisplay, contact_sheet, diverging, flat_cells, heat_overlay
+from ..images import SheetDisplay, contact_sheet, diverging, flat_cells, heat_overlay, save_sheet
+from ..manifest import build_manifest, image_name
 from ..models.model import Model
 from ..overrides import linear_forward
 from ..units import Unit
-from .cases import FiringCases, firing_cases  # noqa: F401 (re-exported: they lived here)
 from .checks import check_order, never_negative, spatial_channel
 from .expanded import expanded_weights
-from .optimal import optimal_input_pattern
+from .optimal import PatternConfig, optimal_input_pattern, typical_patch_norm
 from .pictures import render_cells, tile_cells
 
 METHODS = ("weights", "optimize")
@@ -76,6 +76,10 @@ class Decomposition(SheetDisplay):
     """(W*W, 3, S, S) each cell's visualization, row-major, not yet faded by magnitude."""
     target: torch.Tensor
     """(3, S, S) the unit's own feature visualization (neuron objective at the centre)."""
+    model: str | None = None
+    """The model's name (for the sheet's title)."""
+    manifest: dict = field(default_factory=dict, repr=False, compare=False)
+    """Model, unit, source layer, method, window, magnitudes and config (set by ``decompose``)."""
 
     @property
     def magnitudes(self) -> torch.Tensor:
@@ -90,13 +94,18 @@ class Decomposition(SheetDisplay):
         window = len(self.vectors)
         return f"Decomposition({self.unit} from {self.source}, {window}x{window} window, {self.method})"
 
-    def sheet(self, model: Model | None = None, contributions: Contributions | None = None,
-              config: MechanicsConfig | None = None) -> Image.Image:
-        """``decomposition_sheet``; without ``model`` (which the contribution row needs, to render),
-        the top row alone, titled without the model's name."""
-        if model is None and contributions is not None:
-            raise NeuronscopeError("the contributions row renders its cells: give the model too")
-        return decomposition_sheet(model, self, contributions, config)
+    def sheet(self, contributions: ExplainedContributions | None = None) -> Image.Image:
+        """``decomposition_sheet``: the top row, and the contributions of an image below it if given."""
+        return decomposition_sheet(self, contributions)
+
+    def save(self, path: str | Path, contributions: ExplainedContributions | None = None) -> Path:
+        """``sheet(contributions)`` as a PNG at ``path`` and the manifest beside it (.json), with the
+        image and the sum rule's terms of ``contributions`` when given."""
+        manifest = self.manifest
+        if contributions is not None:
+            c = contributions.contributions
+            manifest = {**manifest, "image": c.manifest.get("image"), **c.summary()}
+        return save_sheet(path, self.sheet(contributions), manifest)
 
 
 def decompose(model: Model, unit: str, from_layer: str | None = None, config: MechanicsConfig | None = None) -> Decomposition:
@@ -114,13 +123,16 @@ def decompose(model: Model, unit: str, from_layer: str | None = None, config: Me
     else:
         window = weights.shape[0]
         nonnegative = config.nonnegative if config.nonnegative is not None else never_negative(model, source)
-        pattern = optimal_input_pattern(model, str(target), source, window, steps=config.optimize_steps,
-                                        nonnegative=nonnegative, seed=config.render.seed,
-                                        radius=typical_patch_norm(model, source, window))
+        pattern = optimal_input_pattern(model, str(target), source, window, PatternConfig(
+            steps=config.optimize_steps, nonnegative=nonnegative, seed=config.render.seed,
+            radius=typical_patch_norm(model, source, window)))
         vectors = pattern.permute(1, 2, 0).contiguous()
-    cells, own = render_cells(model, source, vectors.reshape(-1, vectors.shape[-1]), config.render,
+    cells, own = render_cells(model, vectors.reshape(-1, vectors.shape[-1]), source, config.render,
                              config.cosine_power, target)
-    return Decomposition(str(target), source, config.method, vectors, cells, own)
+    found = Decomposition(str(target), source, config.method, vectors, cells, own, model.name)
+    return replace(found, manifest=build_manifest(
+        "decomposed feature visualization", model=model, unit=found.unit, source=source, method=found.method,
+        window=len(vectors), magnitudes=found.magnitudes.tolist(), config=config))
 
 
 def previous_layer(model: Model, layer: str) -> str:
@@ -158,6 +170,8 @@ class Contributions(SheetDisplay):
     bias: float
     linearized: float
     actual: float
+    manifest: dict = field(default_factory=dict, repr=False, compare=False)
+    """Model, image, source layer and the sum rule's terms (set by ``contributions``)."""
 
     @property
     def gap(self) -> float:
@@ -190,8 +204,20 @@ class Contributions(SheetDisplay):
     def sheet(self) -> Image.Image:
         """The image lit where ``source`` contributes, and each window cell's signed total (red adds,
         blue takes away), captioned with the sum rule: the second row of ``decomposition_sheet``
-        without the rendered contribution vectors."""
+        without the rendered contribution vectors (``explain`` renders them)."""
         return contact_sheet(self._pictures(), self._captions(), columns=2, cell=192)
+
+    def explain(self, model: Model, config: MechanicsConfig | None = None) -> ExplainedContributions:
+        """The contribution vector of each window cell feature-visualized, as ``decompose`` does for
+        the weights (``config``: its ``render`` and ``cosine_power``)."""
+        config = config or MechanicsConfig()
+        vectors = self.window()
+        cells, _ = render_cells(model, vectors.reshape(-1, vectors.shape[-1]), self.source, config.render, config.cosine_power)
+        return ExplainedContributions(self, cells)
+
+    def save(self, path: str | Path) -> Path:
+        """``sheet()`` as a PNG at ``path`` and the manifest beside it (.json)."""
+        return save_sheet(path, self.sheet(), self.manifest)
 
     def _pictures(self, grid: torch.Tensor | None = None) -> list[torch.Tensor]:
         middle = [] if grid is None else [grid]
@@ -202,13 +228,14 @@ class Contributions(SheetDisplay):
         return [f"@{self.unit.split('@')[1]} on the image", *(["contribution vectors"] if grid else []), total]
 
 
-def contributions(model: Model, image, unit: str, from_layer: str) -> Contributions:
-    """Which ``from_layer`` features, where, made ``unit`` fire on ``image`` (see ``Contributions``).
+def contributions(model: Model, unit: str, image, from_layer: str | None = None) -> Contributions:
+    """Which ``from_layer`` features (default ``previous_layer``), where, made ``unit`` fire on
+    ``image`` (see ``Contributions``).
 
     ``unit`` is a channel (``layer:c``, explained where it fires most) or a neuron (``layer:c@x,y``).
     """
     target = spatial_channel(model, unit, position=True)
-    source = model.spatial_layer(from_layer).name
+    source = model.spatial_layer(from_layer).name if from_layer is not None else previous_layer(model, target.layer)
     check_order(model, source, target.layer)
     x = model.input(image)
     with torch.no_grad(), capture(model, [source, target.layer]) as cap:
@@ -226,48 +253,59 @@ def contributions(model: Model, image, unit: str, from_layer: str) -> Contributi
         with torch.no_grad(), capture(model, [source, target.layer], replace={source: torch.zeros_like}) as cap:
             bias = cap(x)[target.layer][0, target.channel, row, col]
     values = (a1 * grad)[0].detach().cpu()
-    return Contributions(str(target), source, x[0].detach().cpu(), values, float(bias), float(value.detach()),
-                         float(later[row, col]))
+    found = Contributions(str(target), source, x[0].detach().cpu(), values, float(bias), float(value.detach()),
+                          float(later[row, col]))
+    return replace(found, manifest=build_manifest("contributions", model=model, image=image_name(image), source=source,
+                                                   **found.summary()))
+
+
+@dataclass(frozen=True)
+class ExplainedContributions(SheetDisplay):
+    """Contributions with each window cell's contribution vector feature-visualized
+    (``Contributions.explain``): the second row of ``decomposition_sheet``."""
+
+    contributions: Contributions
+    cells: torch.Tensor
+    """(W*W, 3, S, S) each window cell's visualization, row-major, not yet faded by magnitude."""
+
+    def grid(self) -> torch.Tensor:
+        """(3, W*S, W*S) the cells tiled, faded toward grey where the contribution is small."""
+        return tile_cells(self.cells, self.contributions.window().norm(dim=-1))
+
+    def __repr__(self) -> str:
+        window = len(self.contributions.window())
+        return f"ExplainedContributions({self.contributions.unit} from {self.contributions.source}, {window}x{window} cells)"
+
+    def sheet(self) -> Image.Image:
+        """The image lit where the source contributes, the cells' grid and each cell's signed total."""
+        c = self.contributions
+        return contact_sheet(c._pictures(self.grid()), c._captions(grid=True), columns=3, cell=192)
 
 
 # --- sheets ------------------------------------------------------------------------------------------
 
 
-def decomposition_sheet(model: Model | None, decomposition: Decomposition, contributions: Contributions | None = None,
-                        config: MechanicsConfig | None = None) -> Image.Image:
+def decomposition_sheet(decomposition: Decomposition, contributions: ExplainedContributions | None = None) -> Image.Image:
     """The decomposition as a contact sheet (a PIL image). Top row: the unit's own feature
     visualization, the W x W grid of its window cells (faded by magnitude) and the magnitudes. With
-    ``contributions`` of an image, a second row: the image with the unit's receptive field lit by how
-    much each place contributes, the grid of the contribution vectors (rendered with ``config``) and
-    each cell's signed total (red adds to the unit, blue takes away). ``model`` None (top row only):
-    the title has no model name."""
+    the ``contributions`` of an image (``Contributions.explain``), a second row: the image with the
+    unit's receptive field lit by how much each place contributes, the grid of the contribution
+    vectors and each cell's signed total (red adds to the unit, blue takes away)."""
     d = decomposition
+    if isinstance(contributions, Contributions):
+        raise NeuronscopeError("the contributions row shows their vectors rendered: give contributions.explain(model)")
     window = d.vectors.shape[0]
     pictures = [d.target, d.grid(), flat_cells(diverging(d.magnitudes, None))]
     captions = [f"{d.unit} (neuron)", f"cells at {d.source}", "cell magnitude"]
     title = f"{d.unit} from {d.source}, {window}x{window} window ({d.method})"
-    title = title if model is None else f"{model.name}: {title}"
+    title = f"{d.model}: {title}" if d.model else title
     if contributions is not None:
-        c = contributions
-        vectors = c.window()
-        config = config or MechanicsConfig()
-        cells, _ = render_cells(model, c.source, vectors.reshape(-1, vectors.shape[-1]), config.render, config.cosine_power)
-        pictures += c._pictures(tile_cells(cells, vectors.norm(dim=-1)))
-        captions += c._captions(grid=True)
+        pictures += contributions.contributions._pictures(contributions.grid())
+        captions += contributions.contributions._captions(grid=True)
     return contact_sheet(pictures, captions, columns=3, cell=max(d.grid().shape[-1], 192), title=title)
 
 
 # --- checks and helpers ---------------------------------------------------------------------------
-
-
-def typical_patch_norm(model: Model, layer: str, window: int, photos: Sequence[str] = ("chelsea", "coffee", "astronaut")) -> float:
-    """The median norm of the W x W patches of ``layer``'s activations on a few bundled photos (the
-    radius of Method B's pattern)."""
-    x = torch.cat([model.input(name) for name in photos])
-    with torch.no_grad(), capture(model, [layer]) as cap:
-        act = cap(x)[layer]
-    patches = F.unfold(act, min(window, *act.shape[-2:]))  # (B, C1*W*W, L)
-    return float(patches.norm(dim=1).median())
 
 
 def _square_start(first: int, last: int, side: int, size: int) -> int:

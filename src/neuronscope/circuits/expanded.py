@@ -12,7 +12,8 @@ later layer is ``((H2 - 1) // 2, (W2 - 1) // 2)``; ``dy, dx`` index the window f
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +21,9 @@ from PIL import Image
 
 from ..capture import Copies, capture
 from ..errors import NeuronscopeError
-from ..featurevis.render import RenderConfig, render_units
-from ..images import SheetDisplay, contact_sheet, diverging, flat_cells
+from ..featurevis.render import RenderConfig, Result, render_units
+from ..images import SheetDisplay, contact_sheet, diverging, flat_cells, listing, save_sheet
+from ..manifest import build_manifest
 from ..models.model import Model
 from ..names import LOGITS
 from ..overrides import linearized
@@ -41,29 +43,34 @@ class ExpandedWeights(SheetDisplay):
     target: str
     targets: list[int]
     weights: torch.Tensor
+    manifest: dict = field(default_factory=dict, repr=False)
+    """Model, unit, source layer and window (set by ``expanded_weights``)."""
 
     def __repr__(self) -> str:
         window, _, inputs, outputs = self.weights.shape
         to = f"{self.target}:{self.targets[0]}" if outputs == 1 else f"{self.target} ({outputs} channels)"
         return f"ExpandedWeights({self.source} -> {to}, {window}x{window} window, {inputs} inputs)"
 
-    def sheet(self, model: Model | None = None, output: int = 0, top: int = 6, config=None) -> Image.Image:
-        """Output ``targets[output]``'s ``top`` strongest inputs. With ``model``, a first row of feature
-        visualizations (the unit, then each input; ``config``: a RenderConfig, default 128 steps at
-        64 px); then the weights summed over inputs and each input's weights over the window (blue
-        negative, red positive; one scale for the inputs)."""
-        unit, strongest, window = f"{self.target}:{self.targets[output]}", self.top_inputs(output, top), len(self.weights)
-        scale = float(self.weights[..., output].abs().max())
-        heatmaps = [flat_cells(diverging(self.weights[:, :, i, output], scale), 96) for i, _ in strongest]
-        pictures = [flat_cells(diverging(self.weights[..., output].sum(2), None), 96), *heatmaps]
-        captions = ["summed over inputs", *[f"weights {self.source}:{i}" for i, _ in strongest]]
-        title = f"{unit} from {self.source} (expanded weights, {window}x{window})"
-        if model is not None:
-            config = config or RenderConfig(steps=128, size=64)
-            pictures = [*render_units(model, [unit, *[f"{self.source}:{i}" for i, _ in strongest]], config).images, *pictures]
-            captions = [unit, *[f"{self.source}:{i} ({v:+.3f})" for i, v in strongest], *captions]
-            title = f"{model.name}: {title}"
-        return contact_sheet(pictures, captions, columns=len(strongest) + 1, cell=96, title=title)
+    def sheet(self, output: int = 0, top: int = 6) -> Image.Image:
+        """Output ``targets[output]``'s ``top`` strongest inputs: the weights summed over inputs and
+        each input's weights over the window (blue negative, red positive; one scale for the inputs).
+        ``explain`` adds their feature visualizations."""
+        pictures, captions, title = self._heatmaps(output, self.top_inputs(output, top))
+        return contact_sheet(pictures, captions, columns=len(pictures), cell=96, title=title)
+
+    def explain(self, model: Model, output: int = 0, top: int = 6, config: RenderConfig | None = None) -> ExplainedWeights:
+        """Output ``targets[output]``'s ``top`` strongest inputs with feature visualizations of the
+        unit and of each input (``config``: default 128 steps at 64 px), rendered in one batch."""
+        config = config or RenderConfig(steps=128, size=64)
+        unit, strongest = f"{self.target}:{self.targets[output]}", self.top_inputs(output, top)
+        icons = render_units(model, [unit, *[f"{self.source}:{i}" for i, _ in strongest]], config)
+        manifest = build_manifest("expanded weights", model=model, unit=unit, source=self.source, window=len(self.weights),
+                                  top_inputs=strongest, render=config)
+        return ExplainedWeights(self, model.name, output, strongest, icons, manifest)
+
+    def save(self, path: str | Path) -> Path:
+        """``sheet()`` as a PNG at ``path`` and the manifest beside it (.json)."""
+        return save_sheet(path, self.sheet(), self.manifest)
 
     def strength(self) -> torch.Tensor:
         """(C1, C2) Frobenius norm over the window of each (input, output) pair."""
@@ -85,6 +92,49 @@ class ExpandedWeights(SheetDisplay):
         order = strength.abs().argsort(descending=True)[:n]
         return [(self.targets[int(j)], float(strength[j])) for j in order]
 
+    def _heatmaps(self, output: int, strongest: list[tuple[int, float]]) -> tuple[list, list[str], str]:
+        unit, window = f"{self.target}:{self.targets[output]}", len(self.weights)
+        scale = float(self.weights[..., output].abs().max())
+        heatmaps = [flat_cells(diverging(self.weights[:, :, i, output], scale), 96) for i, _ in strongest]
+        pictures = [flat_cells(diverging(self.weights[..., output].sum(2), None), 96), *heatmaps]
+        captions = ["summed over inputs", *[f"weights {self.source}:{i}" for i, _ in strongest]]
+        return pictures, captions, f"{unit} from {self.source} (expanded weights, {window}x{window})"
+
+
+@dataclass
+class ExplainedWeights(SheetDisplay):
+    """Expanded weights with feature visualizations of the unit and its strongest inputs
+    (``ExpandedWeights.explain``)."""
+
+    weights: ExpandedWeights
+    model: str
+    """The model's name."""
+    output: int
+    """Index into ``weights.targets`` of the unit shown."""
+    inputs: list[tuple[int, float]]
+    """The strongest inputs shown: (source channel, signed strength)."""
+    icons: Result
+    """The unit's feature visualization, then each input's."""
+    manifest: dict = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        w = self.weights
+        return (f"ExplainedWeights({w.source} -> {w.target}:{w.targets[self.output]}, "
+                f"{len(self.inputs)} inputs shown: {listing([str(c) for c, _ in self.inputs])})")
+
+    def sheet(self) -> Image.Image:
+        """First row: the unit's feature visualization and each input's, captioned with its signed
+        strength; second row: the weights summed over inputs and each input's weights over the window."""
+        w, unit = self.weights, f"{self.weights.target}:{self.weights.targets[self.output]}"
+        pictures, captions, title = w._heatmaps(self.output, self.inputs)
+        pictures = [*self.icons.images, *pictures]
+        captions = [unit, *[f"{w.source}:{i} ({v:+.3f})" for i, v in self.inputs], *captions]
+        return contact_sheet(pictures, captions, columns=len(self.inputs) + 1, cell=96, title=f"{self.model}: {title}")
+
+    def save(self, path: str | Path) -> Path:
+        """``sheet()`` as a PNG at ``path`` and the manifest beside it (.json)."""
+        return save_sheet(path, self.sheet(), self.manifest)
+
 
 MAX_WINDOW = 31
 
@@ -99,15 +149,27 @@ def expanded_weights(model: Model, to: str, from_layer: str, window: int | None 
     then the weights inside the window are returned as they are (for distant layers, whose full
     weights would need a window wider than the layer itself).
     """
-    if window is None:
-        for size in range(5, MAX_WINDOW + 1, 2):
-            try:
-                return expanded_weights(model, to, from_layer, size, chunk)
-            except WindowTooSmall:
-                continue
-        raise NeuronscopeError(f"the weights from '{from_layer}' to '{to}' reach beyond a {MAX_WINDOW}x{MAX_WINDOW} window")
-    source = model.layer(from_layer)
     unit = parse_unit(model, to) if ":" in to else Unit(model.layer(to).name)
+    if window is None:
+        found = _smallest_window(model, unit, from_layer, chunk)
+    else:
+        found = _expanded(model, unit, from_layer, window, chunk, clip)
+    found.manifest = build_manifest("expanded weights", model=model, unit=str(unit), source=found.source,
+                                    window=len(found.weights), clip=clip)
+    return found
+
+
+def _smallest_window(model: Model, unit: Unit, from_layer: str, chunk: int) -> ExpandedWeights:
+    for size in range(5, MAX_WINDOW + 1, 2):
+        try:
+            return _expanded(model, unit, from_layer, size, chunk, clip=False)
+        except WindowTooSmall:
+            continue
+    raise NeuronscopeError(f"the weights from '{from_layer}' to '{unit}' reach beyond a {MAX_WINDOW}x{MAX_WINDOW} window")
+
+
+def _expanded(model: Model, unit: Unit, from_layer: str, window: int, chunk: int, clip: bool) -> ExpandedWeights:
+    source = model.layer(from_layer)
     target = model.layer(unit.layer)
     if unit.layer == LOGITS or target.spatial is None or source.spatial is None:
         raise NeuronscopeError("expanded weights need two layers with spatial extent (not logits or pooled outputs)")

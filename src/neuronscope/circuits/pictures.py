@@ -26,17 +26,18 @@ def weight_picture(weights: ExpandedWeights, output: int = 0, seed: int = 0) -> 
     return (maps / maps.max().clamp(min=1e-12)).permute(2, 0, 1)
 
 
-def spatial_position_images(model: Model, weights: ExpandedWeights, output: int = 0, config=None) -> torch.Tensor:
+def spatial_position_images(model: Model, weights: ExpandedWeights, output: int = 0,
+                            config: RenderConfig | None = None) -> torch.Tensor:
     """For each window cell (dy, dx): a feature visualization of the weight vector ``E[dy, dx, :, j]``
     at the earlier layer (``direction_neuron`` at the centre), blended toward light grey by the
     cell's weight magnitude, tiled into one (3, W*S, W*S) image."""
     window = weights.weights.shape[0]
     vectors = weights.weights[..., output].reshape(window * window, -1)
-    cells, _ = render_cells(model, weights.source, vectors, config or RenderConfig(steps=128, size=48))
+    cells, _ = render_cells(model, vectors, weights.source, config or RenderConfig(steps=128, size=48))
     return tile_cells(cells, vectors.norm(dim=1).view(window, window))
 
 
-def render_cells(model: Model, layer: str, vectors: torch.Tensor, config, cosine_power: float = 0.0,
+def render_cells(model: Model, vectors: torch.Tensor, layer: str, config: RenderConfig, cosine_power: float = 0.0,
                  unit: Unit | None = None, seeds: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Feature-visualize each (C1,) row of ``vectors`` as ``direction_neuron`` at the centre of
     ``layer`` (``config``: a RenderConfig), in one batch with ``unit``'s own neuron if given:

@@ -10,7 +10,6 @@ from ..attribution.groups import neuron_groups
 from ..attribution.hidden import default_layer
 from ..attribution.integrated import DEFAULT_STEPS, METHODS, attribute_by
 from ..featurevis.render import RenderConfig
-from ..manifest import build_manifest
 from ..models.model import Model
 from ..predict import classify
 from .common import (
@@ -19,7 +18,6 @@ from .common import (
     no_progress,
     out_png,
     png_path,
-    save_sheet,
     split_list,
 )
 
@@ -78,12 +76,9 @@ def _attribute(args: argparse.Namespace) -> None:
     model = load_model(args)
     layer = args.layer or default_layer(model)
     targets = split_list(args.classes) if args.classes else [p.index for p in classify(model, [args.image], top=args.top)[0]]
-    result, agreement = attribute_by(model, args.image, layer, targets, args.method, args.steps)
+    result, agreement = attribute_by(model, targets, args.image, layer, args.method, args.steps)
     _warn_if_poor(model, layer, agreement, args.method)
-    save_sheet(out, result.sheet(title=f"{model.name} {layer}: attribution ({result.method})"), build_manifest(
-        "attribution", model=model, image=args.image, layer=layer, targets=result.targets, method=result.method,
-        totals=result.total.tolist(), scores=result.scores.tolist(), logit_agreement=agreement,
-        baseline_scores=None if result.baseline_scores is None else result.baseline_scores.tolist()))
+    result.save(out)
     for target, total, score in zip(result.targets, result.total.tolist(), result.scores.tolist()):
         print(f"{target}: attribution {total:+.3f} (score {score:+.3f})")
     print(out)
@@ -101,11 +96,8 @@ def _groups(args: argparse.Namespace) -> None:
     out = png_path(args.out)
     model = load_model(args)
     groups = neuron_groups(model, args.image, args.layer, args.k, seed=args.seed)
-    shown = groups.explain(model, steps=args.steps, seed=args.seed, progress=not args.no_progress)
-    save_sheet(out, shown.sheet(), build_manifest(
-        "neuron groups", model=model, image=args.image, layer=groups.layer, k=groups.k, seed=args.seed,
-        reconstruction_error=groups.error, top_class=shown.top.label, attribution_to_top_class=shown.shares.tolist(),
-        icons=shown.icons.manifest))
+    shown = groups.explain(model, RenderConfig(steps=args.steps, size=96, seed=args.seed, progress=not args.no_progress))
+    shown.save(out)
     print(f"{groups.k} groups at {groups.layer}, reconstruction error {groups.error:.3f}; attribution to "
           f"{shown.top.label}: " + ", ".join(f"{v:+.2f}" for v in shown.shares))
     print(out)
@@ -116,9 +108,7 @@ def _dictionary(args: argparse.Namespace) -> None:
     model = load_model(args)
     config = RenderConfig(steps=args.steps, size=64, progress=not args.no_progress)
     result = semantic_dictionary(model, args.image, args.layer, args.top, config=config, cache=args.cache)
-    save_sheet(out, result.sheet(), build_manifest(
-        "semantic dictionary", model=model, image=args.image, layer=result.layer, top=args.top,
-        channels=result.channels.tolist(), values=result.values.round(4).tolist(), render=config))
+    result.save(out)
     x, y = result.strongest_position()
     print(f"{len(result.icons)} channel visualizations; strongest position ({x},{y}): {', '.join(result.labels_at(x, y))}")
     print(out)
@@ -129,7 +119,5 @@ def _grid(args: argparse.Namespace) -> None:
     model = load_model(args)
     config = RenderConfig(steps=args.steps, size=48, seed=args.seed, progress=not args.no_progress)
     grid = activation_grid(model, args.image, args.layer, config=config)
-    save_sheet(out, grid.sheet(), build_manifest(
-        "activation grid", model=model, image=args.image, layer=grid.layer, render=config,
-        magnitudes=grid.magnitudes.tolist()))
+    grid.save(out)
     print(out)

@@ -8,7 +8,6 @@ from ..circuits.expanded import expanded_weights
 from ..circuits.views import objective_views
 from ..errors import NeuronscopeError
 from ..featurevis.render import RenderConfig
-from ..manifest import build_manifest
 from ..models.model import Model
 from ..units import parse_unit
 from .common import (
@@ -17,7 +16,6 @@ from .common import (
     no_progress,
     out_png,
     png_path,
-    save_sheet,
 )
 
 
@@ -61,12 +59,9 @@ def _weights(args: argparse.Namespace) -> None:
     model = load_model(args)
     unit = _one_channel(model, args.unit)
     weights = expanded_weights(model, unit, args.source, window=args.window)
-    top = weights.top_inputs(0, args.top)
-    config = RenderConfig(steps=args.steps, size=64, progress=not args.no_progress)
-    save_sheet(out, weights.sheet(model, top=args.top, config=config), build_manifest(
-        "expanded weights", model=model, unit=unit, source=weights.source, window=len(weights.weights),
-        top_inputs=top, render=config))
-    for channel, value in top:
+    shown = weights.explain(model, top=args.top, config=RenderConfig(steps=args.steps, size=64, progress=not args.no_progress))
+    shown.save(out)
+    for channel, value in shown.inputs:
         print(f"{weights.source}:{channel}  {value:+.4f}")
     print(out)
 
@@ -85,11 +80,8 @@ def _mechanics(args: argparse.Namespace) -> None:
     config = MechanicsConfig(method=args.method, window=args.window,
                              render=RenderConfig(steps=args.steps, size=args.size, progress=not args.no_progress))
     parts = decompose(model, args.unit, args.source, config)
-    explained = contributions(model, args.image, parts.unit, parts.source) if args.image else None
-    extra = {} if explained is None else {"image": args.image, **explained.summary()}
-    save_sheet(out, parts.sheet(model, explained, config), build_manifest(
-        "decomposed feature visualization", model=model, unit=parts.unit, source=parts.source, method=parts.method,
-        window=len(parts.magnitudes), magnitudes=parts.magnitudes.tolist(), config=config, **extra))
+    explained = contributions(model, parts.unit, args.image, parts.source) if args.image else None
+    parts.save(out, explained.explain(model, config) if explained is not None else None)
     y, x = divmod(int(parts.magnitudes.argmax()), parts.magnitudes.shape[1])
     print(f"{parts.unit} from {parts.source}: {len(parts.vectors)}x{len(parts.vectors)} window ({parts.method}), strongest cell ({x},{y})")
     if explained is not None:
@@ -101,9 +93,6 @@ def _mechanics(args: argparse.Namespace) -> None:
 def _views(args: argparse.Namespace) -> None:
     out = png_path(args.out)
     model = load_model(args)
-    config = RenderConfig(steps=args.steps, progress=not args.no_progress)
-    views = objective_views(model, args.unit, config)
-    save_sheet(out, views.sheet(columns=3, title=f"{model.name}: {args.unit} as neuron, channel and direction x cos"),
-               build_manifest("objective views", model=model, unit=args.unit, labels=views.labels,
-                              values=views.values.tolist(), render=config))
+    views = objective_views(model, args.unit, RenderConfig(steps=args.steps, progress=not args.no_progress))
+    views.save(out)
     print(out)

@@ -52,7 +52,7 @@ def agreements(model: Model, image: np.ndarray, layer: str) -> dict[str, float]:
     top = [prediction.index for prediction in classify(model, [image], top=10)[0]]
     spread = [int(i) for i in np.linspace(0, model.num_classes - 1, 40).round()]
     targets = list(dict.fromkeys(top + spread))
-    found = {GRADIENT: round(logit_agreement(attribute(model, image, layer, targets)), 4)}
+    found = {GRADIENT: round(logit_agreement(attribute(model, targets, image, layer)), 4)}
     try:
         found[INTEGRATED] = round(class_support(model, image, layer, steps=GALLERY_STEPS).agreement(targets), 4)
     except NeuronscopeError:  # a model without forward-mode derivatives: one-step attribution only

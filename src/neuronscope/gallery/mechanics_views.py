@@ -74,7 +74,7 @@ def polysemanticity(model: Model, layer: str, channels: list[int], examples: Lay
     x = torch.cat([model.input(source.load(key)) for key in keys])
     earlier = previous_layer(model, layer)
     gains = {}
-    for c, samples in zip(channels, contributions_to_channels(model, x, earlier, layer, channels)):
+    for c, samples in zip(channels, contributions_to_channels(model, layer, channels, x, earlier)):
         e1, e2 = (_nmf_error(samples, k, seed) for k in (1, 2))
         gains[c] = round(float((e1 - e2) / e1), 4) if e1 > 0 else 0.0
     return gains
@@ -93,7 +93,7 @@ def _render(model: Model, source: str, vectors: dict[int, torch.Tensor], kept: d
     render = replace(config.render, size=CELL_SIZE, progress=False)
     seeds = [config.render.seed + c * CELL_SEEDS + i for c, i in items]
     stacked = torch.stack([vectors[c][i] for c, i in items])
-    images, _ = render_cells(model, source, stacked, render, seeds=seeds)
+    images, _ = render_cells(model, stacked, source, render, seeds=seeds)
     found, start = {}, 0
     for c in vectors:
         found[c] = images[start : start + len(kept[c])]

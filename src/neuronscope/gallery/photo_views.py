@@ -80,7 +80,7 @@ def prefetch_icons(model: Model, images: list[np.ndarray], layers: list[str], co
     if layer is None or not images:
         return
     needed = sorted({c for image in images for c in dictionary_channels(model, image, layer, top=1)})
-    channel_icons(model, model.spatial_layer(layer).name, needed, _icon_config(config), icon_cache)
+    channel_icons(model, needed, model.spatial_layer(layer).name, _icon_config(config), icon_cache)
 
 
 def _icon_config(config: GalleryConfig):
