@@ -20,8 +20,9 @@ GAP = 6
 
 
 @pytest.fixture(autouse=True)
-def _in_tmp_path(tmp_path, monkeypatch):
-    """Relative outputs (``-o x.png``) land in the test's own folder, never in the repository."""
+def _in_tmp_path(tmp_path, monkeypatch, zoo_loaded_once):
+    """Relative outputs (``-o x.png``) land in the test's own folder, never in the repository; zoo
+    models are loaded once for the module, not once per command (conftest.zoo_loaded_once)."""
     monkeypatch.chdir(tmp_path)
 
 
