@@ -6,8 +6,8 @@ import torch
 import neuronscope as ns
 from neuronscope.attribution.factor import class_factors
 from neuronscope.attribution.hidden import attribute, attribute_all_classes
+from neuronscope.data import preprocess
 from neuronscope.factorization import ChannelReducer
-from neuronscope.models import preprocess
 
 
 def test_attribution_at_the_head_sums_to_the_logit_minus_its_bias(lite0):

@@ -103,8 +103,8 @@ def test_normalized_attribution_peaks_at_one_and_is_detached(lite0):
 
 
 def two_objects() -> np.ndarray:
-    cat = ns.models.preprocess.center_crop_resize(ns.models.preprocess.to_tensor(ns.data.photo("chelsea")), (224, 224))
-    cup = ns.models.preprocess.center_crop_resize(ns.models.preprocess.to_tensor(ns.data.photo("coffee")), (224, 224))
+    cat = ns.data.preprocess.center_crop_resize(ns.data.preprocess.to_tensor(ns.data.photo("chelsea")), (224, 224))
+    cup = ns.data.preprocess.center_crop_resize(ns.data.preprocess.to_tensor(ns.data.photo("coffee")), (224, 224))
     return torch.cat([cat, cup], dim=3)[0].permute(1, 2, 0).numpy()  # 224 x 448, fed at its own size
 
 

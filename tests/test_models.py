@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import neuronscope as ns
-from neuronscope.models import preprocess
+from neuronscope.data import preprocess
 from neuronscope.models import Model, ModelInfo
 from neuronscope.models.metadata import parse_labels, parse_normalization
 

@@ -56,7 +56,8 @@ def test_folder_source_finds_images_recursively_in_sorted_order(tmp_path):
     _save(tmp_path / ".hidden" / "e.png", 4)
     source = folder_source(tmp_path)
     assert list(source.keys()) == ["b.png", "d.jpeg", "sub/a.JPG", "sub/deeper/c.webp"]
-    assert [key for key, _ in source] == list(source.keys()) and source.skipped == []
+    items = source.items()
+    assert [key for _, key, _ in items] == list(source.keys()) and items.skipped == []
     assert str(tmp_path) in source.name and "4 files" in source.name
 
 
@@ -67,9 +68,11 @@ def test_folder_source_skips_and_counts_corrupt_files(tmp_path):
     source = folder_source(tmp_path)
     assert len(source) == 3
     assert [key for key, _ in source] == ["good1.png", "good2.jpg"]
-    assert [key for key, _ in source.skipped] == ["broken.png"] and "cannot read" in source.skipped[0][1]
-    list(source)
-    assert len(source.skipped) == 1  # a new iteration starts a new count
+    items = source.items()
+    assert [key for _, key, _ in items] == ["good1.png", "good2.jpg"]
+    assert [key for key, _ in items.skipped] == ["broken.png"] and "cannot read" in items.skipped[0][1]
+    again = source.items()
+    assert [key for _, key, _ in again] == ["good1.png", "good2.jpg"] and len(again.skipped) == 1  # each iteration its own
 
 
 def test_bad_folders_fail_clearly(tmp_path):
@@ -107,8 +110,9 @@ def test_file_list_source_from_a_text_file_or_paths(tmp_path):
     listing.write_text("# my picks\nimages/a.png\n\nb.png\nmissing.png\n")
     source = file_list_source(listing)
     assert len(source) == 3
-    assert [key for key, _ in source] == [str(tmp_path / "images" / "a.png"), str(tmp_path / "b.png")]
-    assert len(source.skipped) == 1 and "not found" in source.skipped[0][1]
+    items = source.items()
+    assert [key for _, key, _ in items] == [str(tmp_path / "images" / "a.png"), str(tmp_path / "b.png")]
+    assert len(items.skipped) == 1 and "not found" in items.skipped[0][1]
     direct = file_list_source([tmp_path / "b.png"])
     assert [key for key, _ in direct] == [str(tmp_path / "b.png")]
     (tmp_path / "empty.txt").write_text("# nothing\n")
@@ -156,8 +160,9 @@ def test_a_torch_dataset_is_a_source_with_its_labels():
 
     source = ns.data.dataset_source(Digits())
     assert list(source.keys()) == ["0", "1", "2", "3"] and "Digits" in source.name
-    items = list(source)
-    assert [key for key, _ in items] == ["0", "1", "3"] and "disk hiccup" in source.skipped[0][1]
+    iteration = source.items()
+    items = [(key, image) for _, key, image in iteration]
+    assert [key for key, _ in items] == ["0", "1", "3"] and "disk hiccup" in iteration.skipped[0][1]
     assert items[1][1].shape == (8, 10, 3) and np.allclose(items[1][1], 0.25) and np.allclose(items[2][1], 1.0)
     assert [source.label(k) for k in ("0", "1", "3")] == ["zero", "one", "zero"]
     assert source.fingerprint() == ns.data.dataset_source(Digits()).fingerprint()
@@ -195,12 +200,13 @@ def test_tar_shards_stream_images_with_labels_and_skip_broken_members(tmp_path):
         tar.addfile(info, io.BytesIO(b"garbage"))
     source = resolve_source(str(shards))
     assert list(source.keys()) == ["train-000/a/x1", "train-000/a/x2", "train-001/b/y1", "train-001/b/broken"]
-    items = list(source)
+    iteration = source.items()
+    items = [(key, image) for _, key, image in iteration]
     assert [key for key, _ in items] == list(source.keys())[:3] and items[0][1].shape == (12, 16, 3)
     expected = np.asarray(Image.fromarray((np.random.default_rng(2).random((12, 16, 3)) * 255).astype(np.uint8)))
     assert np.array_equal((items[1][1] * 255).round().astype(np.uint8), expected)
     assert [source.label(k) for k, _ in items] == ["cat", "dog", None]
-    assert len(source.skipped) == 1 and "broken.jpg" in source.skipped[0][1]
+    assert len(iteration.skipped) == 1 and "broken.jpg" in iteration.skipped[0][1]
     assert len(resolve_source(str(shards / "train-*.tar"))) == 4 and len(resolve_source(str(shards / "train-000.tar"))) == 2
     (tmp_path / "packed.tar.gz").write_bytes(b"")
     with pytest.raises(ns.NeuronscopeError, match="compressed"):

@@ -11,15 +11,18 @@ from .photos import (
            photos,
            resolve_image,
 )
+from . import preprocess
+from .loading import Preparer
 from .resolve import resolve_source
 from .sources import (
            ImageSource,
+           Items,
            bundled_source,
            file_list_source,
            first,
            folder_source,
 )
 
-__all__ = ["PHOTOS", "ImageSource", "Photo", "bundled_source", "dataset_source", "file_list_source", "first", "folder_source",
+__all__ = ["PHOTOS", "ImageSource", "Items", "Photo", "Preparer", "bundled_source", "dataset_source", "file_list_source", "first", "folder_source",
            "load_image", "photo", "photo_crops", "photo_names", "photo_path", "photos", "resolve_image", "resolve_source",
-           "tar_shards_source"]
+           "preprocess", "tar_shards_source"]

@@ -3,8 +3,8 @@
     source = dataset_source(my_dataset)                 # items: image, or (image, label)
     source = tar_shards_source("shards/train-*.tar")    # members <key>.jpg (+ <key>.cls)
 
-Both stream one item at a time like every ``ImageSource``, skip unreadable items (counted in
-``skipped``) and give labels where the data has them (``source.label(key)``). An ImageFolder
+Both stream one item at a time like every ``ImageSource``, skip unreadable items (listed by the
+iteration or pass that met them) and give labels where the data has them (``source.label(key)``). An ImageFolder
 layout (one sub-folder per class) is a ``folder_source``, which reads labels from the folders.
 """
 from __future__ import annotations
@@ -52,7 +52,6 @@ class DatasetSource(ImageSource):
     """A PyTorch-style dataset; see ``dataset_source``."""
 
     def __init__(self, dataset: Any, name: str | None, fingerprint: str | None) -> None:
-        super().__init__()
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise NeuronscopeError(f"dataset_source needs a map-style dataset (__len__ and __getitem__), "
                                    f"got {type(dataset).__name__}")
@@ -122,7 +121,6 @@ class TarShardSource(ImageSource):
     """WebDataset-style tar shards; see ``tar_shards_source``."""
 
     def __init__(self, shards: str | Path | Sequence[str | Path]) -> None:
-        super().__init__()
         self.shards = _shard_paths(shards)
         self._samples: dict[str, _Sample] = {}
         for number, path in enumerate(self.shards):

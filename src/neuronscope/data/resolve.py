@@ -8,11 +8,13 @@ from .datasets import is_tar_spec, tar_shards_source
 from .sources import ImageSource, bundled_source, file_list_source, folder_source
 
 
-def resolve_source(spec: str | Path | None) -> ImageSource:
-    """The source a command-line argument names: nothing or ``"photos"`` for the bundled crops,
+def resolve_source(spec: ImageSource | str | Path | None) -> ImageSource:
+    """The source ``spec`` names (an ImageSource is returned as it is): nothing or ``"photos"`` for the bundled crops,
     a folder for its images (labelled when it is an ImageFolder layout), a ``.txt`` file for a
     list of files, an image file for itself, and a ``.tar`` file, a folder of them or a glob
     pattern for WebDataset-style tar shards."""
+    if isinstance(spec, ImageSource):
+        return spec
     if spec is None or str(spec) == "photos":
         return bundled_source()
     if is_tar_spec(spec):

@@ -3,8 +3,10 @@
     source = resolve_source(None)            # the bundled photos, cut into many crops
     source = folder_source("~/pictures")     # every jpg/png/webp below a folder
     for key, image in source: ...            # float32 (H, W, 3) in [0, 1], one image in memory
+    items = source.items()                   # the same with positions; afterwards
+    items.skipped                            # [(key, reason)] of the unreadable items
 
-Unreadable files are skipped and listed in ``source.skipped``; they never stop a pass.
+Unreadable files are skipped (and listed by the iteration that met them); they never stop a pass.
 """
 from __future__ import annotations
 
@@ -42,10 +44,6 @@ class ImageSource:
     name: str = "images"
     """A human description, e.g. "folder ~/pictures (120 files)"."""
 
-    def __init__(self) -> None:
-        self.skipped: list[tuple[str, str]] = []
-        """(key, reason) of every item that could not be read during the last iteration."""
-
     def keys(self) -> Sequence[str]:
         """Every candidate item, in iteration order."""
         raise NotImplementedError
@@ -73,28 +71,36 @@ class ImageSource:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
-    def items(self, start: int = 0) -> Iterator[tuple[int, str, np.ndarray]]:
-        """(position, key, image) for each readable item from candidate position ``start`` on.
+    def items(self, start: int = 0) -> Items:
+        """(position, key, image) for each readable item from candidate position ``start`` on; the
+        returned iteration lists the unreadable ones in ``skipped`` as it meets them."""
+        return Items(self, start)
 
-        Unreadable items are recorded in ``skipped`` (reset when a full iteration starts). A full
-        iteration in which every item fails raises a NeuronscopeError naming the count.
-        """
-        keys = self.keys()
-        if start == 0:
-            self.skipped = []
+
+class Items:
+    """One iteration over a source (``ImageSource.items``): yields (position, key, image) of the
+    readable items and records the others as (key, reason) in ``skipped``. A full iteration in
+    which every item fails raises a NeuronscopeError naming the count."""
+
+    def __init__(self, source: ImageSource, start: int = 0) -> None:
+        self.source, self.start = source, start
+        self.skipped: list[tuple[str, str]] = []
+
+    def __iter__(self) -> Iterator[tuple[int, str, np.ndarray]]:
+        keys = self.source.keys()
         loaded = 0
-        for position in range(start, len(keys)):
+        for position in range(self.start, len(keys)):
             key = keys[position]
             try:
-                image = self.load(key)
+                image = self.source.load(key)
             except NeuronscopeError as error:
                 self.skipped.append((key, str(error)))
                 continue
             loaded += 1
             yield position, key, image
-        if start == 0 and loaded == 0 and keys:
+        if self.start == 0 and loaded == 0 and keys:
             raise NeuronscopeError(
-                f"no readable image in {self.name}: all {len(keys)} files failed to load "
+                f"no readable image in {self.source.name}: all {len(keys)} files failed to load "
                 f"(first: {self.skipped[0][1]})"
             )
 
@@ -136,7 +142,6 @@ class BundledSource(ImageSource):
     """Crops of the bundled photos; see ``bundled_source``."""
 
     def __init__(self, names: Sequence[str] | None, lattice: Sequence[tuple[float, int]]) -> None:
-        super().__init__()
         self._crops = crop_table(names, lattice)
         self.names = list(names) if names is not None else photo_names()
         self.lattice = tuple((float(s), int(g)) for s, g in lattice)
@@ -164,7 +169,6 @@ class FolderSource(ImageSource):
     """Image files below a folder; see ``folder_source``."""
 
     def __init__(self, path: str | Path) -> None:
-        super().__init__()
         root = Path(path).expanduser()
         if not root.exists():
             raise NeuronscopeError(f"image folder '{path}' does not exist")
@@ -198,7 +202,6 @@ class FileListSource(ImageSource):
     """Explicitly listed image files; see ``file_list_source``."""
 
     def __init__(self, files: str | Path | Iterable[str | Path]) -> None:
-        super().__init__()
         if isinstance(files, (str, Path)):
             listing = Path(files).expanduser()
             if not listing.is_file():
@@ -232,7 +235,6 @@ class FirstSource(ImageSource):
     """The first items of another source; see ``first``."""
 
     def __init__(self, source: ImageSource, count: int) -> None:
-        super().__init__()
         if count < 1:
             raise NeuronscopeError(f"first(source, count) needs count >= 1, got {count}")
         self.source = source
