@@ -1,6 +1,6 @@
 """What an activation atlas costs: collection, layout and icons, beside plain channel visualizations.
 
-One run, one machine: ``ns.activation_atlas(lite0, LAYER)`` at the defaults (the bundled crops,
+One run, one machine: ``ns.activation_atlas(lite0, "photos", LAYER)`` at the defaults (the bundled crops,
 330 images x 8 positions with class attributions, t-SNE, 8 x 8 grid, 80 px icons, 128 steps),
 timed by stage; then, as the baseline, ``render_units`` of as many plain channels of the same
 layer as the atlas has cells, at the same size, steps and transforms: the ratio says what the
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -37,12 +38,12 @@ def main() -> None:
     config = AtlasConfig(steps=args.steps, progress=False)
     load_start = os.getloadavg()
     start = time.perf_counter()
-    atlas = activation_atlas(model, args.layer, config=config)
+    atlas = activation_atlas(model, "photos", args.layer, config=config)
     total = time.perf_counter() - start
     print(atlas, {k: round(v, 1) for k, v in atlas.timing.items()}, flush=True)
 
     start = time.perf_counter()
-    collect(model, args.layer, bundled_source(), positions=config.positions, attributions=False, progress=False)
+    collect(model, bundled_source(), args.layer, replace(config, attributions=False, progress=False))
     plain_collect = time.perf_counter() - start
 
     units = [f"{args.layer}:{c}" for c in range(len(atlas))]

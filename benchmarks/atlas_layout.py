@@ -21,7 +21,7 @@ import torch
 from sklearn.manifold import trustworthiness
 
 import neuronscope as ns
-from neuronscope.atlas import collect
+from neuronscope.atlas import AtlasConfig, collect
 from neuronscope.atlas.layout import (
     AUTO_LAYOUT,
     grid_cells,
@@ -47,7 +47,7 @@ def main() -> None:
               "auto_layout": AUTO_LAYOUT, "umap_installed": umap_available(), "torch_threads": args.threads,
               "load_average_start": os.getloadavg(), "layers": {}}
     for layer in args.layers.split(","):
-        samples = collect(model, layer, bundled_source(), positions=args.positions, attributions=False, progress=False)
+        samples = collect(model, bundled_source(), layer, AtlasConfig(positions=args.positions, attributions=False, progress=False))
         data = samples.activations.double().numpy()
         rows = {}
         for method in methods:

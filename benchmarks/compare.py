@@ -18,9 +18,8 @@ import time
 import torch
 
 import neuronscope as ns
-from neuronscope.comparison.stream import PairPreparer, paired_batches
 from neuronscope.data import bundled_source, first
-from neuronscope.examples.loading import Preparer, default_workers
+from neuronscope.data.loading import Preparer, batches, default_workers
 from neuronscope.manifest import write_json
 
 
@@ -60,13 +59,13 @@ def main() -> None:
 
 def baseline(a: ns.Model, b: ns.Model, source, batch: int, workers: int) -> float:
     """Seconds to decode, prepare and run both models' full forward passes over ``source``."""
-    prepare = PairPreparer(Preparer.of(a, a.input_size), Preparer.of(b, b.input_size))
+    preparers = [Preparer.of(a, a.input_size), Preparer.of(b, b.input_size)]
     start = time.perf_counter()
     with torch.no_grad():
-        for _, inputs_a, inputs_b, _ in paired_batches(source, prepare, batch, workers):
-            if inputs_a is not None:
-                a.module(a.normalize(inputs_a))
-                b.module(b.normalize(inputs_b))
+        for part in batches(source, preparers, 0, batch, workers):
+            if part.items:
+                a.module(a.normalize(part.inputs[0]))
+                b.module(b.normalize(part.inputs[1]))
     return time.perf_counter() - start
 
 

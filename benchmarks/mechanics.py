@@ -29,7 +29,7 @@ def main() -> None:
     config = GalleryConfig(units=args.units, photos=(), mechanics=True, progress=False)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        summary = build_gallery(folder, config, model=model)
+        summary = build_gallery(model, config, folder)
         total = time.perf_counter() - start
         data = __import__("json").loads((summary.folder / "manifest.json").read_text())
     timing = {k: round(v, 1) for k, v in summary.timing.items()}

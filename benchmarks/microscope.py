@@ -37,7 +37,7 @@ def measure(name: str, config: GalleryConfig, model: ns.Model) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="microscope-bench-"))
     try:
         start = time.perf_counter()
-        summary = build_gallery(folder, config, model=model)
+        summary = build_gallery(model, config, folder)
         total = time.perf_counter() - start
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -33,11 +33,12 @@ from PIL import Image
 import neuronscope as ns
 from neuronscope.capture import capture
 from neuronscope.data.sources import ImageSource, bundled_source, folder_source
-from neuronscope.examples.loading import Decoded, Preparer, default_workers
+from neuronscope.data.loading import Decoded, Preparer, default_workers
 from neuronscope.examples.topk import ExamplesConfig, dataset_examples
 from neuronscope.gallery import GalleryConfig
 from neuronscope.gallery.engine import Engine, LocalEngine
-from neuronscope.gallery.plan import chunks, representative_layers
+from neuronscope.gallery.plan import chunks
+from neuronscope.models.depth import representative_layers
 from neuronscope.manifest import write_json
 
 BATCH = 16
@@ -57,9 +58,9 @@ def jpeg_folder(folder: Path, images: int) -> ImageSource:
 
 def forward_floor(model: ns.Model, layers: list[str], source: ImageSource) -> dict:
     """The pass's captures on inputs decoded beforehand: images/s of the model alone."""
-    decoded = Decoded(source, Preparer.of(model, model.input_size))
+    decoded = Decoded(source, [Preparer.of(model, model.input_size)])
     start = time.perf_counter()
-    inputs = torch.stack([decoded[i][2] for i in range(len(decoded))])
+    inputs = torch.stack([decoded[i][2][0] for i in range(len(decoded))])
     decode_s = time.perf_counter() - start
     with torch.no_grad(), capture(model, layers) as cap:
         cap(inputs[:BATCH])  # warm-up
@@ -76,7 +77,7 @@ def examples_pass(name: str, model: ns.Model, layers: list[str], source: ImageSo
                   engine: Engine, floor_ips: float) -> dict:
     config = ExamplesConfig(k=9, batch=BATCH, workers=workers, progress=False)
     start = time.perf_counter()
-    dataset_examples(model, layers, source, config, runner=engine.examples_runner())
+    dataset_examples(model, source, layers, config, runner=engine.pass_runner())
     seconds = time.perf_counter() - start
     ips = len(source) / seconds
     return {"run": name, "seconds": round(seconds, 2), "images_per_s": round(ips, 1),

@@ -1,5 +1,12 @@
 """The package's import graph: every module-to-module import (lazy ones too, not TYPE_CHECKING
-blocks), its cycles, and module sizes. Usage: python scripts/check_imports.py [--max-lines N]"""
+blocks), its cycles between modules and between packages, imports that go the wrong way between
+layers, and module sizes. Usage: python scripts/check_imports.py [--max-lines N]
+
+Packages: within every package, its direct children (modules and sub-packages) are nodes, and a
+child imports another when any module inside it imports any module inside the other; a cycle
+among them is a cycle between packages even when no two modules import each other. Layers:
+the application packages (``APPLICATION``) may import the library; no other package or module
+imports them (``scale`` and ``cli`` may import ``gallery``; ``gallery`` imports neither)."""
 from __future__ import annotations
 
 import argparse
@@ -96,6 +103,54 @@ def graph() -> dict[str, set[str]]:
     return {name: imports(name, path, known) for name, path in known.items()}
 
 
+APPLICATION = {"neuronscope.gallery": set(), "neuronscope.scale": {"neuronscope.gallery"},
+               "neuronscope.cli": {"neuronscope.gallery", "neuronscope.scale"}}
+"""Application package -> the application packages it may import. The root ``neuronscope`` (the
+public API) and ``neuronscope.__main__`` may import anything."""
+
+
+def package_cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """Cycles among the children of every package (see the module docstring)."""
+    packages = {name for name in g if (PACKAGE.parent / name.replace(".", "/") / "__init__.py").exists()}
+    found = []
+    for package in sorted(packages):
+        def child(module: str) -> str | None:
+            if not module.startswith(package + "."):
+                return None
+            return package + "." + module[len(package) + 1:].split(".")[0]
+
+        children: dict[str, set[str]] = {}
+        for module, targets in g.items():
+            a = child(module)
+            if a is None:
+                continue
+            children.setdefault(a, set())
+            for target in targets:
+                b = child(target)
+                if b is not None and b != a:
+                    children[a].add(b)
+        found += cycles(children)
+    return found
+
+
+def layer_violations(g: dict[str, set[str]]) -> list[str]:
+    """Imports of an application package from a module that may not import it."""
+    def app(module: str) -> str | None:
+        return next((p for p in APPLICATION if module == p or module.startswith(p + ".")), None)
+
+    wrong = []
+    for module, targets in sorted(g.items()):
+        if module in ("neuronscope", "neuronscope.__main__"):
+            continue
+        own = app(module)
+        allowed = APPLICATION.get(own, set()) | ({own} if own else set())
+        for target in sorted(targets):
+            theirs = app(target)
+            if theirs is not None and theirs not in allowed:
+                wrong.append(f"{module} imports {target}")
+    return wrong
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-lines", type=int, default=400)
@@ -104,12 +159,19 @@ def main() -> int:
     found = cycles(g)
     for component in found:
         print("cycle:", " <-> ".join(component))
+    between = package_cycles(g)
+    for component in between:
+        print("package cycle:", " <-> ".join(component))
+    wrong = layer_violations(g)
+    for line in wrong:
+        print("upward import:", line)
     long = [(len(p.read_text().splitlines()), n) for n, p in modules().items()
             if len(p.read_text().splitlines()) > args.max_lines]
     for lines, name in sorted(long, reverse=True):
         print(f"long: {name} has {lines} lines (> {args.max_lines})")
-    print(f"{len(g)} modules, {sum(map(len, g.values()))} imports, {len(found)} cycles, {len(long)} modules over {args.max_lines} lines")
-    return 1 if found or long else 0
+    print(f"{len(g)} modules, {sum(map(len, g.values()))} imports, {len(found)} module cycles, "
+          f"{len(between)} package cycles, {len(wrong)} upward imports, {len(long)} modules over {args.max_lines} lines")
+    return 1 if found or between or wrong or long else 0
 
 
 if __name__ == "__main__":

@@ -34,9 +34,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model = ns.load("efficientnet_lite0")
     config = AtlasConfig(steps=args.steps)
-    samples = collect(model, args.layer, bundled_source(), positions=config.positions, seed=config.seed)
+    samples = collect(model, bundled_source(), args.layer, config)
     for target in (None, args.target):
-        atlas = activation_atlas(model, args.layer, config=config, target=target, samples=samples)
+        atlas = activation_atlas(model, None, args.layer, config=config, target=target, samples=samples)
         name = f"atlas_{file_safe(args.layer)}" + (f"_{file_safe(str(target))}" if target is not None else "")
         save_png(IMAGES / f"{name}.png", atlas.sheet())
         write_json(IMAGES / f"{name}.json", atlas.manifest)

@@ -14,12 +14,12 @@ from neuronscope.featurevis.caricature import (
     CaricatureConfig,
     attributive_caricature,
     caricature,
-    compare_models,
+    caricatures_across_models,
     similarity_sheet,
 )
 from neuronscope.images import contact_sheet, save_png
 from neuronscope.manifest import write_json
-from neuronscope.models import preprocess
+from neuronscope.data import preprocess
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 LAYERS = ["blocks.1.1", "blocks.2.1", "blocks.3.1", "blocks.4.2", "blocks.5.1", "blocks.6.0", "bn2"]
@@ -45,10 +45,10 @@ def main() -> None:
     print("layers", layers.similarity.tolist())
 
     models = [ns.load(n) for n in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")]
-    results, sheet = compare_models(models, "chelsea", ["blocks.2.1", "blocks.4.2", "blocks.5.1"], config)
-    save_png(IMAGES / "caricature_models.png", sheet)
-    write_json(IMAGES / "caricature_models.json", {"runs": [r.manifest for r in results]})
-    print("models", [r.layers for r in results])
+    rows = caricatures_across_models(models, "chelsea", ["blocks.2.1", "blocks.4.2", "blocks.5.1"], config)
+    save_png(IMAGES / "caricature_models.png", rows.sheet())
+    write_json(IMAGES / "caricature_models.json", rows.manifest)
+    print("models", [r.layers for r in rows.results])
 
     wide = dict(steps=args.steps, size=(224, 448), progress=False)
     classes = ["Egyptian cat", "espresso"]

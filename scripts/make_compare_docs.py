@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import neuronscope as ns
-from neuronscope.comparison import SheetConfig, matched_units_sheet, pick_units
+from neuronscope.comparison import SheetConfig, matched_units
 from neuronscope.comparison.report import describe
 from neuronscope.data import bundled_source, first
 from neuronscope.images import save_png
@@ -38,9 +38,10 @@ def main() -> None:
     source = first(bundled_source(), args.images)
     matches = ns.match_units(lite0, lite1, source=source)
     save_png(IMAGES / "compare_similarity.png", matches.heatmap())
-    pairs = pick_units(matches, args.units)
     config = SheetConfig()
-    save_png(IMAGES / "compare_matches.png", matched_units_sheet(lite0, lite1, pairs, source, config))
+    matched = matched_units(lite0, lite1, matches, args.units, source, config)
+    pairs = matched.pairs
+    save_png(IMAGES / "compare_matches.png", matched.sheet())
     shown = [{"unit_a": p.unit_a, "unit_b": p.unit_b, "correlation": round(p.correlation, 4)} for p in pairs]
     write_json(IMAGES / "compare_matches.json", build_manifest(
         "unit matches", model=lite0, model_b=lite1.name, images=matches.images, sheet=config, shown=shown))

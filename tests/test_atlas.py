@@ -128,7 +128,7 @@ def test_class_filters_are_the_winners_and_the_top_positive_attributions():
 
 def test_attribution_is_activation_times_gradient_for_every_class(lite0):
     source = first(bundled_source(), 3)
-    samples = collect(lite0, TEST_LAYER, source, positions=3, seed=5, fast=False, progress=False)
+    samples = collect(lite0, source, TEST_LAYER, AtlasConfig(positions=3, seed=5, progress=False), fast=False)
     assert len(samples) == 9 and samples.attributions.shape == (9, 1000)
     rows, cols = samples.positions[:, 0], samples.positions[:, 1]
     assert rows.min() >= 1 and cols.min() >= 1 and rows.max() <= 12 and cols.max() <= 12  # off the border
@@ -143,7 +143,7 @@ def test_attribution_is_activation_times_gradient_for_every_class(lite0):
             expected = float((grad[0, :, r, c] * h[0, :, r, c]).sum())
             assert samples.attributions[4, k].item() == pytest.approx(expected, rel=1e-3, abs=1e-5)
         torch.testing.assert_close(samples.activations[4], h[0, :, r, c].detach())
-    again = collect(lite0, TEST_LAYER, source, positions=3, seed=5, batch=2, progress=False)  # the folded copy
+    again = collect(lite0, source, TEST_LAYER, AtlasConfig(positions=3, seed=5, batch=2, progress=False))  # the folded copy
     assert torch.equal(again.positions, samples.positions)  # the positions do not depend on the batch size
     torch.testing.assert_close(again.activations, samples.activations, rtol=0, atol=1e-3)
     scale = samples.attributions.abs().max()
@@ -152,7 +152,7 @@ def test_attribution_is_activation_times_gradient_for_every_class(lite0):
 
 @pytest.fixture(scope="module")
 def atlas(lite0):
-    return activation_atlas(lite0, TEST_LAYER, config=TEST_CONFIG)
+    return activation_atlas(lite0, None, TEST_LAYER, config=TEST_CONFIG)
 
 
 def test_every_icon_resembles_its_own_cells_direction(atlas, tmp_path):

@@ -18,7 +18,7 @@ import neuronscope as ns
 from neuronscope.cli.main import main
 from neuronscope.comparison import UnitMatches
 from neuronscope.data import bundled_source, first
-from neuronscope.gallery.plan import representative_layers
+from neuronscope.models.depth import representative_layers
 
 USER_MODELS = Path(__file__).parent / "user_models"
 CROPS = 96
@@ -102,7 +102,7 @@ def test_a_channel_permuted_copy_is_matched_back_with_correlation_one():
         copy.conv2.bias.copy_(net.conv2.bias[p2])
         copy.fc.weight.copy_(net.fc.weight[:, p2])
     a, b = ns.wrap(net, input_size=32, name="tiny"), ns.wrap(copy, input_size=32, name="tiny permuted")
-    m = ns.match_units(a, b, ["relu1", "conv2"], ["relu1", "conv2"], first(bundled_source(), 12), QUIET)
+    m = ns.match_units(a, b, first(bundled_source(), 12), ["relu1", "conv2"], ["relu1", "conv2"], QUIET)
     np.testing.assert_allclose(np.diag(m.cka), 1.0, atol=1e-6)
     for layer, p in (("relu1", p1), ("conv2", p2)):
         index, values = m.best(layer, layer, k=1)
@@ -121,7 +121,7 @@ def test_a_vit_and_a_resnet_of_other_grids_are_compared():
     ResNet's maps on their common grids; layers without positions are one cell."""
     vit = ns.load(f"{USER_MODELS / 'plumbing.py'}:vit")
     resnet = ns.load(f"{USER_MODELS / 'plumbing.py'}:resnet")
-    m = ns.match_units(vit, resnet, ["blocks.0", "blocks.2"], ["layer1", "layer2", "fc"], first(bundled_source(), 8), QUIET)
+    m = ns.match_units(vit, resnet, first(bundled_source(), 8), ["blocks.0", "blocks.2"], ["layer1", "layer2", "fc"], QUIET)
     assert m.grids[:, :, 0].tolist() == [[8, 8, 1], [8, 8, 1]]  # tokens 8 x 8; layer1 16 x 16, layer2 8 x 8; fc one cell
     assert np.isfinite(m.cka[:, :2]).all() and ((m.cka[:, :2] > 0) & (m.cka[:, :2] <= 1 + 1e-9)).all()
     assert m.correlation("blocks.2", "layer2").shape == (32, 32)

@@ -30,7 +30,7 @@ def source():
 
 @pytest.fixture(scope="module")
 def found(lite0, source):
-    return dataset_examples(lite0, LAYERS, source, CONFIG)
+    return dataset_examples(lite0, source, LAYERS, CONFIG)
 
 
 @pytest.fixture(scope="module")
@@ -69,25 +69,25 @@ def test_top_examples_are_the_maxima_over_the_source(lite0, source, found, brute
 
 
 def test_results_are_reproducible_and_independent_of_batching(lite0, source, found):
-    again = dataset_examples(lite0, LAYERS, source, CONFIG)
+    again = dataset_examples(lite0, source, LAYERS, CONFIG)
     for layer in LAYERS:
         assert again[layer].keys == found[layer].keys
         for name in ("top_values", "top_index", "top_pos", "bottom_values", "bottom_index", "bottom_pos"):
             assert np.array_equal(getattr(again[layer], name), getattr(found[layer], name)), name
-    rebatched = dataset_examples(lite0, ["blocks.2.0"], source, ExamplesConfig(k=5, batch=5, progress=False))["blocks.2.0"]
+    rebatched = dataset_examples(lite0, source, ["blocks.2.0"], ExamplesConfig(k=5, batch=5, progress=False))["blocks.2.0"]
     assert np.allclose(rebatched.top_values, found["blocks.2.0"].top_values, atol=1e-4)
     assert [[e.key for e in rebatched.top(c)] for c in range(40)] == [[e.key for e in found["blocks.2.0"].top(c)] for c in range(40)]
 
 
 def test_decoding_in_worker_processes_gives_the_same_results(lite0, source, found):
     for workers in (0, 2):
-        again = dataset_examples(lite0, LAYERS, source, replace(CONFIG, workers=workers))
+        again = dataset_examples(lite0, source, LAYERS, replace(CONFIG, workers=workers))
         for layer in LAYERS:
             assert again[layer].keys == found[layer].keys and again[layer].images == 24
             for name in ("top_values", "top_index", "top_pos", "bottom_values", "bottom_index", "bottom_pos"):
                 assert np.array_equal(getattr(again[layer], name), getattr(found[layer], name)), (workers, name)
     with pytest.raises(ns.NeuronscopeError, match="workers must be 0 or more"):
-        dataset_examples(lite0, LAYERS, source, replace(CONFIG, workers=-1))
+        dataset_examples(lite0, source, LAYERS, replace(CONFIG, workers=-1))
 
 
 def test_bottom_examples_only_for_layers_that_go_negative(lite0, source, brute, found):
@@ -99,13 +99,13 @@ def test_bottom_examples_only_for_layers_that_go_negative(lite0, source, brute, 
     worst = result.bottom(3)[0]
     assert abs(float(acts["blocks.2.0"][keys.index(worst.key), 3, worst.y, worst.x]) - worst.value) < 1e-4
 
-    relu = dataset_examples(lite0, ["blocks.2.0.act1"], source, CONFIG)["blocks.2.0.act1"]  # after ReLU6
+    relu = dataset_examples(lite0, source, ["blocks.2.0.act1"], CONFIG)["blocks.2.0.act1"]  # after ReLU6
     assert relu.bottom_values is None and relu.min_value >= 0
     with pytest.raises(ns.NeuronscopeError, match="never negative"):
         relu.bottom(0)
-    forced = dataset_examples(lite0, ["blocks.2.0.act1"], source, ExamplesConfig(k=5, batch=8, bottom=True, progress=False))
+    forced = dataset_examples(lite0, source, ["blocks.2.0.act1"], ExamplesConfig(k=5, batch=8, bottom=True, progress=False))
     assert forced["blocks.2.0.act1"].bottom_values is not None
-    hidden = dataset_examples(lite0, ["blocks.2.0"], source, ExamplesConfig(k=5, batch=8, bottom=False, progress=False))
+    hidden = dataset_examples(lite0, source, ["blocks.2.0"], ExamplesConfig(k=5, batch=8, bottom=False, progress=False))
     assert hidden["blocks.2.0"].bottom_values is None
 
 
@@ -133,7 +133,7 @@ def test_receptive_fields_and_crops(lite0, source, found):
 
 
 def test_cache_hit_runs_nothing(lite0, source, found, tmp_path, monkeypatch):
-    first_run = dataset_examples(lite0, LAYERS, source, CONFIG, cache_dir=tmp_path)
+    first_run = dataset_examples(lite0, source, LAYERS, CONFIG, cache_dir=tmp_path)
     folder = next((tmp_path / "efficientnet_lite0" / source.fingerprint()).iterdir())
     assert sorted(p.name for p in folder.iterdir()) == ["blocks.2.0.json", "blocks.2.0.npz", "blocks.4.1.json", "blocks.4.1.npz"]
 
@@ -145,7 +145,7 @@ def test_cache_hit_runs_nothing(lite0, source, found, tmp_path, monkeypatch):
         raise AssertionError("the cache hit ran the model")
 
     monkeypatch.setitem(lite0.module.__dict__, "forward", no_forward)  # removed again afterwards, not rebound
-    cached = dataset_examples(lite0, LAYERS, Untouchable(bundled_source(), 24), CONFIG, cache_dir=tmp_path)
+    cached = dataset_examples(lite0, Untouchable(bundled_source(), 24), LAYERS, CONFIG, cache_dir=tmp_path)
     for layer in LAYERS:
         assert cached[layer].keys == first_run[layer].keys == found[layer].keys
         assert np.array_equal(cached[layer].top_values, first_run[layer].top_values)
@@ -171,13 +171,13 @@ def test_an_interrupted_pass_resumes_from_its_checkpoint(lite0, source, tmp_path
             return super().load(key)
 
     with pytest.raises(KeyboardInterrupt):
-        dataset_examples(lite0, layers, Interrupted(bundled_source(), 24), config, cache_dir=tmp_path)
+        dataset_examples(lite0, Interrupted(bundled_source(), 24), layers, config, cache_dir=tmp_path)
     assert len(list(tmp_path.rglob("checkpoint-*.npz"))) == 1 and not list(tmp_path.rglob("*.json"))
 
-    resumed = dataset_examples(lite0, layers, Counting(bundled_source(), 24), config, cache_dir=tmp_path)
+    resumed = dataset_examples(lite0, Counting(bundled_source(), 24), layers, config, cache_dir=tmp_path)
     assert Counting.loads == 24 - 16  # checkpoints after batches 2 and 4: items 16.. were left
     assert not list(tmp_path.rglob("checkpoint-*.npz"))
-    whole = dataset_examples(lite0, layers, source, config)
+    whole = dataset_examples(lite0, source, layers, config)
     for layer in layers:
         assert resumed[layer].keys == whole[layer].keys and resumed[layer].images == 24
         for name in ("top_values", "top_index", "top_pos", "bottom_values", "bottom_index", "bottom_pos"):
@@ -187,13 +187,13 @@ def test_an_interrupted_pass_resumes_from_its_checkpoint(lite0, source, tmp_path
 
 def test_bad_layers_sources_and_settings_fail_clearly(lite0, source, tmp_path):
     with pytest.raises(ns.NeuronscopeError, match="unknown layer 'blocks.2.O'.*did you mean"):
-        dataset_examples(lite0, ["blocks.2.O"], source, CONFIG)
+        dataset_examples(lite0, source, ["blocks.2.O"], CONFIG)
     with pytest.raises(ns.NeuronscopeError, match="k must be at least 1"):
-        dataset_examples(lite0, LAYERS, source, ExamplesConfig(k=0))
+        dataset_examples(lite0, source, LAYERS, ExamplesConfig(k=0))
     for name in ("a.png", "b.jpg"):
         (tmp_path / name).write_bytes(b"garbage")
     with pytest.raises(ns.NeuronscopeError, match="all 2 items failed"):
-        dataset_examples(lite0, LAYERS, folder_source(tmp_path), CONFIG)
+        dataset_examples(lite0, folder_source(tmp_path), LAYERS, CONFIG)
 
 
 def test_a_folder_with_some_corrupt_files_still_works(lite0, tmp_path):
@@ -203,12 +203,12 @@ def test_a_folder_with_some_corrupt_files_still_works(lite0, tmp_path):
         Image.fromarray((image * 255).astype(np.uint8)).save(photos / f"{i}.png")
     (photos / "zz-broken.jpg").write_bytes(b"garbage")
     source = folder_source(photos)
-    found = dataset_examples(lite0, ["blocks.1.0"], source, ExamplesConfig(k=9, batch=2, progress=False),
+    found = dataset_examples(lite0, source, ["blocks.1.0"], ExamplesConfig(k=9, batch=2, progress=False),
                              cache_dir=tmp_path / "cache")
     result = found["blocks.1.0"]
     assert result.images == 3 and result.top_values.shape == (24, 3)  # k is capped by the images seen
     assert sorted(result.keys) == ["0.png", "1.png", "2.png"]
-    assert [key for key, _ in source.skipped] == ["zz-broken.jpg"]
+    assert [key for key, _ in result.skipped] == ["zz-broken.jpg"] and "cannot read" in result.skipped[0][1]
     manifest = next((tmp_path / "cache").rglob("blocks.1.0.json")).read_text()
     assert "zz-broken.jpg" in manifest and '"images": 3' in manifest
 

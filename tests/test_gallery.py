@@ -34,7 +34,8 @@ from neuronscope.gallery import (
     serve_in_background,
 )
 from neuronscope.gallery.photo_views import _caricatures
-from neuronscope.gallery.plan import chunks, representative_layers, spatial
+from neuronscope.gallery.plan import chunks, spatial
+from neuronscope.models.depth import representative_layers
 from neuronscope.images import save_png
 
 LAYERS = ("blocks.2.1", "blocks.4.2")
@@ -56,7 +57,7 @@ def small_config(source: Path, **changes) -> GalleryConfig:
 def built(lite0, image_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("gallery")
     config = small_config(image_folder)
-    return out, build_gallery(out, config, model=lite0), config
+    return out, build_gallery(lite0, config, out), config
 
 
 def test_a_build_writes_every_page_and_every_link_resolves(built):
@@ -103,7 +104,7 @@ def test_unit_pages_show_their_views(built):
 def test_a_second_build_reuses_everything(built, lite0):
     out, _, config = built
     before = manifest(out)["units"]
-    again = build_gallery(out, config, model=lite0)
+    again = build_gallery(lite0, config, out)
     assert (again.rendered, again.reused, again.photos) == (0, 4, 0)
     assert manifest(out)["units"] == before
 
@@ -113,7 +114,7 @@ def test_extending_a_build_renders_only_the_new_units(built, lite0):
     first_run = manifest(out)["units"]["blocks.2.1:0"]["run"]
     from dataclasses import replace
 
-    more = build_gallery(out, replace(config, units=3), model=lite0)
+    more = build_gallery(lite0, replace(config, units=3), out)
     data = manifest(out)
     assert more.rendered == 2 and "blocks.2.1:2" in data["units"] and "blocks.4.2:2" in data["units"]
     assert data["units"]["blocks.2.1:0"]["run"] == first_run
@@ -125,21 +126,21 @@ def test_changed_settings_are_refused(built, lite0):
     from dataclasses import replace
 
     with pytest.raises(NeuronscopeError, match="samples"):
-        build_gallery(out, replace(config, samples=3), model=lite0)
+        build_gallery(lite0, replace(config, samples=3), out)
 
 
 def test_bad_input_gets_clear_errors(lite0, image_folder, tmp_path):
     with pytest.raises(NeuronscopeError, match="did you mean"):
-        build_gallery(tmp_path / "g", small_config(image_folder, layers=("blocks.4.9",)), model=lite0)
+        build_gallery(lite0, small_config(image_folder, layers=("blocks.4.9",)), tmp_path / "g")
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(NeuronscopeError, match="no image files"):
-        build_gallery(tmp_path / "g", small_config(empty), model=lite0)
+        build_gallery(lite0, small_config(empty), tmp_path / "g")
     with pytest.raises(NeuronscopeError, match="not found|does not exist|missing"):
-        build_gallery(tmp_path / "g", small_config(tmp_path / "nowhere"), model=lite0)
+        build_gallery(lite0, small_config(tmp_path / "nowhere"), tmp_path / "g")
     (tmp_path / "file").write_text("x")
     with pytest.raises(NeuronscopeError, match="is a file"):
-        build_gallery(tmp_path / "file", small_config(image_folder), model=lite0)
+        build_gallery(lite0, small_config(image_folder), tmp_path / "file")
     with pytest.raises(NeuronscopeError, match="units"):
         GalleryConfig(units=0)
 
@@ -159,7 +160,7 @@ def test_a_full_disk_stops_cleanly_and_keeps_what_was_done(lite0, image_folder, 
     monkeypatch.setattr(manifest_module.os, "replace", replace_until_full)
     out = tmp_path / "g"
     with pytest.raises(NeuronscopeError, match="no space left"):
-        build_gallery(out, small_config(image_folder, photos=()), model=lite0)
+        build_gallery(lite0, small_config(image_folder, photos=()), out)
     monkeypatch.setattr(manifest_module.os, "replace", real_replace)
     data = manifest(out)  # still valid JSON
     folder = out / "efficientnet_lite0"
@@ -168,7 +169,7 @@ def test_a_full_disk_stops_cleanly_and_keeps_what_was_done(lite0, image_folder, 
         layer, channel = key.split(":")
         assert all((folder / layer / channel / name).is_file() for name in record["fv"])
     assert partial_files(out) == []
-    resumed = build_gallery(out, small_config(image_folder, photos=()), model=lite0)
+    resumed = build_gallery(lite0, small_config(image_folder, photos=()), out)
     assert resumed.rendered == 4 - len(data["units"])
 
 
@@ -287,7 +288,7 @@ def test_a_wrapped_model_without_labels_gets_a_gallery_too(image_folder, tmp_pat
                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
     model = ns.wrap(net, input_size=64, name="tiny")
     config = small_config(image_folder, layers=None, units=1, samples=1, render=RenderConfig(steps=4, size=48, progress=False))
-    summary = build_gallery(tmp_path, config, model=model)
+    summary = build_gallery(model, config, tmp_path)
     data = json.loads((tmp_path / "tiny" / "manifest.json").read_text())
     assert "5" not in data["layers"]  # the 1x1 pooled output is not a layer to show
     assert summary.rendered == len(data["layers"]) and (tmp_path / "tiny" / "photos" / "chelsea.html").is_file()
@@ -301,7 +302,7 @@ def test_photo_pages_are_made_again_when_the_gallery_gains_a_layer(built, lite0)
 
     before = manifest(out)["photos"]["chelsea"]
     assert before["layers"] == list(LAYERS)
-    grown = build_gallery(out, replace(config, layers=("blocks.1.1",), units=1), model=lite0)
+    grown = build_gallery(lite0, replace(config, layers=("blocks.1.1",), units=1), out)
     after = manifest(out)["photos"]["chelsea"]
     assert grown.photos == 1 and after["layers"] == ["blocks.1.1", *LAYERS]
     assert [c["layer"] for c in after["caricatures"]] == ["blocks.1.1", *LAYERS]
@@ -325,7 +326,7 @@ def test_the_unit_page_shows_the_render_warning_of_a_dead_unit(image_folder, tmp
     config = small_config(image_folder, layers=("1",), units=None, samples=1, photos=(),
                           render=RenderConfig(steps=3, size=32, progress=False))
     with pytest.warns(ns.RenderWarning, match="gradient is zero at the start"):
-        build_gallery(tmp_path, config, model=model)
+        build_gallery(model, config, tmp_path)
     units = json.loads((tmp_path / "dead" / "manifest.json").read_text())["units"]
     assert units["1:0"]["warnings"] == []
     assert len(units["1:1"]["warnings"]) == 1 and units["1:1"]["warnings"][0].startswith("1:1: ")
@@ -341,8 +342,7 @@ def test_an_image_folder_with_labels_gives_each_unit_page_the_classes_of_its_top
         for i, key in enumerate([k for k in source.keys() if k.startswith(name + "@")][:4]):
             save_png(tmp_path / "images" / name / f"{i}.png", source.load(key))
     out = tmp_path / "g"
-    build_gallery(out, small_config(tmp_path / "images", layers=("blocks.4.2",), units=4, examples=6, photos=()),
-                  model=lite0)
+    build_gallery(lite0, small_config(tmp_path / "images", layers=("blocks.4.2",), units=4, examples=6, photos=()), out)
     seen = set()
     for key, record in manifest(out)["units"].items():
         truth = Counter(e["key"].split("/")[0] for e in record["top"])  # the folder each example came from
@@ -369,7 +369,7 @@ def test_photo_pages_make_caricatures_in_depth_batches_that_keep_each_layers_see
 def test_class_units_show_how_their_own_and_other_models_classify_their_pictures(lite0, image_folder, tmp_path):
     config = small_config(image_folder, layers=("blocks.2.1",), units=1, samples=1, classes=("tabby",), photos=(),
                           render=RenderConfig(steps=128, progress=False))
-    build_gallery(tmp_path, config, model=lite0)
+    build_gallery(lite0, config, tmp_path)
     assert broken_links(tmp_path) == [] and partial_files(tmp_path) == []
     data = manifest(tmp_path)
     record = data["units"]["logits:281"]

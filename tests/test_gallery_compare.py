@@ -33,7 +33,7 @@ def built(lite0, tmp_path_factory):
     config = GalleryConfig(layers=LAYERS, units=2, samples=1, render=RenderConfig(steps=12, size=64, progress=False),
                            examples=4, photos=("chelsea",), caricature_steps=6, source=str(images), progress=False)
     lite1 = ns.load("efficientnet_lite1")
-    build_galleries(out, config, [lite0, lite1])
+    build_galleries([lite0, lite1], config, out)
     return out, config, [lite0, lite1]
 
 
@@ -73,7 +73,7 @@ def test_a_second_build_reuses_the_matches(built, monkeypatch):
         raise AssertionError("the matches were computed again")
 
     monkeypatch.setattr(compare_views, "match_units", fail)
-    summaries = build_galleries(out, config, models)
+    summaries = build_galleries(models, config, out)
     assert [s.rendered for s in summaries] == [0, 0]
     assert (out / "compare" / PAIR / "matches.npz").stat().st_mtime_ns == stored
 

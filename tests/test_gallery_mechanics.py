@@ -25,8 +25,8 @@ def config(source, **changes) -> GalleryConfig:
 def built(lite0, tmp_path_factory):
     images = make_image_folder(tmp_path_factory.mktemp("images"))
     out = tmp_path_factory.mktemp("gallery")
-    build_gallery(out, config(images), model=lite0)  # first without mechanics: they are added later
-    summary = build_gallery(out, config(images, mechanics=True), model=lite0)
+    build_gallery(lite0, config(images), out)  # first without mechanics: they are added later
+    summary = build_gallery(lite0, config(images, mechanics=True), out)
     return out, summary, images
 
 
@@ -57,7 +57,7 @@ def test_layer_pages_are_sorted_by_how_polysemantic_their_units_look(built, lite
     from neuronscope.examples.topk import ExamplesConfig, dataset_examples
 
     source = resolve_source(str(images))
-    examples = dataset_examples(lite0, ["blocks.4.2"], source, ExamplesConfig(k=4, progress=False))["blocks.4.2"]
+    examples = dataset_examples(lite0, source, ["blocks.4.2"], ExamplesConfig(k=4, progress=False))["blocks.4.2"]
     x = [source.load(key) for key in dict.fromkeys(e.key for e in examples.top(1))]
     errors = [firing_cases(lite0, "blocks.4.2:1", x, "blocks.4.1", k=k).error for k in (1, 2)]
     assert polysemanticity(lite0, "blocks.4.2", [1], examples, source)[1] == pytest.approx(
@@ -66,7 +66,7 @@ def test_layer_pages_are_sorted_by_how_polysemantic_their_units_look(built, lite
 
 def test_atlas_pages_are_added_per_layer(built, lite0):
     out, _, images = built
-    build_gallery(out, config(images, mechanics=True, atlas=True), model=lite0)
+    build_gallery(lite0, config(images, mechanics=True, atlas=True), out)
     assert broken_links(out) == [] and partial_files(out) == []
     data = manifest(out)
     for layer in LAYERS:

@@ -67,8 +67,8 @@ def test_lite0_through_a_file_factory_builds_the_same_gallery_pages(lite0, lite0
     config = GalleryConfig(layers=("blocks.4.2",), units=2, samples=1, examples=3, photos=("chelsea",),
                            caricature_steps=6, render=RenderConfig(steps=12, size=64, progress=False),
                            source=str(folder), progress=False)
-    build_gallery(tmp_path / "zoo", config, model=lite0)
-    build_gallery(tmp_path / "spec", config, model=lite0_by_file)
+    build_gallery(lite0, config, tmp_path / "zoo")
+    build_gallery(lite0_by_file, config, tmp_path / "spec")
     zoo_files = sorted(p.relative_to(tmp_path / "zoo") for p in (tmp_path / "zoo").rglob("*") if p.is_file())
     spec_files = sorted(p.relative_to(tmp_path / "spec") for p in (tmp_path / "spec").rglob("*") if p.is_file())
     assert zoo_files == spec_files and len(zoo_files) > 10

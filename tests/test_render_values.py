@@ -10,10 +10,10 @@ import torch.nn.functional as F
 
 import neuronscope as ns
 from neuronscope import objectives as obj
+from neuronscope.models.depth import matched_layers
 from neuronscope.featurevis.caricature import (
     CaricatureConfig,
-    compare_models,
-    matched_layers,
+    caricatures_across_models,
     similarity_maps,
     similarity_overlay,
     similarity_sheet,
@@ -143,11 +143,12 @@ def test_the_similarity_overlay_glows_where_alike_and_outlines_the_cell():
 @pytest.fixture(scope="module")
 def compared(lite0):
     config = CaricatureConfig(steps=3, size=48, progress=False)
-    return compare_models([lite0, lite0], "chelsea", ["blocks.2.1", "blocks.4.2"], config)
+    return caricatures_across_models([lite0, lite0], "chelsea", ["blocks.2.1", "blocks.4.2"], config)
 
 
-def test_compare_models_of_a_model_with_itself(lite0, compared):
-    results, sheet = compared
+def test_caricatures_across_a_model_and_itself(lite0, compared):
+    results, sheet = compared.results, compared.sheet()
+    assert compared.depths[0] == compared.depths[1] == [lite0.depth("blocks.2.1"), lite0.depth("blocks.4.2")]
     assert matched_layers(lite0, ["blocks.2.1", "blocks.4.2", "bn2"], lite0) == ["blocks.2.1", "blocks.4.2", "bn2"]
     assert [r.layers for r in results] == [["blocks.2.1", "blocks.4.2"]] * 2
     torch.testing.assert_close(results[0].images, results[1].images, rtol=0, atol=0)  # same model, same seeds
@@ -168,7 +169,7 @@ def test_matched_layers_pick_the_nearest_relative_depth(lite0):
 
 
 def test_the_similarity_sheet_shows_both_overlays(lite0, compared):
-    result = compared[0][0]
+    result = compared.results[0]
     position = (2, 1)  # blocks.4.2 is 3x3 at 48 px
     sheet = similarity_sheet(lite0, result, 1, position)
     both = torch.stack([result.reference, result.images[1]])

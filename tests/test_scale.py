@@ -115,7 +115,7 @@ def test_a_worker_killed_while_rendering_is_retried_and_every_unit_is_recorded_o
     killer.start()
     try:
         with RayEngine(RayConfig(address=cluster, workers=2)) as engine:
-            summary = build_gallery(tmp_path, config, model=lite0, engine=engine)
+            summary = build_gallery(lite0, config, tmp_path, engine)
     finally:
         stop.set()
         killer.join()

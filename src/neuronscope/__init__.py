@@ -7,10 +7,12 @@
     result.save("out/")
 
 The public API, by family. Every function takes the model first, then what it analyses (units,
-an image), then where (layers, a folder).
+an image, a source of images), then where (layers, a folder); settings come as small config
+dataclasses. Results draw themselves with ``.sheet()`` (drawing only) and save their files
+with a manifest.
 """
 from . import data
-from .atlas import Atlas, AtlasConfig, activation_atlas
+from .atlas import Atlas, AtlasConfig, AtlasSamples, activation_atlas
 from .attribution import (
                           activation_grid,
                           attribute,
@@ -21,24 +23,31 @@ from .attribution import (
                           neuron_groups,
                           semantic_dictionary,
 )
+from .attribution.agreement import agreement
+from .attribution.method import best_method, method_agreements
+from .attribution.unit_classes import unit_classes
 from .capture import Capture, capture
 from .circuits import (
+                          MechanicsConfig,
                           contributions,
                           decompose,
                           expanded_weights,
                           firing_cases,
                           weight_factors,
 )
-from .comparison import MatchConfig, UnitMatches, match_units
+from .circuits.polysemanticity import polysemanticity
+from .comparison import MatchConfig, MatchedUnits, UnitMatches, match_units, matched_units
+from .data import ImageSource, resolve_source
 from .errors import NeuronscopeError
-from .examples import dataset_examples
-from .featurevis import objectives
+from .examples import ExamplesConfig, LayerExamples, dataset_examples
+from .featurevis import LoopConfig, Plateau, objectives, optimize
 from .featurevis.accentuate import Accentuation, accentuate
 from .featurevis.caricature import (
                           CaricatureConfig,
+                          ModelCaricatures,
                           attributive_caricature,
                           caricature,
-                          compare_models,
+                          caricatures_across_models,
 )
 from .featurevis.render import (
                           RenderConfig,
@@ -50,43 +59,53 @@ from .featurevis.render import (
 )
 from .featurevis.robustness import crop_robustness
 from .featurevis.transforms import TransformConfig
-from .gallery import GalleryConfig, build_gallery
+from .gallery import BuildSummary, GalleryConfig, build_galleries, build_gallery
 from .models import (
                           DEFAULT_MODEL,
                           LayerInfo,
                           Model,
+                          ModelInfo,
                           ModelSpec,
                           available_models,
                           imagenet_labels,
                           load,
                           wrap,
 )
+from .models import matched_layers, representative_layers
 from .names import INPUT, LOGITS
 from .predict import Prediction, Verdict, classify, verdicts
-from .readout import Reading, read_units
+from .readout import ImageReading, Reading, read_image, read_units
+from .replay import read_manifest, rerender
+from .stream import PassConfig, PassResult, stream
 from .units import Unit, parse_unit, parse_units
 
 __version__ = "0.1.0"
 
 __all__ = [
     # models and running them
-    "DEFAULT_MODEL", "INPUT", "LOGITS", "Capture", "LayerInfo", "Model", "ModelSpec", "NeuronscopeError", "Unit",
-    "available_models", "capture", "imagenet_labels", "load", "parse_unit", "parse_units", "wrap", "data",
+    "DEFAULT_MODEL", "INPUT", "LOGITS", "Capture", "LayerInfo", "Model", "ModelInfo", "ModelSpec", "NeuronscopeError", "Unit",
+    "available_models", "capture", "imagenet_labels", "load", "matched_layers", "parse_unit", "parse_units",
+    "representative_layers", "wrap", "data",
     # reading a model
-    "Prediction", "Reading", "Verdict", "classify", "read_units", "verdicts",
+    "ImageReading", "Prediction", "Reading", "Verdict", "classify", "read_image", "read_units", "verdicts",
     # feature visualization and caricatures
-    "Accentuation", "CaricatureConfig", "RenderConfig", "RenderWarning", "Result", "TransformConfig", "accentuate",
-    "attributive_caricature", "caricature", "compare_models", "crop_robustness", "objectives", "render", "render_layer",
-    "render_units",
+    "Accentuation", "CaricatureConfig", "LoopConfig", "ModelCaricatures", "Plateau", "RenderConfig", "RenderWarning",
+    "Result", "TransformConfig", "accentuate", "attributive_caricature", "caricature", "caricatures_across_models",
+    "crop_robustness", "objectives", "optimize", "render", "render_layer", "render_units",
     # building blocks
-    "activation_grid", "attribute", "attribute_all_classes", "class_factors", "class_support", "integrated_attribute",
-    "neuron_groups", "semantic_dictionary",
+    "activation_grid", "agreement", "attribute", "attribute_all_classes", "best_method", "class_factors",
+    "class_support", "integrated_attribute", "method_agreements", "neuron_groups", "semantic_dictionary",
+    "unit_classes",
     # circuits
-    "contributions", "decompose", "expanded_weights", "firing_cases", "weight_factors",
-    # dataset examples and the gallery
-    "GalleryConfig", "build_gallery", "dataset_examples",
+    "MechanicsConfig", "contributions", "decompose", "expanded_weights", "firing_cases", "polysemanticity",
+    "weight_factors",
+    # image sources, the one pass, dataset examples
+    "ExamplesConfig", "ImageSource", "LayerExamples", "PassConfig", "PassResult", "dataset_examples",
+    "resolve_source", "stream",
+    # the gallery, and outputs made again
+    "BuildSummary", "GalleryConfig", "build_galleries", "build_gallery", "read_manifest", "rerender",
     # comparing models
-    "MatchConfig", "UnitMatches", "match_units",
+    "MatchConfig", "MatchedUnits", "UnitMatches", "match_units", "matched_units",
     # activation atlases
-    "Atlas", "AtlasConfig", "activation_atlas",
+    "Atlas", "AtlasConfig", "AtlasSamples", "activation_atlas",
 ]

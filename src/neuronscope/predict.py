@@ -34,13 +34,18 @@ def classify(model: Model, images: Sequence[str | np.ndarray], top: int = 5, cro
     batch = torch.cat([model.input(image, crop_fraction=None if crop else 1.0) for image in images])
     with torch.no_grad(), capture(model, [LOGITS]) as cap:
         logits = cap(batch)[LOGITS]
+    return top_classes(model, logits, top)
+
+
+def top_classes(model: Model, logits: torch.Tensor, top: int = 5) -> list[list[Prediction]]:
+    """The ``top`` classes (softmax over ``logits``, (N, classes)) of each of N images."""
     probabilities = logits.softmax(dim=1)
     k = min(top, logits.shape[1])
     values, indices = probabilities.topk(k, dim=1)
     labels = model.labels or tuple(str(i) for i in range(logits.shape[1]))
     return [
         [Prediction(int(i), labels[int(i)], float(p), float(logits[row, int(i)])) for p, i in zip(values[row], indices[row])]
-        for row in range(len(batch))
+        for row in range(len(logits))
     ]
 
 

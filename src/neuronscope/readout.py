@@ -33,13 +33,45 @@ def read_units(model: Model, image: str | np.ndarray, units: Sequence[str | Unit
     return [_read(acts[u.layer][0], u) for u in parsed]
 
 
+@dataclass(frozen=True)
+class ImageReading:
+    """One image's prepared input (1, C, H, W) and its activations at some layers, from one
+    forward pass. Give it where an image is expected (``layer_activations``, and through it
+    neuron groups and semantic dictionaries) to reuse the pass instead of running another."""
+
+    x: torch.Tensor
+    activations: dict[str, torch.Tensor]
+
+
+def read_image(model: Model, image, layers: Sequence[str], size: int | tuple[int, int] | None = None) -> ImageReading:
+    """``image`` (anything ``Model.input`` accepts) through ``model`` once, keeping ``layers``."""
+    x = model.input(image, size)
+    with torch.no_grad(), capture(model, list(dict.fromkeys(layers))) as cap:
+        return ImageReading(x, cap(x))
+
+
 def layer_activations(model: Model, image, layer: str,
                       size: int | tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One image's activations at one layer, without gradients: (the prepared (1, C, H, W) input,
-    the layer's (C, ...) output). ``image`` is anything ``Model.input`` accepts."""
+    the layer's (C, ...) output). ``image`` is anything ``Model.input`` accepts, or an
+    ``ImageReading`` that holds the layer (at the size asked for)."""
+    if isinstance(image, ImageReading) and layer in image.activations and size is None:
+        return image.x, image.activations[layer][0]
+    if isinstance(image, ImageReading):
+        image = image.x
     x = model.input(image, size)
     with torch.no_grad(), capture(model, [layer]) as cap:
         return x, cap(x)[layer][0]
+
+
+def channel_peaks(model: Model, images: torch.Tensor, units: Sequence[Unit]) -> torch.Tensor:
+    """(N,): each unit's (a channel of a layer) largest activation anywhere on its own image,
+    ``images[i]`` for ``units[i]``, seen as they are (no transforms): comparable to the spatial
+    maxima by which dataset examples are ranked."""
+    layers = list(dict.fromkeys(unit.layer for unit in units))
+    with torch.no_grad(), capture(model, layers) as cap:
+        acts = cap(images.to(model.device, model.dtype))
+    return torch.stack([acts[unit.layer][i, unit.channel].reshape(-1).amax() for i, unit in enumerate(units)]).cpu()
 
 
 def _read(activation: torch.Tensor, unit: Unit) -> Reading:

@@ -1,7 +1,7 @@
 """Activation atlases and class activation atlases (``activation_atlas``)."""
 from .atlas import activation_atlas
-from .collect import Samples, collect
+from .collect import AtlasSamples, Samples, collect
 from .config import AtlasConfig
 from .result import Atlas
 
-__all__ = ["Atlas", "AtlasConfig", "Samples", "activation_atlas", "collect"]
+__all__ = ["Atlas", "AtlasConfig", "AtlasSamples", "Samples", "activation_atlas", "collect"]

@@ -1,8 +1,8 @@
 """Activation atlases: a map of what a layer represents over a dataset (Carter et al. 2019).
 
-    atlas = activation_atlas(model, "blocks.4.2")                    # the bundled crops
-    atlas.save("out/atlas")                                          # atlas.png, icons, cells.json
-    tabby = activation_atlas(model, "blocks.4.2", target="tabby")    # a class activation atlas
+    atlas = activation_atlas(model, "photos", "blocks.4.2")                    # the bundled crops
+    atlas.save("out/atlas")                                                    # atlas.png, icons, cells.json
+    tabby = activation_atlas(model, "photos", "blocks.4.2", target="tabby")    # a class activation atlas
 
 Activation vectors at random interior positions of the source's images are laid out in 2-D by
 similarity (t-SNE, cosine), binned on a G x G grid; every cell with enough members gets the mean
@@ -13,8 +13,10 @@ A class atlas keeps only the samples that support one class (``classes``), then 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
-from ..data.sources import ImageSource, bundled_source
+from ..data.resolve import resolve_source
+from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
 from ..manifest import build_manifest
 from ..models.digest import weights_digest
@@ -34,25 +36,25 @@ from .result import Atlas
 from .whitening import RIDGE, whitened_cosine, whitening
 
 
-def activation_atlas(model: Model, layer: str, source: ImageSource | None = None, config: AtlasConfig | None = None,
+def activation_atlas(model: Model, source: ImageSource | str | None, layer: str, config: AtlasConfig | None = None,
                      target: str | int | None = None, *, samples: Samples | None = None) -> Atlas:
-    """The activation atlas of ``layer`` over ``source`` (default: the bundled crops), or with
-    ``target`` (a class name or index) the class activation atlas of that class. ``samples``:
-    ones ``collect`` made before (of this layer), to make several atlases from one pass."""
+    """The activation atlas of ``layer`` over ``source`` (an ImageSource, or what
+    ``data.resolve_source`` reads: None or ``"photos"`` for the bundled crops, a folder, ...), or
+    with ``target`` (a class name or index) the class activation atlas of that class.
+    ``samples``: ones ``collect`` (or an ``AtlasSamples`` accumulator) made before, of this
+    layer, to make several atlases from one pass."""
     config = config or AtlasConfig()
     info = model.spatial_layer(layer)
     if config.layout == "umap":
         require_umap()
     k = None if target is None else model.class_index(target)
-    source = source if source is not None else bundled_source()
+    source = resolve_source(source)
     threshold = config.cell_threshold(k is not None)
     timing: dict[str, float] = {}
     start = time.perf_counter()
     if samples is None:
         _check_enough(len(source) * config.positions, threshold, None)  # before any work
-        samples = collect(model, info.name, source, positions=config.positions, seed=config.seed,
-                          attributions=config.attributions or k is not None, batch=config.batch,
-                          progress=config.progress)
+        samples = collect(model, source, info.name, replace(config, attributions=config.attributions or k is not None))
     elif samples.layer != info.name:
         raise NeuronscopeError(f"the samples are of layer '{samples.layer}', not '{info.name}'")
     timing["collect_s"] = time.perf_counter() - start

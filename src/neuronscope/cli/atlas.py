@@ -47,7 +47,7 @@ def _atlas(args: argparse.Namespace) -> None:
                          progress=not args.no_progress)
     source = resolve_source(args.source)
     model = load_model(args)
-    atlas = activation_atlas(model, args.layer, source, config, target=args.target)
+    atlas = activation_atlas(model, source, args.layer, config, target=args.target)
     save_sheet(out, atlas.sheet(), atlas.manifest)
     if args.icons:
         atlas.save(args.icons)

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import argparse
 
-from ..comparison.match import MatchConfig, match_units
+from ..comparison.match import MatchConfig, finish_matching, unit_matching
 from ..comparison.positions import GRID_MODES
 from ..comparison.report import describe, write_comparison
 from ..comparison.sheets import SheetConfig
 from ..data.resolve import resolve_source
 from ..data.sources import ImageSource, first
 from ..errors import NeuronscopeError
-from ..featurevis.caricature.views import matched_layers
-from ..gallery.plan import representative_layers
+from ..examples import ExamplesConfig, ExamplesPass
+from ..models.depth import matched_layers, representative_layers
 from ..models.model import Model
+from ..stream import stream
 from ..units import parse_unit
 from .common import (
     MODEL_HELP,
@@ -63,13 +64,30 @@ def _compare(args: argparse.Namespace) -> None:
     units = _units(args.units, model_a, layers_a)
     model_b = load_model(argparse.Namespace(**{**vars(args), "weights": args.weights_b}), source=args.model_b)
     layers_b = _layers_b(args.layers_b, model_a, layers_a, model_b)
-    matches = match_units(model_a, model_b, layers_a, layers_b, source, config)
     sheet = SheetConfig(steps=args.steps, progress=not args.no_progress)
-    paths = write_comparison(out, model_a, model_b, matches, units, source, sheet)
+    matches, examples = _matches_and_examples(model_a, model_b, source, layers_a, layers_b, config, sheet)
+    paths = write_comparison(model_a, model_b, matches, out, units, source, sheet, examples)
     print(f"{model_a.name} vs {model_b.name} on {matches.images} images of {source.name}:")
     print_table(describe(matches), right=(1, 3, 4, 5, 6), indent="  ")
     for path in paths:
         print(path)
+
+
+def _matches_and_examples(model_a: Model, model_b: Model, source, layers_a: list[str], layers_b: list[str] | None,
+                          config: MatchConfig, sheet: SheetConfig):
+    """The matches and both models' dataset examples of the compared layers (for the sheet), from
+    one pass over ``source``."""
+    matching = unit_matching(model_a, model_b, layers_a, layers_b, config)
+    wanted = {model_a: list(matching.layers_a)}
+    wanted.setdefault(model_b, [])
+    wanted[model_b] = list(dict.fromkeys([*wanted[model_b], *matching.layers_b]))
+    found = {m: ExamplesPass(m, source, names, ExamplesConfig(k=sheet.examples, progress=False))
+             for m, names in wanted.items()}
+    result = stream(source, [matching, *(f.accumulator for f in found.values())], config.pass_config(),
+                    what=f"compare {model_a.name} / {model_b.name}")
+    for f in found.values():
+        f.finish(result)
+    return finish_matching(matching, source, result, config), (found[model_a].results, found[model_b].results)
 
 
 def _layers_b(text: str | None, model_a: Model, layers_a: list[str], model_b: Model) -> list[str] | None:

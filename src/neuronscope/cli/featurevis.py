@@ -10,7 +10,7 @@ from ..featurevis.caricature import (
     CaricatureConfig,
     attributive_caricature,
     caricature,
-    compare_models,
+    caricatures_across_models,
 )
 from ..featurevis.caricature.views import attributive_sheet
 from ..featurevis.render import DEFAULT_DIVERSITY_WEIGHT, render_layer, render_units
@@ -158,8 +158,8 @@ def _caricatures(models: list, args: argparse.Namespace, layers: list[str], conf
     if len(models) > 1:
         if args.classes:
             raise NeuronscopeError("--class works with one --model; compare models with plain caricatures")
-        results, sheet = compare_models(models, args.image, layers, config)
-        return results, sheet, {"kind": "caricature comparison", "image": args.image, "runs": [r.manifest for r in results]}
+        compared = caricatures_across_models(models, args.image, layers, config)
+        return compared.results, compared.sheet(), {**compared.manifest, "image": args.image}
     if args.classes:
         targets = split_list(args.classes)
         results = [attributive_caricature(models[0], args.image, layer, targets, config) for layer in layers]

@@ -57,10 +57,10 @@ def add_commands(commands) -> None:
 def _microscope(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from ..gallery.multi import build_galleries
+    from ..gallery.build import build_galleries
 
     config = GalleryConfig(
-        model=args.models[0], layers=_names(args.layers), units=None if args.all else args.units,
+        layers=_names(args.layers), units=None if args.all else args.units,
         source=args.source, photos=_names(args.photos), samples=args.samples, examples=args.examples,
         classes=_names(args.classes) or (), mechanics=args.mechanics, atlas=args.atlas,
         progress=not args.no_progress)
@@ -68,7 +68,7 @@ def _microscope(args: argparse.Namespace) -> None:
         config = replace(config, render=replace(config.render, steps=args.steps))
     models = [load_model(args, source=name) for name in args.models]
     with _engine(args) as engine:
-        _report(build_galleries(args.out, config, models, engine=engine), args.out)
+        _report(build_galleries(models, config, args.out, engine), args.out)
 
 
 def _report(summaries: list, out: str) -> None:

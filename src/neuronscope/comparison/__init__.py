@@ -5,9 +5,10 @@ of model B over the same images at aligned positions, in one streaming pass, and
 linear CKA of every pair of layers; ``UnitMatches`` holds the result (arrays and names; save,
 load, a similarity heatmap across depth and a sheet of matched units).
 """
-from .match import MatchConfig, match_units
+from .accumulate import UnitMatching
+from .match import MatchConfig, finish_matching, match_units, unit_matching
 from .result import UnitMatches, best_matches
-from .sheets import Pair, SheetConfig, matched_units_sheet, pick_units
+from .sheets import MatchedUnits, Pair, SheetConfig, matched_units, pick_units
 
-__all__ = ["MatchConfig", "Pair", "SheetConfig", "UnitMatches", "best_matches", "match_units", "matched_units_sheet",
-           "pick_units"]
+__all__ = ["MatchConfig", "MatchedUnits", "Pair", "SheetConfig", "UnitMatches", "UnitMatching", "best_matches",
+           "finish_matching", "match_units", "matched_units", "pick_units", "unit_matching"]

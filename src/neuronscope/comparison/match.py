@@ -1,12 +1,13 @@
 """Matching units across models: which unit of model B behaves like a given unit of model A.
 
-    matches = ns.match_units(ns.load("efficientnet_lite0"), ns.load("efficientnet_lite1"))
+    matches = ns.match_units(ns.load("efficientnet_lite0"), ns.load("efficientnet_lite1"))   # bundled crops
     matches.cka                                  # (6, 6) linear CKA of every pair of layers
     matches.matches("blocks.4.2:17")             # its best matches in every layer of Lite1
     matches.heatmap(); matches.save("out/")
 
-One streaming pass over an image source: every image goes to each model at that model's own
-input size and preprocessing; each layer's map is resampled to a grid of relative positions
+One streaming pass over an image source (``stream.stream`` with a ``UnitMatching`` accumulator,
+which a gallery shares with its other consumers): every image goes to each model at that model's
+own input size and preprocessing; each layer's map is resampled to a grid of relative positions
 (``positions``) so that units of the two models are compared at the same places of the same
 images; float64 sums (``statistics``) give the Pearson correlation of every unit pair and the
 linear CKA of every pair of layers. Universality in the sense of Li et al. 2015 ("Convergent
@@ -21,11 +22,13 @@ import numpy as np
 
 from ..data.sources import ImageSource, bundled_source
 from ..errors import NeuronscopeError
+from ..models.depth import representative_layers
 from ..models.model import Model
+from ..stream import PassConfig, PassResult, Runner, stream
+from .accumulate import UnitMatching
 from .positions import layer_grid, pair_grids
 from .result import UnitMatches
 from .statistics import correlation, linear_cka
-from .stream import Sums, run_pass
 
 
 @dataclass(frozen=True)
@@ -49,43 +52,56 @@ class MatchConfig:
     workers: int | None = None
     progress: bool = True
 
+    def pass_config(self) -> PassConfig:
+        return PassConfig(batch=self.batch, workers=self.workers, progress=self.progress)
 
-def match_units(model_a: Model, model_b: Model, layers_a: Sequence[str] | None = None,
-                layers_b: Sequence[str] | None = None, source: ImageSource | None = None,
-                config: MatchConfig = MatchConfig()) -> UnitMatches:
+
+def match_units(model_a: Model, model_b: Model, source: ImageSource | None = None,
+                layers_a: Sequence[str] | None = None, layers_b: Sequence[str] | None = None,
+                config: MatchConfig = MatchConfig(), runner: Runner | None = None) -> UnitMatches:
     """Correlate every unit of ``layers_a`` (of ``model_a``) with every unit of ``layers_b`` (of
     ``model_b``) over the positions of ``source`` (default: the 330 bundled crops), and the
-    linear CKA of every pair of layers, in one streaming pass.
+    linear CKA of every pair of layers, in one streaming pass (``runner``: another engine).
 
-    Layers default to ``gallery.plan.representative_layers`` of each model (the last layer of
-    each of the 6 deepest stages); they are sorted by relative depth. The same model may be
-    given twice (one forward pass then serves both sides).
+    Layers default to ``models.representative_layers`` of each model (the last layer of each of
+    the 6 deepest stages); they are sorted by relative depth. The same model may be given twice
+    (one forward pass then serves both sides).
     """
+    matching = unit_matching(model_a, model_b, layers_a, layers_b, config)
+    source = source if source is not None else bundled_source()
+    result = stream(source, [matching], config.pass_config(), runner=runner,
+                    what=f"compare {model_a.name} / {model_b.name}")
+    return finish_matching(matching, source, result, config)
+
+
+def unit_matching(model_a: Model, model_b: Model, layers_a: Sequence[str] | None = None,
+                  layers_b: Sequence[str] | None = None, config: MatchConfig = MatchConfig()) -> UnitMatching:
+    """The accumulator of ``match_units`` (checked layers and grids), for a pass shared with
+    other consumers; ``finish_matching`` turns it into ``UnitMatches`` once the pass is done."""
     _check(config)
     names_a, names_b = _layers(model_a, layers_a), _layers(model_b, layers_b)
     grids = pair_grids({n: layer_grid(model_a.layer(n).spatial) for n in names_a},
                        {n: layer_grid(model_b.layer(n).spatial) for n in names_b}, config.grid)
-    channels = ({n: model_a.layer(n).channels for n in names_a}, {n: model_b.layer(n).channels for n in names_b})
-    source = source if source is not None else bundled_source()
-    sums = run_pass((model_a, model_b), (names_a, names_b), source, Sums.start(grids, channels, model_b is model_a),
-                    config.batch, config.workers, config.progress)
-    return _finish(model_a, model_b, names_a, names_b, sums, source, config)
+    return UnitMatching(model_a, model_b, names_a, names_b, grids)
 
 
-def _finish(model_a: Model, model_b: Model, names_a: list[str], names_b: list[str], sums: Sums,
-            source: ImageSource, config: MatchConfig) -> UnitMatches:
+def finish_matching(matching: UnitMatching, source: ImageSource, result: PassResult,
+                    config: MatchConfig = MatchConfig()) -> UnitMatches:
+    """The ``UnitMatches`` of a finished pass: correlations, CKA, dead units."""
+    model_a, model_b = matching.readers[0].model, matching.readers[1].model
+    names_a, names_b = matching.layers_a, matching.layers_b
     cka = np.full((len(names_a), len(names_b)), np.nan)
     grid_array = np.zeros((len(names_a), len(names_b), 2), dtype=np.int64)
     correlations = {}
     for i, a in enumerate(names_a):
         for j, b in enumerate(names_b):
-            grid = sums.grids[(a, b)]
-            cross = sums.cross[(a, b)]
+            grid = matching.grids[(a, b)]
+            cross = matching.cross[(a, b)]
             correlations[(a, b)] = correlation(cross.a, cross.b, cross).astype(np.float32)
             cka[i, j] = linear_cka(cross.a, cross.b, cross)
             grid_array[i, j] = grid
     dead = ({}, {})
-    for (a, b), cross in sums.cross.items():
+    for (a, b), cross in matching.cross.items():
         dead[0].setdefault(a, set()).update(np.flatnonzero(cross.a.dead()).tolist())
         dead[1].setdefault(b, set()).update(np.flatnonzero(cross.b.dead()).tolist())
     return UnitMatches(
@@ -94,14 +110,12 @@ def _finish(model_a: Model, model_b: Model, names_a: list[str], names_b: list[st
         [model_a.layer(n).channels for n in names_a], [model_b.layer(n).channels for n in names_b],
         cka, grid_array, correlations,
         {n: sorted(dead[0].get(n, ())) for n in names_a}, {n: sorted(dead[1].get(n, ())) for n in names_b},
-        sums.images, source.name, config.top,
-        manifest={"config": asdict(config), "skipped": len(source.skipped),
+        matching.images, source.name, config.top,
+        manifest={"config": asdict(config), "skipped": len(result.skipped),
                   "model_specs": [_spec(model_a), _spec(model_b)]})
 
 
 def _layers(model: Model, layers: Sequence[str] | None) -> list[str]:
-    from ..gallery.plan import representative_layers
-
     if layers is None:
         return representative_layers(model)
     if isinstance(layers, str):

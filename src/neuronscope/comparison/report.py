@@ -9,7 +9,8 @@ from ..data.sources import ImageSource
 from ..images import save_png
 from ..manifest import build_manifest, write_json
 from ..models.model import Model
-from .sheets import SheetConfig, matched_units_sheet, pick_units
+from ..examples.results import LayerExamples
+from .sheets import SheetConfig, matched_units
 
 if TYPE_CHECKING:
     from .result import UnitMatches
@@ -19,17 +20,19 @@ SHEET = "matches.png"
 MANIFEST = "manifest.json"
 
 
-def write_comparison(folder: str | Path, model_a: Model, model_b: Model, matches: UnitMatches,
+def write_comparison(model_a: Model, model_b: Model, matches: UnitMatches, folder: str | Path,
                      units: Sequence[str] | int = 4, source: ImageSource | None = None,
-                     config: SheetConfig | None = None) -> list[Path]:
+                     config: SheetConfig | None = None,
+                     examples: tuple[dict[str, LayerExamples], dict[str, LayerExamples]] | None = None) -> list[Path]:
     """Write into ``folder``: ``similarity.png`` (CKA and mean best-match heatmaps across depth),
     ``matches.png`` (the sheet of matched ``units``, see ``pick_units``), ``matches.json`` and
     ``matches.npz`` (``UnitMatches.save``) and ``manifest.json`` (models, layers, source,
-    settings, the units shown, versions). Returns the paths written."""
+    settings, the units shown, versions). ``examples``: both models' dataset examples of the
+    compared layers, if the matching's pass collected them. Returns the paths written."""
     folder = Path(folder)
     config = config or SheetConfig()
-    pairs = pick_units(matches, units)
-    sheet = matched_units_sheet(model_a, model_b, pairs, source, config)
+    shown = matched_units(model_a, model_b, matches, units, source, config, examples)
+    pairs, sheet = shown.pairs, shown.sheet()
     paths = [save_png(folder / HEATMAP, matches.heatmap()), save_png(folder / SHEET, sheet), *matches.save(folder)]
     manifest = build_manifest(
         "unit matches", model=model_a, model_b=model_b.name,

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import NeuronscopeError, did_you_mean
 from ..images import SheetDisplay
 from ..manifest import atomic_write_bytes, write_json
+from ..models.depth import nearest_depth
 from .summary import FORMAT, summarize
 
 ARRAYS = "matches.npz"
@@ -77,11 +78,12 @@ class UnitMatches(SheetDisplay):
         r = self.correlation(layer_a, layer_b)
         return best_matches(r.T if reverse else r, k or self.top)
 
-    def matches(self, unit: str, k: int | None = None, model: str = "a") -> dict[str, list[tuple[int, float]]]:
-        """The best matches of one unit (``"blocks.4.2:17"``) of model ``"a"`` or ``"b"``, in each
-        layer of the other model: layer -> [(channel, correlation), ...], best first."""
-        if model not in ("a", "b"):
-            raise NeuronscopeError(f"model must be 'a' or 'b', got {model!r}")
+    def matches(self, unit: str, k: int | None = None, side: str = "a") -> dict[str, list[tuple[int, float]]]:
+        """The best matches of one unit (``"blocks.4.2:17"``) of model ``side`` (``"a"`` or ``"b"``),
+        in each layer of the other model: layer -> [(channel, correlation), ...], best first."""
+        if side not in ("a", "b"):
+            raise NeuronscopeError(f"side must be 'a' or 'b', got {side!r}")
+        model = side
         layer, _, channel = unit.rpartition(":")
         own, other = (self.layers_a, self.layers_b) if model == "a" else (self.layers_b, self.layers_a)
         layer = self._name(layer, own, self.model_a if model == "a" else self.model_b)
@@ -109,13 +111,14 @@ class UnitMatches(SheetDisplay):
     def matched_layer(self, layer_a: str) -> str:
         """The layer of B (among ``layers_b``) nearest in relative depth to ``layer_a`` of A."""
         depth = self.depth_a[self.layers_a.index(self._name(layer_a, self.layers_a, self.model_a))]
-        return self.layers_b[int(np.argmin(np.abs(self.depth_b - depth)))]
+        return nearest_depth(dict(zip(self.layers_b, map(float, self.depth_b))), float(depth))
 
-    def most_similar_layer(self, layer: str, model: str = "a") -> tuple[str, float] | None:
-        """The layer of the other model with the highest linear CKA to ``layer`` of model ``"a"``
-        or ``"b"``, and that CKA; None when every CKA of ``layer`` is undefined (a constant layer)."""
-        if model not in ("a", "b"):
-            raise NeuronscopeError(f"model must be 'a' or 'b', got {model!r}")
+    def most_similar_layer(self, layer: str, side: str = "a") -> tuple[str, float] | None:
+        """The layer of the other model with the highest linear CKA to ``layer`` of model ``side``
+        (``"a"`` or ``"b"``), and that CKA; None when every CKA of ``layer`` is undefined (a constant layer)."""
+        if side not in ("a", "b"):
+            raise NeuronscopeError(f"side must be 'a' or 'b', got {side!r}")
+        model = side
         own, other = (self.layers_a, self.layers_b) if model == "a" else (self.layers_b, self.layers_a)
         i = own.index(self._name(layer, own, self.model_a if model == "a" else self.model_b))
         row = self.cka[i] if model == "a" else self.cka[:, i]
@@ -134,16 +137,6 @@ class UnitMatches(SheetDisplay):
 
     def preview(self):
         return self.heatmap()
-
-    def sheet(self, model_a, model_b, units: list[str] | int = 4, source=None, config=None):
-        """Matched units side by side (a PIL image): for units of A (addresses, or the ``units``
-        best-matched units of A's middle layer in its depth-matched layer of B), each unit's
-        feature visualization and top dataset examples, then its best match's in B, with
-        their correlation. Needs both models (it renders and runs an examples pass)."""
-        from .sheets import matched_units_sheet, pick_units
-
-        pairs = pick_units(self, units)
-        return matched_units_sheet(model_a, model_b, pairs, source, config)
 
     # --- files -----------------------------------------------------------------------------
 

@@ -11,11 +11,13 @@ from PIL import Image, ImageDraw
 
 from ..data.sources import ImageSource, bundled_source
 from ..errors import NeuronscopeError
-from ..examples.results import ExamplesConfig
-from ..examples.topk import dataset_examples, example_crop
+from ..examples.inputs import ExampleImages
+from ..examples.results import ExamplesConfig, LayerExamples
+from ..examples.topk import ExamplesPass, crop_box
 from ..featurevis.render import RenderConfig, render_units
-from ..images import default_font, to_pil
+from ..images import SheetDisplay, default_font, to_pil
 from ..models.model import Model
+from ..stream import PassConfig, stream
 from .heatmap import FONT, SMALL
 
 if TYPE_CHECKING:
@@ -76,31 +78,60 @@ def pick_units(matches: UnitMatches, units: Sequence[str] | int = 4) -> list[Pai
     return pairs
 
 
-def matched_units_sheet(model_a: Model, model_b: Model, pairs: Sequence[Pair], source: ImageSource | None = None,
-                        config: SheetConfig | None = None) -> Image.Image:
-    """One row per pair: A's unit (feature visualization, top examples), then its match in B
-    (the same), headed by both addresses and their correlation (a PIL image)."""
+@dataclass
+class MatchedUnits(SheetDisplay):
+    """Matched units side by side, ready to draw: for each pair, A's unit and its match in B, each
+    as its feature visualization and top dataset examples (PIL images of ``config.size`` px)."""
+
+    model_a: str
+    model_b: str
+    pairs: list[Pair]
+    side_a: list[list[Image.Image]]
+    side_b: list[list[Image.Image]]
+    config: SheetConfig
+
+    def sheet(self) -> Image.Image:
+        """One row per pair: A's unit, then its match in B, headed by both addresses and their correlation."""
+        return _compose(self.model_a, self.model_b, self.pairs, self.side_a, self.side_b, self.config)
+
+
+def matched_units(model_a: Model, model_b: Model, matches: UnitMatches, units: Sequence[str] | int = 4,
+                  source: ImageSource | None = None, config: SheetConfig | None = None,
+                  examples: tuple[dict[str, LayerExamples], dict[str, LayerExamples]] | None = None) -> MatchedUnits:
+    """The pairs ``pick_units`` chooses, each unit rendered and with its top dataset examples from
+    ``source`` (default: the bundled crops): ``examples`` (both models' ``dataset_examples`` of the
+    layers involved, e.g. from the matching's own pass), or one pass over ``source`` for both."""
     config = config or SheetConfig()
-    if not pairs:
-        raise NeuronscopeError("no matched units to show")
+    pairs = pick_units(matches, units)
     source = source if source is not None else bundled_source()
-    side_a = _side(model_a, [p.unit_a for p in pairs], source, config)
-    side_b = _side(model_b, [p.unit_b for p in pairs], source, config)
-    return _compose(model_a.name, model_b.name, pairs, side_a, side_b, config)
+    if examples is None:
+        layers = [list(dict.fromkeys(u.rpartition(":")[0] for u in side)) for side in
+                  ([p.unit_a for p in pairs], [p.unit_b for p in pairs])]
+        found = [ExamplesPass(m, source, names, ExamplesConfig(k=config.examples, progress=config.progress))
+                 for m, names in zip((model_a, model_b), layers)]
+        result = stream(source, [f.accumulator for f in found], PassConfig(progress=config.progress),
+                        what=f"examples {model_a.name} / {model_b.name}")
+        for f in found:
+            f.finish(result)
+        examples = (found[0].results, found[1].results)
+    images = ExampleImages(source)
+    side_a = _side(model_a, [p.unit_a for p in pairs], examples[0], images, config)
+    side_b = _side(model_b, [p.unit_b for p in pairs], examples[1], images, config)
+    return MatchedUnits(model_a.name, model_b.name, pairs, side_a, side_b, config)
 
 
-def _side(model: Model, units: list[str], source: ImageSource, config: SheetConfig) -> list[list[Image.Image]]:
+def _side(model: Model, units: list[str], examples: dict[str, LayerExamples], images: ExampleImages,
+          config: SheetConfig) -> list[list[Image.Image]]:
     """For each unit: its feature visualization, then its top examples (PIL images, ``size`` px)."""
     render = RenderConfig(steps=config.steps, size=config.size, seed=config.seed, progress=config.progress)
     pictures = render_units(model, list(dict.fromkeys(units)), render)
     by_unit = dict(zip(dict.fromkeys(units), pictures.images))
-    layers = list(dict.fromkeys(u.rpartition(":")[0] for u in units))
-    found = dataset_examples(model, layers, source, ExamplesConfig(k=config.examples, progress=config.progress))
     rows = []
     for unit in units:
         layer, _, channel = unit.rpartition(":")
-        crops = [to_pil(example_crop(model, source, ex, size=config.size)) for ex in found[layer].top(int(channel))]
-        rows.append([to_pil(by_unit[unit]).resize((config.size, config.size)), *crops[:config.examples]])
+        crops = [to_pil(crop_box(images.example_image(model, ex.key, ex.input_size), ex.box, size=config.size))
+                 for ex in examples[layer].top(int(channel))[:config.examples]]
+        rows.append([to_pil(by_unit[unit]).resize((config.size, config.size)), *crops])
     return rows
 
 

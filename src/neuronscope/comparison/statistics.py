@@ -1,13 +1,14 @@
 """Streaming second moments in float64: memory constant in the number of images.
 
-    moments = Moments(channels)                  # one layer at one grid
-    moments.add(rows)                            # (N, C): positions x units, any number of times
-    cross = Cross(moments_a, moments_b); cross.add(rows_a, rows_b)
+    moments = Moments.of(rows)                   # (N, C): positions x units of one batch
+    moments.merge(Moments.of(more_rows))         # batches in any sizes, merged one by one
     correlation(moments_a, moments_b, cross)     # (C_a, C_b) Pearson; NaN for constant units
     linear_cka(moments_a, moments_b, cross)      # ||Cov_ab||_F^2 / (||Cov_aa||_F ||Cov_bb||_F)
 
-Sums are kept of the values minus a shift (each unit's mean over the first rows seen), so that
-the covariance ``S_xy / n - mean_x mean_y`` does not lose its digits to a large common mean.
+Each batch is summarized about its own mean (count, mean, centred Gram matrix, and for a pair of
+layers the centred cross-products) and merged with the pairwise update of Chan, Golub & LeVeque
+(1979), so no digits are lost to a large common mean and batches can be summarized anywhere (a
+Ray worker) and merged here.
 """
 from __future__ import annotations
 
@@ -20,67 +21,92 @@ largest magnitude (at least 1): float rounding of an averaged constant stays far
 
 
 class Moments:
-    """Running sums of one layer's units at one grid: count, sum, Gram matrix, minimum, maximum."""
+    """One layer's units at one grid: count, mean, centred Gram matrix ``sum (x - mean)(x - mean)^T``,
+    minimum and maximum of every row seen."""
 
     def __init__(self, channels: int) -> None:
         self.channels = channels
         self.count = 0
-        self.shift: torch.Tensor | None = None
-        self.total: torch.Tensor | None = None
+        self.mean: torch.Tensor | None = None
         self.gram: torch.Tensor | None = None
         self.low: torch.Tensor | None = None
         self.high: torch.Tensor | None = None
-        self._covariance: tuple[int, np.ndarray] | None = None
 
-    def centred(self, rows: torch.Tensor) -> torch.Tensor:
-        """``rows`` (N, C) as float64 minus the shift (set from the first rows ever given)."""
+    @classmethod
+    def of(cls, rows: torch.Tensor) -> tuple[Moments, torch.Tensor]:
+        """The moments of (N, C) ``rows`` (in float64) and the rows minus their mean."""
         rows = rows.double()
-        if self.shift is None:
-            self.shift = rows.mean(0)
-        return rows - self.shift
+        moments = cls(rows.shape[1])
+        moments.count, moments.mean = len(rows), rows.mean(0)
+        centred = rows - moments.mean
+        moments.gram, moments.low, moments.high = centred.T @ centred, rows.amin(0), rows.amax(0)
+        return moments, centred
 
-    def add(self, rows: torch.Tensor, centred: torch.Tensor | None = None) -> None:
-        """Add (N, C) rows (``centred``: the same rows from ``centred``, if already computed)."""
-        y = self.centred(rows) if centred is None else centred
-        low, high = rows.amin(0).double(), rows.amax(0).double()
-        if self.total is None:
-            self.total, self.gram, self.low, self.high = y.sum(0), y.T @ y, low, high
-        else:
-            self.total += y.sum(0)
-            self.gram += y.T @ y
-            self.low, self.high = torch.minimum(self.low, low), torch.maximum(self.high, high)
-        self.count += len(rows)
+    def merge(self, other: Moments) -> None:
+        """Add the rows ``other`` summarizes."""
+        if other.count == 0:
+            return
+        if self.count == 0:
+            self.count, self.mean, self.gram = other.count, other.mean.clone(), other.gram.clone()
+            self.low, self.high = other.low.clone(), other.high.clone()
+            return
+        total = self.count + other.count
+        delta = other.mean - self.mean
+        self.gram += other.gram + torch.outer(delta, delta) * (self.count * other.count / total)
+        self.mean += delta * (other.count / total)
+        self.low, self.high = torch.minimum(self.low, other.low), torch.maximum(self.high, other.high)
+        self.count = total
+
+    def to(self, device: torch.device | str) -> Moments:
+        moved = Moments(self.channels)
+        moved.count = self.count
+        moved.mean, moved.gram, moved.low, moved.high = (None if t is None else t.to(device) for t in
+                                                         (self.mean, self.gram, self.low, self.high))
+        return moved
 
     def covariance(self) -> np.ndarray:
         """(C, C) covariance of the units over every row seen (population normalization)."""
-        if self._covariance is None or self._covariance[0] != self.count:
-            mean = self.total / self.count
-            self._covariance = (self.count, (self.gram / self.count - torch.outer(mean, mean)).cpu().numpy())
-        return self._covariance[1]
+        return (self.gram / self.count).cpu().numpy()
 
     def dead(self) -> np.ndarray:
         """(C,) bool: units constant over every row seen."""
         scale = torch.maximum(self.high.abs(), self.low.abs()).clamp(min=1.0)
         return ((self.high - self.low) <= DEAD_TOLERANCE * scale).cpu().numpy()
 
+    def state(self) -> dict[str, np.ndarray]:
+        if self.count == 0:
+            return {"count": np.array(0)}
+        return {"count": np.array(self.count), "mean": self.mean.cpu().numpy(), "gram": self.gram.cpu().numpy(),
+                "low": self.low.cpu().numpy(), "high": self.high.cpu().numpy()}
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.count = int(arrays["count"])
+        if self.count:
+            self.mean, self.gram, self.low, self.high = (torch.from_numpy(np.array(arrays[k]))
+                                                         for k in ("mean", "gram", "low", "high"))
+
 
 class Cross:
-    """Running cross-products of two layers' units at one grid: sum of y_a^T y_b (shifted values)."""
+    """Centred cross-products of two layers' units at one grid: ``sum (x_a - mean_a)(x_b - mean_b)^T``
+    over the positions both saw; the two ``Moments`` hold the counts and means."""
 
     def __init__(self, a: Moments, b: Moments) -> None:
         self.a, self.b = a, b
         self.product: torch.Tensor | None = None
 
-    def add(self, centred_a: torch.Tensor, centred_b: torch.Tensor) -> None:
-        """Add rows already shifted by ``a.centred`` and ``b.centred`` (the same positions, in order)."""
-        part = centred_a.T @ centred_b
-        self.product = part if self.product is None else self.product + part
+    def merge(self, product: torch.Tensor, a: Moments, b: Moments) -> None:
+        """Add a batch's centred cross-products, whose rows ``a`` and ``b`` summarize; call it
+        before ``a`` and ``b`` are merged into this pair's moments (it reads their old means)."""
+        if self.a.count == 0:
+            self.product = product.clone()
+            return
+        total = self.a.count + a.count
+        correction = torch.outer(a.mean - self.a.mean, b.mean - self.b.mean) * (self.a.count * a.count / total)
+        self.product = self.product + product + correction
 
     def covariance(self) -> np.ndarray:
         """(C_a, C_b) cross-covariance over every row seen."""
-        n = self.a.count
-        mean_a, mean_b = self.a.total / n, self.b.total / n
-        return (self.product / n - torch.outer(mean_a, mean_b)).cpu().numpy()
+        return (self.product / self.a.count).cpu().numpy()
 
 
 def correlation(a: Moments, b: Moments, cross: Cross) -> np.ndarray:

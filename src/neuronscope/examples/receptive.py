@@ -46,6 +46,19 @@ def effective_extent(model: Model, layer: str, mass: float = 0.9) -> tuple[int, 
     return (extent[0], extent[1])
 
 
+CROP_MASS = 0.8
+"""Example crops show the effective receptive field: the part carrying this much of the input gradient."""
+MIN_CROP = 32
+"""Least crop side in input pixels, so that shallow units' crops keep some context."""
+
+
+def crop_extent(model: Model, layer: str, mass: float = CROP_MASS, least: int = MIN_CROP) -> tuple[int, int] | None:
+    """(h, w) in input pixels of a layer's dataset-example crops: its ``effective_extent`` at
+    ``mass``, at least ``least`` pixels a side; None for a layer without spatial extent."""
+    extent = effective_extent(model, layer, mass)
+    return None if extent is None else (max(least, extent[0]), max(least, extent[1]))
+
+
 def field_geometry(model: Model, layer: str, input_size: tuple[int, int]):
     """(extent (h, w), stride (h, w), offset (h, w)) of a spatial layer's units in input pixels,
     where the field of unit (y, x) is centred on ``offset + (y, x) * stride``; None if not spatial."""

@@ -1,11 +1,12 @@
 """What a dataset-examples pass gives: per layer, each channel's top (and bottom) examples."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import NeuronscopeError
+from ..stream import PassConfig
 from .receptive import field_span
 
 FORMAT = "dataset-examples-v1"
@@ -38,6 +39,11 @@ class ExamplesConfig:
     checkpoint_every: int = 8
     progress: bool = True
     workers: int | None = None
+
+    def pass_config(self) -> PassConfig:
+        """How the pass runs (batch, decoding workers, checkpoints, progress bar)."""
+        return PassConfig(batch=self.batch, workers=self.workers, checkpoint_every=self.checkpoint_every,
+                          progress=self.progress)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class LayerExamples:
     """How many images the pass saw."""
     min_value: float = 0.0
     """The smallest activation seen at any unit of the layer."""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(key, reason) of the source items the pass could not read."""
 
     def top(self, channel: int) -> list[Example]:
         """The top-k examples of a channel, highest activation first."""

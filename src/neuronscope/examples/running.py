@@ -1,11 +1,19 @@
-"""The streaming state of a dataset-examples pass: top-k and bottom-k per channel, merged batch by batch."""
+"""The dataset-examples accumulator of a pass: top-k and bottom-k per channel, merged batch by batch.
+
+    examples = TopExamples(model, ["blocks.2.1", "blocks.4.2"], k=9)
+    stream(source, [examples, ...])
+    examples.finish("blocks.4.2", field)      # a LayerExamples
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..models.model import Model
+from ..stream import BatchView, Reader
 from .results import LayerExamples
 
 
@@ -24,28 +32,23 @@ class LayerSummary:
     grid: tuple[int, int]
 
 
-@dataclass
-class BatchSummary:
-    """What one batch contributes to a pass, small whatever the batch size: every layer's
-    ``LayerSummary``, the (position, key) of its readable items, the (key, reason) of the
-    unreadable ones and the position after its last candidate. Workers send these to the driver."""
+@dataclass(frozen=True)
+class TopKSummary:
+    """The summarizer of ``TopExamples``: a batch's activations of some layers of one reader ->
+    each layer's ``LayerSummary`` (runs where the model runs)."""
 
-    layers: dict[str, LayerSummary]
-    items: list[tuple[int, str]]
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    next: int = 0
+    reader: str
+    layers: tuple[str, ...]
+    k: int
 
-
-def summarize(activations: dict[str, torch.Tensor], items: list[tuple[int, str]], k: int,
-              skipped: list[tuple[str, str]] | None = None, next_position: int | None = None) -> BatchSummary:
-    """A batch's activations (each (B, C, H, W) or (B, C)) reduced to its top-k per channel."""
-    positions = torch.tensor([p for p, _ in items], dtype=torch.long)[None]
-    layers = {name: _summarize_layer(value, positions, k) for name, value in activations.items()}
-    last = next_position if next_position is not None else items[-1][0] + 1
-    return BatchSummary(layers, list(items), list(skipped or []), last)
+    def __call__(self, view: BatchView) -> dict[str, LayerSummary]:
+        positions = torch.tensor([p for p, _ in view.items], dtype=torch.long)[None]
+        found = view.activations[self.reader]
+        return {name: summarize_layer(found[name], positions, self.k) for name in self.layers}
 
 
-def _summarize_layer(activations: torch.Tensor, positions: torch.Tensor, k: int) -> LayerSummary:
+def summarize_layer(activations: torch.Tensor, positions: torch.Tensor, k: int) -> LayerSummary:
+    """A batch's activations of one layer ((B, C, H, W) or (B, C)) reduced to its top-k per channel."""
     flat = activations.detach().float().cpu()
     grid = tuple(flat.shape[2:]) if flat.dim() == 4 else (1, 1)
     flat = flat.flatten(2) if flat.dim() == 4 else flat.unsqueeze(-1)
@@ -62,6 +65,9 @@ def _best(columns, k: int, descending: bool):
     values, index, flat = columns
     order = torch.sort(values, dim=1, descending=descending, stable=True).indices[:, :k]
     return values.gather(1, order), index.gather(1, order), flat.gather(1, order)
+
+
+_FIELDS = ("top_values", "top_index", "top_flat", "bottom_values", "bottom_index", "bottom_flat")
 
 
 class _Running:
@@ -100,41 +106,57 @@ def _merge(values, index, flat, descending: bool):
     return all_values.gather(1, order), all_index.gather(1, order), all_flat.gather(1, order)
 
 
-class _PassState:
-    """Everything an interrupted pass needs to go on: per-layer running results, the next source
-    position, and the keys of the items the results refer to."""
+class TopExamples:
+    """An accumulator: every channel's top-k and bottom-k images of some layers of one model (by
+    the channel's spatial maximum and minimum on each image), and the keys they refer to."""
 
-    def __init__(self, layers: list[str], channels: list[int], k: int) -> None:
-        self.layers = layers
-        self.running = {name: _Running(c, k) for name, c in zip(layers, channels)}
-        self.next = 0
-        self.batches = 0
-        self.images = 0
+    def __init__(self, model: Model, layers: Sequence[str], k: int, size: tuple[int, int] | None = None) -> None:
+        self.reader = Reader.of(model, size)
+        self.layers = list(dict.fromkeys(layers))
+        self.k = k
+        self.name = f"examples {self.reader.key} k={k} {','.join(self.layers)}"
+        self.reads = {self.reader: tuple(self.layers)}
+        self.summarizer = TopKSummary(self.reader.key, tuple(self.layers), k)
+        self.running = {name: _Running(model.layer(name).channels, k) for name in self.layers}
         self.keys: dict[int, str] = {}
-        self.skipped: list[tuple[str, str]] = []
-        self._capacity = sum(2 * c * k for c in channels)
+        self.images = 0
+        self._capacity = sum(2 * model.layer(name).channels * k for name in self.layers)
 
-    def add(self, part: BatchSummary) -> None:
-        """Merge one batch (batches must come in source order, so that ties go to earlier images)."""
-        if part.items:
-            for name in self.layers:
-                self.running[name].merge(part.layers[name])
-            self.keys.update(part.items)
-            self.batches, self.images = self.batches + 1, self.images + len(part.items)
-        self.skipped.extend(part.skipped)
-        self.next = part.next
+    def merge(self, partial: dict[str, LayerSummary], items: list[tuple[int, str]]) -> None:
+        """Merge one batch (batches come in source order, so that ties go to earlier images)."""
+        for name in self.layers:
+            self.running[name].merge(partial[name])
+        self.keys.update(items)
+        self.images += len(items)
         if len(self.keys) > 2 * self._capacity:
-            self._forget_unreferenced()
+            used = set(torch.cat([r.referenced() for r in self.running.values()]).tolist())
+            self.keys = {p: key for p, key in self.keys.items() if p in used}
 
-    def _forget_unreferenced(self) -> None:
-        used = set(torch.cat([r.referenced() for r in self.running.values()]).tolist())
-        self.keys = {p: key for p, key in self.keys.items() if p in used}
+    def state(self) -> dict[str, np.ndarray]:
+        arrays = {"images": np.array(self.images), "positions": np.array(list(self.keys), dtype=np.int64),
+                  "keys": np.array(list(self.keys.values()), dtype=str)}
+        for i, name in enumerate(self.layers):
+            run = self.running[name]
+            arrays.update({f"{i}.{field}": getattr(run, field).numpy() for field in _FIELDS})
+            arrays[f"{i}.minimum"] = np.array(run.minimum)
+            arrays[f"{i}.grid"] = np.array(run.grid)
+        return arrays
 
-    def finish(self, name: str, input_size: tuple[int, int], field) -> LayerExamples:
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.images = int(arrays["images"])
+        self.keys = dict(zip(arrays["positions"].tolist(), arrays["keys"].tolist()))
+        for i, name in enumerate(self.layers):
+            run = self.running[name]
+            for field in _FIELDS:
+                setattr(run, field, torch.from_numpy(np.array(arrays[f"{i}.{field}"])))
+            run.minimum = float(arrays[f"{i}.minimum"])
+            run.grid = tuple(int(v) for v in arrays[f"{i}.grid"])
+
+    def finish(self, name: str, field) -> LayerExamples:
+        """The examples of layer ``name``; ``field``: its receptive field (``field_geometry``) or None."""
         run = self.running[name]
         n = min(self.images, run.top_values.shape[1])
-        top_index, bottom_index = run.top_index[:, :n], run.bottom_index[:, :n]
-        top_index, bottom_index = top_index.contiguous(), bottom_index.contiguous()
+        top_index, bottom_index = run.top_index[:, :n].contiguous(), run.bottom_index[:, :n].contiguous()
         used = torch.unique(torch.cat([top_index.flatten(), bottom_index.flatten()]))  # sorted
         width = run.grid[1]
 
@@ -148,6 +170,6 @@ class _PassState:
             top_index=torch.searchsorted(used, top_index).numpy(), top_pos=pos(run.top_flat[:, :n]),
             bottom_values=run.bottom_values[:, :n].numpy().astype(np.float32),
             bottom_index=torch.searchsorted(used, bottom_index).numpy(), bottom_pos=pos(run.bottom_flat[:, :n]),
-            max_value=run.top_values[:, 0].numpy().astype(np.float32), grid=run.grid, input_size=input_size,
+            max_value=run.top_values[:, 0].numpy().astype(np.float32), grid=run.grid, input_size=self.reader.size,
             field_size=extent, field_stride=stride, field_offset=offset, images=self.images, min_value=run.minimum,
         )

@@ -1,6 +1,6 @@
 """Dataset examples: for every channel of some layers, the images of a source that excite it most.
 
-    found = dataset_examples(model, ["blocks.2.0", "blocks.4.1"], bundled_source(), cache_dir=Path("cache"))
+    found = dataset_examples(model, bundled_source(), ["blocks.2.0", "blocks.4.1"], cache_dir=Path("cache"))
     for example in found["blocks.2.0"].top(7):
         crop = example_crop(model, source, example)     # what the unit saw, around its maximum
 
@@ -8,35 +8,29 @@ One pass over the source runs the model once per batch, up to the deepest reques
 keeps a streaming top-k (and bottom-k) per channel of the spatial maximum (minimum), so memory
 does not depend on the size of the source. With a cache folder the results are stored per
 model / source / settings / layer, and the running state is checkpointed so an interrupted pass
-resumes where it stopped.
+resumes where it stopped. The pass is ``stream.stream`` with a ``TopExamples`` accumulator, so
+the examples can share one pass with other consumers (``ExamplesPass``).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from ..capture import capture
 from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
 from ..models.model import Model
-from .loading import Preparer, batches, default_workers
+from ..stream import Runner, stream
 from .receptive import field_geometry
 from .results import Example, ExamplesConfig, LayerExamples
-from .running import BatchSummary, _PassState, summarize
+from .running import TopExamples
 from .store import Store
 
-Runner = Callable[[Model, list[str], ImageSource, ExamplesConfig, tuple[int, int], int], Iterator[BatchSummary]]
-"""How a pass is run: (model, layers, source, config, input size, start position) -> the batches'
-summaries in source order (``local_summaries`` here; ``scale.ray_examples`` on Ray)."""
 
-
-def dataset_examples(model: Model, layers: list[str] | str, source: ImageSource, config: ExamplesConfig = ExamplesConfig(),
+def dataset_examples(model: Model, source: ImageSource, layers: list[str] | str, config: ExamplesConfig = ExamplesConfig(),
                      cache_dir: Path | None = None, runner: Runner | None = None) -> dict[str, LayerExamples]:
     """The top-k (and bottom-k) images of ``source`` for every channel of ``layers``, by the
     channel's spatial maximum (minimum) on each image, in one pass over the source.
@@ -46,22 +40,62 @@ def dataset_examples(model: Model, layers: list[str] | str, source: ImageSource,
     ``<cache_dir>/<model>/<source fingerprint>/<settings>/<layer>.npz`` (+ ``.json`` manifest),
     and the pass writes a checkpoint every ``config.checkpoint_every`` batches from which an
     interrupted pass resumes. ``config.batch``, ``config.workers``, ``config.progress`` and
-    ``runner`` (another engine, e.g. Ray) do not change the results.
+    ``runner`` (another engine, e.g. Ray) do not change the results. To collect examples in a pass
+    that also feeds other accumulators, use ``ExamplesPass``.
     """
-    _check_config(config)
-    names = list(dict.fromkeys([layers] if isinstance(layers, str) else layers))
-    if not names:
-        raise NeuronscopeError("dataset_examples needs at least one layer")
-    for name in names:
-        model.layer(name)
-    input_size = model.input_size if config.size is None else (int(config.size), int(config.size))
-    store = Store(cache_dir, model, source, config, input_size) if cache_dir is not None else None
-    found = {name: store.load(name) for name in names} if store is not None else {}
-    found = {name: result for name, result in found.items() if result is not None}
-    todo = [name for name in names if name not in found]
-    if todo:
-        found.update(_run_pass(model, todo, source, config, input_size, store, runner))
-    return {name: _choose_bottom(found[name], config.bottom) for name in names}
+    found = ExamplesPass(model, source, layers, config, cache_dir)
+    if found.accumulator is not None:
+        result = stream(source, [found.accumulator], config.pass_config(), checkpoint=found.checkpoint, runner=runner,
+                        what=f"examples {model.name}")
+        found.finish(result)
+        result.forget_checkpoint()
+    return found.results
+
+
+class ExamplesPass:
+    """Dataset examples as one consumer of a shared pass: what the cache already holds, and the
+    accumulator for the rest (None when everything is cached).
+
+        examples = ExamplesPass(model, source, layers, config, cache_dir)
+        result = stream(source, [a for a in (examples.accumulator, ...) if a is not None])
+        examples.finish(result); examples.results["blocks.4.2"]
+    """
+
+    def __init__(self, model: Model, source: ImageSource, layers: list[str] | str,
+                 config: ExamplesConfig = ExamplesConfig(), cache_dir: Path | None = None) -> None:
+        _check_config(config)
+        self.model, self.source, self.config = model, source, config
+        self.layers = list(dict.fromkeys([layers] if isinstance(layers, str) else layers))
+        if not self.layers:
+            raise NeuronscopeError("dataset examples need at least one layer")
+        for name in self.layers:
+            model.layer(name)
+        self.input_size = model.input_size if config.size is None else (int(config.size), int(config.size))
+        self.store = Store(model, source, config, self.input_size, cache_dir) if cache_dir is not None else None
+        loaded = {name: self.store.load(name) for name in self.layers} if self.store is not None else {}
+        self._found = {name: result for name, result in loaded.items() if result is not None}
+        todo = [name for name in self.layers if name not in self._found]
+        self.accumulator = TopExamples(model, todo, config.k, self.input_size) if todo else None
+        self.checkpoint = self.store.checkpoint_path(todo, config.batch) if self.store is not None and todo else None
+
+    def finish(self, result) -> None:
+        """Take the accumulator's results once its pass (``result``: the ``PassResult``) is done,
+        and save them in the cache."""
+        if self.accumulator is not None:
+            for name in self.accumulator.layers:
+                found = replace(self.accumulator.finish(name, field_geometry(self.model, name, self.input_size)),
+                                skipped=list(result.skipped))
+                if self.store is not None:
+                    self.store.save(found)
+                self._found[name] = found
+            self.accumulator = None
+
+    @property
+    def results(self) -> dict[str, LayerExamples]:
+        missing = [name for name in self.layers if name not in self._found]
+        if missing:
+            raise NeuronscopeError(f"the examples of {missing} are not computed yet: run their pass first")
+        return {name: _choose_bottom(self._found[name], self.config.bottom) for name in self.layers}
 
 
 def example_image(model: Model, source: ImageSource, key: str, size: int | tuple[int, int] | None = None) -> np.ndarray:
@@ -90,49 +124,6 @@ def crop_box(image: np.ndarray, box: tuple[int, int, int, int], size: int = 96) 
     y0, x0 = (size - new_h) // 2, (size - new_w) // 2
     canvas[:, y0 : y0 + new_h, x0 : x0 + new_w] = crop[0]
     return canvas.permute(1, 2, 0).numpy()
-
-
-# --- the pass ---------------------------------------------------------------------------------
-
-
-def local_summaries(model: Model, layers: list[str], source: ImageSource, config: ExamplesConfig,
-                    input_size: tuple[int, int], start: int) -> Iterator[BatchSummary]:
-    """The pass in this process: decode (in ``config.workers`` DataLoader processes), one capture
-    of every layer, each batch summarized. Another engine gives the same summaries its own way."""
-    workers = default_workers(source, config.batch) if config.workers is None else config.workers
-    with torch.no_grad(), capture(model, layers) as cap:
-        for batch in batches(source, Preparer.of(model, input_size), start, config.batch, workers):
-            activations = cap(batch.inputs.to(model.device, model.dtype)) if batch.inputs is not None else {}
-            yield summarize(activations, batch.items, config.k, batch.skipped, batch.next)
-
-
-def _run_pass(model: Model, layers: list[str], source: ImageSource, config: ExamplesConfig,
-              input_size: tuple[int, int], store: Store | None, runner: Runner | None) -> dict[str, LayerExamples]:
-    channels = [model.layer(name).channels for name in layers]
-    state = store.resume(layers) if store is not None else None
-    if state is None:
-        state = _PassState(layers, channels, config.k)
-    runner = runner or local_summaries
-    bar = tqdm(total=len(source), initial=state.next, desc=f"examples {model.name}"[:60], unit="image",
-               disable=not config.progress, leave=False)
-    try:
-        for part in runner(model, layers, source, config, input_size, state.next):
-            state.add(part)
-            bar.update(state.next - bar.n)
-            if store is not None and part.items and state.batches % config.checkpoint_every == 0:
-                store.checkpoint(state)
-    finally:
-        bar.close()
-        source.skipped = list(state.skipped)
-    if state.images == 0:
-        first = f" (first: {state.skipped[0][1]})" if state.skipped else ""
-        raise NeuronscopeError(f"no readable image in {source.name}: all {len(state.skipped)} items failed to load{first}")
-    results = {name: state.finish(name, input_size, field_geometry(model, name, input_size)) for name in layers}
-    if store is not None:
-        for result in results.values():
-            store.save(result, state.skipped)
-        store.forget_checkpoint(layers)
-    return results
 
 
 def _choose_bottom(result: LayerExamples, bottom: bool | None) -> LayerExamples:

@@ -1,23 +1,31 @@
-"""A layer's activation atlas in the gallery (``microscope --atlas``): made once per layer over
-the gallery's image source, its icons rendered with the gallery's steps."""
+"""A layer's activation atlas in the gallery (``microscope --atlas``): made once per layer from
+samples collected in the build's one pass over its image source, its icons rendered with the
+gallery's steps."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 from typing import Any
 
-from ..atlas import AtlasConfig, activation_atlas
+from ..atlas import AtlasConfig, Samples, activation_atlas
 from ..data.sources import ImageSource
 from ..models.model import Model
 from .config import GalleryConfig
 
 
-def atlas_view(model: Model, layer: str, source: ImageSource, config: GalleryConfig, folder: Path) -> dict[str, Any]:
-    """Save the atlas of ``layer`` into ``folder`` (canvas, icons, cell table, manifest) and return
-    what the layer's atlas page shows."""
-    atlas = activation_atlas(model, layer, source, AtlasConfig(
-        steps=config.render.steps, seed=config.render.seed, grid=grid_for(len(source) * AtlasConfig.positions),
-        attributions=model.num_classes is not None, progress=False))
+def atlas_config(model: Model, config: GalleryConfig, source: ImageSource) -> AtlasConfig:
+    """The gallery's atlases: its render steps and seed, a grid sized to the source, cells
+    labelled by class where the model has classes."""
+    return AtlasConfig(steps=config.render.steps, seed=config.render.seed,
+                       grid=grid_for(len(source) * AtlasConfig.positions), attributions=model.num_classes is not None,
+                       progress=False)
+
+
+def atlas_view(model: Model, source: ImageSource, layer: str, config: GalleryConfig, folder: Path,
+               samples: Samples) -> dict[str, Any]:
+    """Save the atlas of ``layer`` from ``samples`` (collected in the build's pass) into ``folder``
+    (canvas, icons, cell table, manifest) and return what the layer's atlas page shows."""
+    atlas = activation_atlas(model, source, layer, atlas_config(model, config, source), samples=samples)
     atlas.save(folder)
     return {"folder": folder.name, "file": "atlas.png", "cells": atlas.cell_table(), "grid": atlas.cells.grid,
             "samples": atlas.kept_samples, "layout": atlas.layout, "icon": int(atlas.icons.shape[-1]),

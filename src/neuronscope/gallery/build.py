@@ -1,267 +1,109 @@
-"""``build_gallery``: plan the work, skip what the manifest says is done, do the rest in chunks
-with one progress bar, and write the pages. Killing a build loses at most the chunk in progress."""
+"""``build_gallery`` and ``build_galleries``: plan each model's gallery, make ONE pass over the
+image source for everything every model and every pair of models needs from it (dataset
+examples, atlas samples, unit matches), then each model's remaining steps, then the pages.
+
+    build_gallery("efficientnet_lite0", GalleryConfig(), "gallery")
+    build_galleries(["efficientnet_lite0", "efficientnet_lite1"], GalleryConfig(atlas=True), "gallery")
+
+Resumable: every finished piece is recorded in each model's manifest (``state``) after its files
+are on disk, cached examples and stored matches are reused, and the pass itself checkpoints, so a
+killed build loses at most the piece in progress.
+"""
 from __future__ import annotations
 
 import errno
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from contextlib import ExitStack, contextmanager
+from itertools import combinations
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from ..circuits.decompose import previous_layer
-from ..data.photos import PHOTOS, load_image
 from ..data.resolve import resolve_source
-from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
-from ..examples.topk import ExamplesConfig, dataset_examples
-from ..featurevis.batching import batch_cap
+from ..examples.inputs import ExampleImages
+from ..manifest import stable_hash
 from ..models import load
 from ..models.model import Model
-from ..models.zoo import ZOO
-from ..names import LOGITS
-from .atlas_views import atlas_view
-from .class_views import Judges, judge_names
-from .config import DEFAULT_PHOTOS, GalleryConfig
+from ..stream import PassConfig, stream
+from .compare_views import PairMatches
+from .config import GalleryConfig
 from .engine import Engine, LocalEngine
-from .layer_views import (
-    AGREEMENT,
-    CLASS_DEPTH,
-    agreements,
-    best_method,
-    neighbours,
-    unit_classes,
-)
-from .mechanics_views import decomposition_views, polysemanticity
-from .pages import Pages, photo_slug
-from .photo_views import photo_views, prefetch_icons
-from .plan import Plan, chunks, make_plan, spatial
-from .state import BuildState
-from .unit_views import crop_extent, write_chunk
+from .model_build import BuildSummary, ModelBuild, timed
+from .pages import Pages
 
-PHOTO_WEIGHT = 8
-"""A photo page counts as this many units on the progress bar (about as long to make)."""
+PASS_FOLDER = "_cache"
+"""Where a build's pass keeps its checkpoint, beside the models' folders."""
 
 
-@dataclass
-class BuildSummary:
-    """What one run did, and where its time went (seconds)."""
-
-    folder: Path
-    rendered: int = 0
-    reused: int = 0
-    photos: int = 0
-    pages: int = 0
-    skipped_images: list[tuple[str, str]] = field(default_factory=list)
-    timing: dict[str, float] = field(default_factory=dict)
-
-
-def build_gallery(out: str | Path, config: GalleryConfig | None = None, model: Model | None = None,
+def build_gallery(model: Model | str, config: GalleryConfig | None = None, out: str | Path = "gallery",
                   engine: Engine | None = None) -> BuildSummary:
-    """Build (or extend, or resume) the gallery of ``config.model`` (default: ``GalleryConfig()``)
-    in ``out``; ``model`` saves loading it again. ``engine`` does the examples pass and the
-    rendering (default ``LocalEngine()``: this process; ``neuronscope.scale.RayEngine`` for a
-    cluster); pages and the manifest are written here either way."""
-    out = Path(out)
-    config = config or GalleryConfig()
+    """Build (or extend, or resume) the gallery of ``model`` (a Model, or a name or spec for
+    ``load``) with ``config`` (default ``GalleryConfig()``) in ``out``. ``engine`` does the pass
+    and the rendering (default ``LocalEngine()``: this process; ``neuronscope.scale.RayEngine``
+    for a cluster); pages and manifests are written here either way."""
+    return build_galleries([model], config, out, engine)[0]
+
+
+def build_galleries(models: Sequence[Model | str], config: GalleryConfig | None = None, out: str | Path = "gallery",
+                    engine: Engine | None = None) -> list[BuildSummary]:
+    """Build (or resume) the gallery of each model into ``out`` with the same settings; with
+    several models, also match every pair of them and link their pages (comparison pages,
+    similar units, caricatures at matched depth). One pass over the image source serves all."""
+    out, config, engine = Path(out), config or GalleryConfig(), engine or LocalEngine()
     if out.exists() and not out.is_dir():
         raise NeuronscopeError(f"--out '{out}' is a file, not a folder")
-    model = model or load(config.model)
-    plan = make_plan(model, config.layers, config.units, config.classes)
+    loaded = [m if isinstance(m, Model) else load(m) for m in models]
+    if not loaded:
+        raise NeuronscopeError("build_galleries needs at least one model")
+    names = [m.name for m in loaded]
+    if len(set(names)) < len(names):
+        raise NeuronscopeError(f"each model once, please: got {', '.join(names)}")
     source = resolve_source(config.source)
-    photos = _photo_names(config, source)
-    folder = out / model.name
-    with _disk_errors(out):
-        state = BuildState(folder, model, {**config.pinned(model), "source": source.fingerprint()})
-        state.data["description"] = _description(model, source)
-        try:
-            summary = BuildSummary(folder)
-            _Build(model, plan, source, photos, config, state, summary, engine or LocalEngine()).run()
-            with _timed(summary, "pages_s"):
-                summary.pages = Pages(out).write_all(state.data, source.name)
-            state.finish({"rendered": summary.rendered, "photos": summary.photos, "timing": summary.timing})
-        finally:
-            state.release()
-    summary.skipped_images = list(source.skipped)
-    return summary
+    with _disk_errors(out), ExitStack() as stack:
+        builds = [stack.enter_context(ModelBuild(model, config, source, out)) for model in loaded]
+        pairs = [PairMatches(a.model, b.model, a.gallery_layers, b.gallery_layers, source, out)
+                 for a, b in combinations(builds, 2)]
+        start = time.perf_counter()
+        result = _one_pass(builds, pairs, source, config, engine, out)
+        for build in builds:
+            build.take(result)
+        if result is not None:
+            result.forget_checkpoint()  # the examples are cached; matches and atlases are cheap to redo
+        for build in builds:
+            build.summary.timing["pass_s"] = time.perf_counter() - start
+        images = ExampleImages(source)
+        wanted, raw = {}, set()
+        for build in builds:
+            theirs, photos = build.wanted()
+            for preparer, keys in theirs.items():
+                wanted.setdefault(preparer, set()).update(keys)
+            raw |= photos
+        images.prefetch(wanted, raw)
+        for build in builds:
+            build.run(images, engine)
+        pages = Pages(out)
+        for pair in pairs:
+            pages.write_comparison(pair.finish(result))
+        for build in builds:
+            with timed(build.summary, "pages_s"):
+                build.summary.pages = pages.write_all(build.state.data, source.name)
+            build.state.finish({"rendered": build.summary.rendered, "photos": build.summary.photos,
+                                "timing": build.summary.timing})
+    return [build.summary for build in builds]
 
 
-class _Build:
-    """One run's steps over a plan; each step records its results in the manifest when done."""
-
-    def __init__(self, model: Model, plan: Plan, source: ImageSource, photos: list[str], config: GalleryConfig,
-                 state: BuildState, summary: BuildSummary, engine: Engine) -> None:
-        self.model, self.plan, self.source, self.photos = model, plan, source, photos
-        self.config, self.state, self.summary, self.engine = config, state, summary, engine
-        self.judges = Judges(model, judge_names(model, config))
-
-    def run(self) -> None:
-        plan, state = self.plan, self.state
-        pending = {layer: [c for c in plan.channels[layer] if not state.unit_done(layer, c)] for layer in plan.layers}
-        grids = spatial(self.model, plan.layers)
-        pairs = [(a, b) for a, b in zip(grids, grids[1:]) if state.layer(b).get("inputs_from") != a
-                 or state.layer(a).get("outputs_to") != b]
-        # every spatial layer of the gallery, which the photo pages show
-        shown = sorted(spatial(self.model, set(state.data["layers"]) | set(plan.layers)), key=self.model.depth)
-        photos = [name for name in self.photos if (state.photo(name) or {}).get("layers") != shown]
-        self.summary.reused = len(plan.units) - sum(map(len, pending.values()))
-        total = 1 + len(pairs) + sum(map(len, pending.values())) + len(plan.layers) + PHOTO_WEIGHT * len(photos)
-        bar = tqdm(total=total, desc=f"gallery {self.model.name}", unit="task", disable=not self.config.progress)
-        try:
-            bar.set_postfix_str(f"dataset examples from {self.source.name}")
-            with self._timed("examples_s"):
-                examples, extents = self._examples()
-            bar.update(1)
-            for earlier, later in pairs:
-                with self._timed("weights_s"):
-                    self._neighbours(earlier, later)
-                bar.update(1)
-            size = max(1, batch_cap(self.config.render, self.model.device) // self.config.samples)
-            jobs = [(layer, channels) for layer in plan.layers for channels in chunks(pending[layer], size)]
-            if jobs:
-                bar.set_postfix_str(f"rendering {len(jobs)} chunks ({self.engine.name})")
-            with self._timed("render_s"):
-                for chunk in self.engine.render(self.model, jobs, self.config):
-                    layer = chunk.layer
-                    records = write_chunk(self.model, chunk, self.config, state.folder / layer, examples[layer],
-                                          self.source, extents[layer])
-                    if layer == LOGITS:
-                        for (_, c), record in records.items():
-                            record["label"] = self.model.labels[c] if self.model.labels else str(c)
-                            record["judges"] = self.judges.verdicts(
-                                [state.folder / layer / str(c) / name for name in record["fv"]], c)
-                    state.record_units(records)
-                    self.summary.rendered += len(chunk.channels)
-                    bar.update(len(chunk.channels))
-            for layer in plan.layers:
-                with self._timed("classes_s"):
-                    self._classes(layer, examples[layer])
-                if self.config.mechanics and layer in grids:
-                    with self._timed("mechanics_s"):
-                        self._mechanics(layer, examples[layer], size)
-                if self.config.atlas and layer in grids and "atlas" not in state.layer(layer):
-                    with self._timed("atlas_s"):
-                        state.record_layer(layer, "atlas", atlas_view(self.model, layer, self.source, self.config,
-                                                                      state.folder / layer / "atlas"))
-                bar.update(1)
-            images = {name: _photo_image(name, self.source) for name in photos}  # read once, used twice
-            if photos:
-                bar.set_postfix_str("dictionary icons")
-                with self._timed("photos_s"):
-                    prefetch_icons(self.model, list(images.values()), shown, self.config,
-                                   state.folder / "_cache" / "icons")
-            for name in photos:
-                bar.set_postfix_str(name)
-                with self._timed("photos_s"):
-                    record = photo_views(self.model, images[name], shown, self.config,
-                                         state.folder / "photos" / photo_slug(name), state.folder / "_cache" / "icons")
-                state.record_photo(name, record)
-                self.summary.photos += 1
-                bar.update(PHOTO_WEIGHT)
-        finally:
-            bar.close()
-
-    def _examples(self) -> tuple[dict, dict]:
-        """Every layer's dataset examples (one pass, cached) and the size of their crops."""
-        config = ExamplesConfig(k=self.config.examples, progress=False)
-        examples = dataset_examples(self.model, list(self.plan.layers), self.source, config,
-                                    cache_dir=self.state.folder / "_cache" / "examples",
-                                    runner=self.engine.examples_runner())
-        extents = {}
-        for layer in self.plan.layers:
-            info = self.model.layer(layer)
-            field, crop = examples[layer].field_size, crop_extent(self.model, layer)
-            extents[layer] = crop
-            self.state.layer(layer)["info"] = {"kind": info.kind, "channels": info.channels, "spatial": list(info.spatial or ()),
-                                               "depth": round(self.model.depth(layer), 4),
-                                               "receptive_field": "x".join(map(str, field)) if field else "all",
-                                               "crop": "x".join(map(str, crop)) if crop else "all"}
-        self.state.save()
-        return examples, extents
-
-    def _neighbours(self, earlier: str, later: str) -> None:
-        inputs, outputs, window = neighbours(self.model, earlier, later)
-        self.state.layer(later).update(inputs=inputs, inputs_from=earlier, window=window)
-        self.state.layer(earlier).update(outputs=outputs, outputs_to=later)
-        self.state.save()
-
-    def _classes(self, layer: str, examples) -> None:
-        record = self.state.layer(layer)
-        if self.model.num_classes is None or self.model.depth(layer) < CLASS_DEPTH or layer == LOGITS:
-            return
-        if "class_method" not in record:  # galleries built before integrated gradients measure again
-            first = _photo_image(self.photos[0], self.source) if self.photos else self.source.load(examples.keys[0])
-            found = agreements(self.model, first, layer)
-            method = best_method(found)
-            record.pop("classes", None)
-            record.update(agreements=found, class_method=method)
-            self.state.record_layer(layer, "agreement", found[method])
-        if record["agreement"] < AGREEMENT:
-            return
-        known = record.setdefault("classes", {})
-        missing = [c for c in self.plan.channels[layer] if str(c) not in known]
-        if missing:
-            found = unit_classes(self.model, layer, missing, examples, self.source, method=record["class_method"])
-            known.update({str(c): v for c, v in found.items()})
-            self.state.save()
-
-    def _mechanics(self, layer: str, examples, size: int) -> None:
-        """Decompositions of the layer's units that lack one (a chunk at a time), then the
-        polysemanticity of every unit shown, measured again when units were added."""
-        units = self.state.data["units"]
-        missing = [c for c in self.plan.channels[layer] if "decomposition" not in units[f"{layer}:{c}"]]
-        try:
-            previous_layer(self.model, layer)
-        except NeuronscopeError:  # the first spatial layer: nothing before it to build it from
-            return
-        for channels in chunks(missing, size):
-            found = decomposition_views(self.model, layer, channels, self.config, self.state.folder / layer)
-            for c, record in found.items():
-                units[f"{layer}:{c}"]["decomposition"] = record
-            self.state.save()
-        shown = sorted(int(key.rsplit(":", 1)[1]) for key in units if key.rsplit(":", 1)[0] == layer)
-        known = self.state.layer(layer).get("polysemanticity", {})
-        if sorted(map(int, known)) != shown:
-            found = polysemanticity(self.model, layer, shown, examples, self.source)
-            self.state.record_layer(layer, "polysemanticity", {str(c): v for c, v in found.items()})
-
-    def _timed(self, key: str):
-        return _timed(self.summary, key)
-
-
-@contextmanager
-def _timed(summary: BuildSummary, key: str):
-    """Add the time spent inside to ``summary.timing[key]``."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        summary.timing[key] = summary.timing.get(key, 0.0) + time.perf_counter() - start
-
-
-def _description(model: Model, source: ImageSource) -> str:
-    entry = ZOO.get(model.name)
-    size = "x".join(map(str, model.input_size))
-    what = f"{entry.description}; " if entry else ""
-    return f"{what}input {size}; dataset examples from {source.name}."
-
-
-def _photo_names(config: GalleryConfig, source: ImageSource) -> list[str]:
-    if config.photos == ("all",):
-        return list(PHOTOS) if config.source in (None, "photos") else list(source.keys())
-    if config.photos is not None:
-        return list(config.photos)
-    if config.source in (None, "photos"):
-        return list(DEFAULT_PHOTOS)
-    return list(source.keys()[:3])
-
-
-def _photo_image(name: str, source: ImageSource):
-    """A photo page's image: a bundled photo, a file, or an item of the source by key."""
-    if name in PHOTOS or Path(name).is_file():
-        return load_image(name)
-    return source.load(name)
+def _one_pass(builds: list[ModelBuild], pairs: list[PairMatches], source, config: GalleryConfig, engine: Engine,
+              out: Path):
+    """The build's one pass over ``source`` for every accumulator that still has work (None when
+    everything is cached or stored)."""
+    accumulators = [a for build in builds for a in build.accumulators()]
+    accumulators += [pair.accumulator() for pair in pairs if pair.accumulator() is not None]
+    if not accumulators:
+        return None
+    checkpoint = out / PASS_FOLDER / f"pass-{stable_hash(sorted(b.model.name for b in builds))}.npz"
+    result = stream(source, accumulators, PassConfig(progress=config.progress), checkpoint=checkpoint,
+                    runner=engine.pass_runner(), what="gallery pass")
+    return result
 
 
 @contextmanager

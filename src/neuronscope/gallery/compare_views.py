@@ -1,9 +1,9 @@
-"""Galleries of several models side by side: their units matched (``comparison.match_units``
-over the gallery's image source, every pair of models once), each unit's most similar units in the
+"""Galleries of several models side by side: their units matched (``comparison.UnitMatching``
+in the build's one pass over its image source, every pair of models once), each unit's most similar units in the
 other models, a model-vs-model page with the layer similarity heatmap, and photo pages with the
 other models' caricatures of the same photo at matched depth.
 
-    build_galleries("gallery", GalleryConfig(), ["efficientnet_lite0", "efficientnet_lite1"])  # gallery.multi
+    build_galleries(["efficientnet_lite0", "efficientnet_lite1"], GalleryConfig(), "gallery")
 
 Matches are stored in ``<out>/compare/<A>--<B>/`` (``matches.npz``, ``matches.json``,
 ``similarity.png``) with the key of what they were computed from (both models' weights and
@@ -15,11 +15,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..comparison import MatchConfig, UnitMatches, match_units
+from ..comparison import UnitMatches
+from ..comparison.match import finish_matching, unit_matching
 from ..images import save_png
 from ..manifest import stable_hash, write_json
+from ..models.depth import nearest_depth
 from ..models.digest import weights_digest
 from ..models.model import Model
+from ..stream import PassResult
 from .state import MANIFEST
 
 COMPARE = "compare"
@@ -29,47 +32,60 @@ SIMILAR = 3
 KEY = "built.json"
 
 
-def compare_pair(out: Path, a: Model, b: Model, source, progress: bool = True) -> UnitMatches:
-    """The matches of two built galleries' layers, computed once per key and stored."""
-    folder = out / COMPARE / pair_slug(a.name, b.name)
-    layers_a, layers_b = gallery_layers(out, a.name), gallery_layers(out, b.name)
-    key = stable_hash({"a": [a.name, weights_digest(a), layers_a], "b": [b.name, weights_digest(b), layers_b],
-                       "source": source.fingerprint()})
-    stored = folder / KEY
-    if stored.exists() and json.loads(stored.read_text()).get("key") == key:
-        return UnitMatches.load(folder)
-    matches = match_units(a, b, layers_a, layers_b, source, MatchConfig(progress=progress))
-    matches.save(folder)
-    save_png(folder / "similarity.png", matches.heatmap())
-    write_json(stored, {"key": key, "models": [a.name, b.name]})  # last: the pair is complete
-    return matches
+class PairMatches:
+    """The matches of two models' gallery layers, stored in ``<out>/compare/<A>--<B>`` with the key
+    of what they come from, and reused until that changes; otherwise matched in the build's pass:
+
+        pair = PairMatches(a, b, layers_a, layers_b, source, out)
+        accumulator = pair.accumulator()        # None when the stored matches still hold
+        ... stream(source, [accumulator, ...]) ...
+        matches = pair.finish(result)           # saved, with the similarity heatmap
+    """
+
+    def __init__(self, a: Model, b: Model, layers_a: list[str], layers_b: list[str], source, out: Path) -> None:
+        self.folder = out / COMPARE / pair_slug(a.name, b.name)
+        self.source = source
+        self.key = stable_hash({"a": [a.name, weights_digest(a), layers_a], "b": [b.name, weights_digest(b), layers_b],
+                                "source": source.fingerprint()})
+        stored = self.folder / KEY
+        fresh = stored.exists() and json.loads(stored.read_text()).get("key") == self.key
+        self.matching = None if fresh else unit_matching(a, b, layers_a, layers_b)
+        self.names = [a.name, b.name]
+
+    def accumulator(self):
+        return self.matching
+
+    def finish(self, result: PassResult | None) -> UnitMatches:
+        if self.matching is None:
+            return UnitMatches.load(self.folder)
+        matches = finish_matching(self.matching, self.source, result)
+        matches.save(self.folder)
+        save_png(self.folder / "similarity.png", matches.heatmap())
+        write_json(self.folder / KEY, {"key": self.key, "models": self.names})  # last: the pair is complete
+        self.matching = None
+        return matches
 
 
 def pair_slug(a: str, b: str) -> str:
     return f"{a}--{b}"
 
 
-def gallery_layers(out: Path, model: str) -> list[str]:
-    """A built gallery's layers with a grid (the ones units are matched on), shallow to deep."""
-    layers = read_manifest(out, model)["layers"]
-    shown = [name for name, record in layers.items() if record.get("info", {}).get("spatial")]
-    return sorted(shown, key=lambda name: layers[name]["info"]["depth"])
-
-
-def read_manifest(out: Path, model: str) -> dict[str, Any]:
+def gallery_manifest(model: str, out: Path) -> dict[str, Any]:
+    """The manifest of ``model``'s gallery in ``out``."""
     return json.loads((out / model / MANIFEST).read_text())
 
 
 class Comparisons:
     """What the pages of one model show of the others: read from ``<out>/compare`` once."""
 
-    def __init__(self, out: Path, model: str) -> None:
+    def __init__(self, model: str, out: Path) -> None:
         self.out, self.model = out, model
         self.pairs: list[tuple[UnitMatches, str]] = []  # (matches, this model's side "a" or "b")
         for stored in sorted((out / COMPARE).glob(f"*/{KEY}")):
             names = json.loads(stored.read_text()).get("models", [])
             if model in names:
                 self.pairs.append((UnitMatches.load(stored.parent), "a" if names[0] == model else "b"))
+        self._manifests: dict[str, dict[str, Any]] = {}
         self._units: dict[str, set[str]] = {}
 
     def others(self) -> list[dict[str, Any]]:
@@ -88,11 +104,13 @@ class Comparisons:
                 continue
             best_layer, cka = found
             name = self._other(matches, side)
-            found = matches.matches(f"{layer}:{channel}", k=SIMILAR, model=side)[best_layer]
+            found = matches.matches(f"{layer}:{channel}", k=SIMILAR, side=side)[best_layer]
             rendered = self._rendered(name)
+            examples = self._top_examples(name, best_layer)
             units = [{"channel": c, "correlation": r,
                       "href": f"../../{name}/{best_layer}/{c}.html" if f"{best_layer}:{c}" in rendered else None,
-                      "thumb": f"../../{name}/{best_layer}/{c}/fv_0.png" if f"{best_layer}:{c}" in rendered else None}
+                      "thumb": f"../../{name}/{best_layer}/{c}/fv_0.png" if f"{best_layer}:{c}" in rendered else None,
+                      "example": f"../../{name}/{best_layer}/{examples}/{c}.png" if examples else None}
                      for c, r in found]
             strips.append({"model": name, "layer": best_layer, "cka": cka, "units": units})
         return strips
@@ -105,21 +123,31 @@ class Comparisons:
             name = self._other(matches, side)
             if not (self.out / name / MANIFEST).exists():  # that model's folder is gone
                 continue
-            data = read_manifest(self.out, name)
+            data = gallery_manifest(name, self.out)
             theirs = (data["photos"].get(photo) or {}).get("caricatures")
             if not theirs:
                 continue
             depth_of = {c["layer"]: data["layers"][c["layer"]]["info"]["depth"] for c in theirs}
-            chosen = [min(theirs, key=lambda c: abs(depth_of[c["layer"]] - depths[mine["layer"]]))
-                      for mine in record["caricatures"]]
+            by_layer = {c["layer"]: c for c in theirs}
+            chosen = [by_layer[nearest_depth(depth_of, depths[mine["layer"]])] for mine in record["caricatures"]]
             rows.append({"model": name, "caricatures": [{**c, "depth": depth_of[c["layer"]]} for c in chosen]})
         return rows
 
+    def _top_examples(self, model: str, layer: str) -> str | None:
+        """The folder of ``layer``'s strongest examples in ``model``'s gallery, if it has one."""
+        return self._manifest(model).get("layers", {}).get(layer, {}).get("top_examples")
+
     def _rendered(self, model: str) -> set[str]:
         if model not in self._units:
-            found = (self.out / model / MANIFEST).exists()
-            self._units[model] = set(read_manifest(self.out, model)["units"]) if found else set()
+            self._units[model] = set(self._manifest(model).get("units", {}))
         return self._units[model]
+
+    def _manifest(self, model: str) -> dict[str, Any]:
+        """``model``'s gallery manifest, read once ({} when that gallery is gone)."""
+        if model not in self._manifests:
+            found = (self.out / model / MANIFEST).exists()
+            self._manifests[model] = gallery_manifest(model, self.out) if found else {}
+        return self._manifests[model]
 
     def _other(self, matches: UnitMatches, side: str) -> str:
         return matches.model_b if side == "a" else matches.model_a

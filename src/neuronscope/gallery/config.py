@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from ..errors import NeuronscopeError
 from ..featurevis.render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig
-from ..models import DEFAULT_MODEL
 from ..models.digest import weights_digest
 
 if TYPE_CHECKING:
@@ -28,11 +27,11 @@ DEFAULT_PHOTOS = ("chelsea", "coffee", "rocket")
 
 @dataclass(frozen=True)
 class GalleryConfig:
-    """One gallery build. Settings that change pictures (``render`` with its seed, ``samples``,
+    """How a gallery is built (the models are given to ``build_gallery`` / ``build_galleries``).
+    Settings that change pictures (``render`` with its seed, ``samples``,
     ``diversity``, ``examples``) are pinned by the first build into a folder; later builds into the same
     folder may add layers, units and photos but not change those."""
 
-    model: str = DEFAULT_MODEL
     layers: tuple[str, ...] | None = None
     """Layers to show; None: a representative set (the last layer of each of the deepest stages)."""
     units: int | None = DEFAULT_UNITS

@@ -1,13 +1,13 @@
-"""Who does a build's heavy work: this process (``LocalEngine``, the default) or a cluster
-(``neuronscope.scale.RayEngine``). An engine computes; the build's driver alone writes pages,
+"""Who does a build's heavy work (the pass over the image source, the renders): this process
+(``LocalEngine``, the default) or a cluster (``neuronscope.scale.RayEngine``). An engine computes; the build's driver alone writes pages,
 files and the manifest, so resuming and atomic writes work the same whichever engine ran."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from ..examples.topk import Runner
 from ..models.model import Model
+from ..stream import Runner
 from .config import GalleryConfig
 from .unit_views import RenderedChunk, render_pictures
 
@@ -20,8 +20,9 @@ class Engine(Protocol):
 
     name: str
 
-    def examples_runner(self) -> Runner | None:
-        """How the dataset-examples pass runs (None: in this process, ``topk.local_summaries``)."""
+    def pass_runner(self) -> Runner | None:
+        """How the build's one pass over its image source runs (None: in this process,
+        ``stream.local_batches``)."""
 
     def render(self, model: Model, jobs: Sequence[Job], config: GalleryConfig) -> Iterator[RenderedChunk]:
         """Every job's ``render_pictures``, each yielded as soon as it is done (in any order)."""
@@ -32,7 +33,7 @@ class LocalEngine:
 
     name = "local"
 
-    def examples_runner(self) -> Runner | None:
+    def pass_runner(self) -> Runner | None:
         return None
 
     def render(self, model: Model, jobs: Sequence[Job], config: GalleryConfig) -> Iterator[RenderedChunk]:

@@ -1,6 +1,6 @@
 """Neuron mechanics on the gallery's pages (``microscope --mechanics``): each unit's decomposed
 feature visualization from the layer before it (expanded weights, Method A), rendered for a chunk
-of units at once, and how polysemantic each unit's firing looks.
+of units at once. (How polysemantic each unit's firing looks: ``circuits.polysemanticity``.)
 
 Cost: a unit's window has W x W cells (9-25 on EfficientNet-Lite); each cell is a small picture
 (``CELL_SIZE`` px) of a direction at a shallower layer than the unit, and cells carrying under
@@ -15,16 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from ..circuits.cases import contributions_to_channels
 from ..circuits.decompose import previous_layer
 from ..circuits.expanded import expanded_weights
 from ..circuits.pictures import render_cells, tile_cells
-from ..data.sources import ImageSource
-from ..examples.topk import LayerExamples
-from ..factorization import ChannelReducer
 from ..images import diverging, flat_cells, save_png
 from ..models.model import Model
 from .config import GalleryConfig
@@ -36,8 +31,6 @@ FAINT = 0.25
 (the grid would show them at most a quarter strength)."""
 CELL_SEEDS = 1000
 """Cell i of unit c uses seed ``render.seed + c * CELL_SEEDS + i``: the same whichever units are pending."""
-CASE_IMAGES = 64
-"""Most images (the layer's units' top dataset examples) whose contributions measure polysemanticity."""
 
 
 def decomposition_views(model: Model, layer: str, channels: list[int], config: GalleryConfig,
@@ -64,22 +57,6 @@ def decomposition_views(model: Model, layer: str, channels: list[int], config: G
     return records
 
 
-def polysemanticity(model: Model, layer: str, channels: list[int], examples: LayerExamples,
-                    source: ImageSource, seed: int = 0) -> dict[int, float]:
-    """For each channel, how much a second firing case explains beyond one: ``(e1 - e2) / e1``, with
-    ``e_k`` the relative error of k NMF cases (``circuits.firing_cases``) of its contribution
-    vectors from the layer before, over the top dataset examples of the layer's ``channels``
-    (0: one pattern explains its firing as well as two; towards 1: two distinct cases)."""
-    keys = list(dict.fromkeys(e.key for c in channels for e in examples.top(c)))[:CASE_IMAGES]
-    x = torch.cat([model.input(source.load(key)) for key in keys])
-    earlier = previous_layer(model, layer)
-    gains = {}
-    for c, samples in zip(channels, contributions_to_channels(model, layer, channels, x, earlier)):
-        e1, e2 = (_nmf_error(samples, k, seed) for k in (1, 2))
-        gains[c] = round(float((e1 - e2) / e1), 4) if e1 > 0 else 0.0
-    return gains
-
-
 def _strong(vectors: torch.Tensor) -> list[int]:
     """Indices of the cells worth a picture: at least ``FAINT`` of the longest vector."""
     norms = vectors.norm(dim=1)
@@ -99,9 +76,3 @@ def _render(model: Model, source: str, vectors: dict[int, torch.Tensor], kept: d
         found[c] = images[start : start + len(kept[c])]
         start += len(kept[c])
     return found
-
-
-def _nmf_error(samples: torch.Tensor, k: int, seed: int) -> float:
-    reducer = ChannelReducer(k, "NMF", negatives="split", seed=seed)
-    reducer.fit_transform(samples)
-    return float(np.nan_to_num(reducer.reconstruction_error(samples)))

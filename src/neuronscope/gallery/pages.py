@@ -13,10 +13,10 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from ..attribution.unit_classes import CLASS_EXAMPLES
 from ..images import file_safe
 from ..manifest import atomic_write_bytes
 from .compare_views import COMPARE, KEY, Comparisons, pair_slug
-from .layer_views import CLASS_EXAMPLES
 from .state import MANIFEST
 
 
@@ -45,7 +45,7 @@ class Pages:
     def write_all(self, data: dict[str, Any], source: str) -> int:
         """Every page of the model in ``data`` (its manifest), then the index. Returns pages written."""
         model = data["model"]
-        self.comparisons = Comparisons(self.out, model)
+        self.comparisons = Comparisons(model, self.out)
         layers = sorted(data["layers"], key=lambda name: data["layers"][name]["info"]["depth"])
         count = self._model_page(data, layers)
         for i, layer in enumerate(layers):
@@ -160,11 +160,14 @@ def _grid(info: dict[str, Any]) -> str:
 
 
 def _linked(data: dict[str, Any], layer: str | None, items: list) -> list[dict[str, Any]]:
-    """Neighbour units with a link and thumbnail where that unit has a page."""
+    """Neighbour units with a link and thumbnail where that unit has a page, else (in galleries
+    that have them) the unit's strongest dataset example as its picture."""
     linked = []
-    for channel, strength in items:
+    examples = data["layers"].get(layer, {}).get("top_examples") if layer is not None else None
+    for channel, strength, *share in items:  # share: galleries built since neighbour shares
         shown = layer is not None and f"{layer}:{channel}" in data["units"]
-        linked.append({"channel": channel, "strength": strength,
+        linked.append({"channel": channel, "strength": strength, "share": share[0] if share else None,
                        "href": f"../{layer}/{channel}.html" if shown else None,
-                       "thumb": f"../{layer}/{channel}/fv_0.png" if shown else None})
+                       "thumb": f"../{layer}/{channel}/fv_0.png" if shown else None,
+                       "example": f"../{layer}/{examples}/{channel}.png" if examples else None})
     return linked

@@ -18,9 +18,12 @@ from ..attribution.factor import class_factors
 from ..attribution.groups import neuron_groups
 from ..attribution.hidden import attribute_all_classes, default_layer
 from ..featurevis.caricature import CaricatureConfig, Caricatures, caricature
+from ..errors import NeuronscopeError
 from ..images import factor_colors, save_png
 from ..models.model import Model
-from ..predict import classify
+from ..names import LOGITS
+from ..predict import top_classes
+from ..readout import ImageReading, read_image
 from .config import GalleryConfig
 
 GROUPS = 4
@@ -35,12 +38,14 @@ ICON_SIZE = 64
 cached across photos)."""
 
 
-def photo_views(model: Model, image: np.ndarray, layers: list[str], config: GalleryConfig, folder: Path,
-                icon_cache: Path) -> dict[str, Any]:
+def photo_views(model: Model, image: np.ndarray, reading: ImageReading | None, layers: list[str], config: GalleryConfig,
+                folder: Path, icon_cache: Path) -> dict[str, Any]:
     """Write a photo's pictures into ``folder`` and return what its page lists. ``layers`` are all
-    the gallery's layers, shallow to deep: a page made for fewer is made again."""
+    the gallery's layers, shallow to deep: a page made for fewer is made again. ``reading``: the
+    photo's ``read_photo`` (one forward pass for the predictions, groups and dictionary)."""
+    reading = reading or read_photo(model, image, layers)
     record: dict[str, Any] = {"layers": list(layers), "predictions": [
-        {"label": p.label, "probability": p.probability} for p in classify(model, [image], top=5)[0]]}
+        {"label": p.label, "probability": p.probability} for p in top_classes(model, reading.activations[LOGITS], top=5)[0]]}
 
     cartoons = _caricatures(model, image, layers, config.caricature_steps)
     save_png(folder / "input.png", cartoons.reference)
@@ -54,15 +59,24 @@ def photo_views(model: Model, image: np.ndarray, layers: list[str], config: Gall
     if deepest is None:  # no layer with enough positions for groups and a dictionary
         record["groups"] = record["dictionary"] = None
         return record
-    groups = neuron_groups(model, image, deepest, k=GROUPS)
+    groups = neuron_groups(model, reading, deepest, k=GROUPS)
     record["groups"] = {"layer": deepest, "file": save_png(folder / "groups.png", groups.overlay()).name,
                         "colors": [_hex(c) for c in groups.colors()],
                         "channels": [[int(c) for c in np.argsort(-d)[:4]] for d in groups.directions]}
 
-    dictionary = semantic_dictionary(model, image, deepest, top=1, config=_icon_config(config), cache=icon_cache)
+    dictionary = semantic_dictionary(model, reading, deepest, top=1, config=_icon_config(config), cache=icon_cache)
     record["dictionary"] = {"layer": deepest, "file": save_png(folder / "dictionary.png", dictionary.mosaic()).name,
                             "channels": sorted({int(c) for c in dictionary.channels[..., 0].flatten()})}
     return record
+
+
+def read_photo(model: Model, image: np.ndarray, layers: list[str]) -> ImageReading | None:
+    """A photo through ``model`` once, for every plain reading its page makes: the logits (its
+    predictions) and the layer of its neuron groups and semantic dictionary."""
+    if model.num_classes is None:
+        raise NeuronscopeError(f"{model.name} has no class output: photo pages show its predictions")
+    deepest = dictionary_layer(model, layers)
+    return read_image(model, image, [LOGITS] if deepest is None else [deepest, LOGITS])
 
 
 def dictionary_layer(model: Model, layers: list[str]) -> str | None:
@@ -72,14 +86,15 @@ def dictionary_layer(model: Model, layers: list[str]) -> str | None:
     return grids[-1] if grids else None
 
 
-def prefetch_icons(model: Model, images: list[np.ndarray], layers: list[str], config: GalleryConfig,
+def prefetch_icons(model: Model, readings: list[ImageReading], layers: list[str], config: GalleryConfig,
                    icon_cache: Path) -> None:
-    """Render the dictionary icons of all ``images`` in one batched call before their pages are
-    made (full batches, no icon rendered twice); the pages then read them from ``icon_cache``."""
+    """Render the dictionary icons of all photos (their ``read_photo`` readings) in one batched
+    call before their pages are made (full batches, no icon rendered twice); the pages then read
+    them from ``icon_cache``."""
     layer = dictionary_layer(model, layers)
-    if layer is None or not images:
+    if layer is None or not readings:
         return
-    needed = sorted({c for image in images for c in dictionary_channels(model, image, layer, top=1)})
+    needed = sorted({c for reading in readings for c in dictionary_channels(model, reading, layer, top=1)})
     channel_icons(model, needed, model.spatial_layer(layer).name, _icon_config(config), icon_cache)
 
 

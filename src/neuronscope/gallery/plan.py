@@ -5,32 +5,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import NeuronscopeError
+from ..models.depth import representative_layers
 from ..models.model import Model
 from ..names import LOGITS
-
-DEFAULT_LAYER_COUNT = 6
-
-
-def representative_layers(model: Model, n: int = DEFAULT_LAYER_COUNT) -> list[str]:
-    """The last layer of each of the ``n`` deepest stages, shallow to deep.
-
-    Only layers with a grid of more than one position count. A stage is the parent module of a
-    curated spatial layer (``blocks.4`` for ``blocks.4.2``); a
-    model whose curated layers have no common parents gets ``n`` evenly spaced curated layers.
-    """
-    spatial = [info.name for info in model.layers if info.spatial and info.spatial[0] * info.spatial[1] > 1]
-    if not spatial:
-        raise NeuronscopeError(f"{model.name} has no curated layer with spatial extent to show")
-    stages: dict[str, str] = {}
-    for name in spatial:
-        parent = name.rpartition(".")[0]
-        if parent:
-            stages[parent] = name  # later layers of a stage replace earlier ones
-    ends = sorted(stages.values(), key=model.depth)
-    if len(ends) >= 2:
-        return ends[-n:]
-    step = max(1, len(spatial) / n)
-    return [spatial[min(len(spatial) - 1, round((i + 1) * step) - 1)] for i in range(min(n, len(spatial)))]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ LOCK = ".lock"
 class BuildState:
     """The manifest of ``<out>/<model>``, loaded or started fresh, with one id for this run."""
 
-    def __init__(self, folder: Path, model: Model | str, pinned: dict[str, Any]) -> None:
+    def __init__(self, model: Model | str, pinned: dict[str, Any], folder: Path) -> None:
         self.folder = folder
         self.path = folder / MANIFEST
         self.run = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]

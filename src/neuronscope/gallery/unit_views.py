@@ -11,29 +11,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..capture import capture
 from ..data.sources import ImageSource
-from ..examples.receptive import effective_extent
-from ..examples.topk import Example, LayerExamples, crop_box, example_image
+from ..examples.inputs import ExampleImages
+from ..examples.topk import Example, LayerExamples, crop_box
 from ..featurevis.render import render_units
 from ..featurevis.robustness import TRIALS, crop_robustness
 from ..images import save_png
 from ..models.model import Model
+from ..readout import channel_peaks
 from ..units import Unit
 from .config import GalleryConfig
 
 CROP_SIZE = 96
 """Side of a dataset-example crop on the unit page, in pixels."""
-CROP_MASS = 0.8
-"""Crops show the effective receptive field: the part carrying this much of the input gradient."""
-MIN_CROP = 32
-"""Least crop side in input pixels, so that shallow units' crops keep some context."""
-
-
-def crop_extent(model: Model, layer: str) -> tuple[int, int] | None:
-    """(h, w) in input pixels of a layer's dataset-example crops."""
-    extent = effective_extent(model, layer, CROP_MASS)
-    return None if extent is None else (max(MIN_CROP, extent[0]), max(MIN_CROP, extent[1]))
+TOP_SIZE = 80
+"""Side of a unit's strongest example where it stands in for a unit without a page (as strip thumbnails)."""
+TOP_FOLDER = "examples"
+"""``<layer>/examples/<channel>.png``: every channel's strongest example."""
 
 
 @dataclass
@@ -64,18 +58,21 @@ def render_pictures(model: Model, layer: str, channels: list[int], config: Galle
     result = render_units(model, units, render, samples=samples, diversity=config.diversity if samples > 1 else 0.0)
     if result.interrupted:  # nothing of a partial chunk is recorded; the next run renders it again
         raise KeyboardInterrupt
-    peaks = _spatial_peaks(model, layer, result.images, channels, samples)
-    robustness = crop_robustness(model, result.images, [Unit(layer, c) for c in channels for _ in range(samples)])
+    each = [Unit(layer, c) for c in channels for _ in range(samples)]
+    peaks = channel_peaks(model, result.images, each).view(len(channels), samples)
+    robustness = crop_robustness(model, result.images, each)
     return RenderedChunk(layer, list(channels), result.images.detach().cpu(), result.values.tolist(), peaks,
                          list(robustness), dict(result.notes), render.seed)
 
 
 def write_chunk(model: Model, chunk: RenderedChunk, config: GalleryConfig, folder: Path, examples: LayerExamples,
-                source: ImageSource, extent: tuple[int, int] | None) -> dict[tuple[str, int], dict[str, Any]]:
+                images: ExampleImages, source: ImageSource,
+                extent: tuple[int, int] | None) -> dict[tuple[str, int], dict[str, Any]]:
     """Write each unit's files of a rendered chunk into ``folder/<channel>/`` and return their
-    manifest records; example crops are ``extent`` (h, w) around each example's peak (``crop_extent``)."""
+    manifest records; example crops are ``extent`` (h, w) around each example's peak
+    (``examples.crop_extent``), cut from ``images`` (source items decoded once per build)."""
     samples, layer = config.samples, chunk.layer
-    inputs = _Inputs(model, source, examples.input_size)
+    inputs = _Inputs(model, images, source, examples.input_size)
     records = {}
     for j, c in enumerate(chunk.channels):
         unit_folder = folder / str(c)
@@ -116,28 +113,26 @@ def _mean(values: list[float]) -> float | None:
     return sum(finite) / len(finite) if finite else None
 
 
-def _spatial_peaks(model: Model, layer: str, images: torch.Tensor, channels: list[int], samples: int) -> torch.Tensor:
-    """(units, samples): each unit's largest activation anywhere on its own visualizations, seen
-    without transforms (comparable to the dataset examples' spatial maxima)."""
-    with torch.no_grad(), capture(model, [layer]) as cap:
-        acts = cap(images.to(model.device, model.dtype))[layer]  # (units * samples, C[, H, W])
-    index = torch.tensor([c for c in channels for _ in range(samples)], device=acts.device)
-    chosen = acts[torch.arange(len(index)), index].reshape(len(index), -1)  # (units * samples, positions)
-    return chosen.amax(1).view(len(channels), samples).cpu()
-
-
 class _Inputs:
-    """Source items as the model saw them, each loaded and preprocessed once per chunk: the units
-    of a chunk share many examples, and a folder's images can be large."""
+    """Source items as the model saw them (from the build's ``ExampleImages``), with their labels."""
 
-    def __init__(self, model: Model, source: ImageSource, size: tuple[int, int]) -> None:
-        self.model, self.source, self.size = model, source, size
-        self._prepared: dict[str, np.ndarray] = {}
+    def __init__(self, model: Model, images: ExampleImages, source: ImageSource, size: tuple[int, int]) -> None:
+        self.model, self.images, self.source, self.size = model, images, source, size
 
     def __getitem__(self, key: str) -> np.ndarray:
-        if key not in self._prepared:
-            self._prepared[key] = example_image(self.model, self.source, key, self.size)
-        return self._prepared[key]
+        return self.images.example_image(self.model, key, self.size)
+
+
+def write_top_examples(model: Model, examples: LayerExamples, images: ExampleImages,
+                       extent: tuple[int, int] | None, folder: Path) -> str:
+    """Every channel's strongest example as ``<folder>/examples/<channel>.png`` (``TOP_SIZE``
+    px, ``extent`` around its peak); returns the folder's name."""
+    inputs = _Inputs(model, images, images.source, examples.input_size)
+    for c in range(examples.channels):
+        best = examples.top(c)[0]
+        crop = crop_box(inputs[best.key], examples.box(best.y, best.x, extent), size=TOP_SIZE)
+        save_png(folder / TOP_FOLDER / f"{c}.png", crop)
+    return TOP_FOLDER
 
 
 def _save_examples(inputs: _Inputs, layer: LayerExamples, examples: list[Example], kind: str,

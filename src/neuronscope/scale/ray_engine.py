@@ -1,12 +1,14 @@
-"""Ray as the engine of a gallery build: the dataset-examples pass as a Ray Data pipeline and
-unit rendering as Ray tasks, with the build's driver the only writer.
+"""Ray as the engine of a gallery build: the build's one pass over its image source as a Ray Data
+pipeline and unit rendering as Ray tasks, with the build's driver the only writer.
 
     with RayEngine(RayConfig(address="auto")) as engine:       # or RayConfig() for a local cluster
-        build_gallery("gallery", GalleryConfig(...), engine=engine)
+        build_gallery("efficientnet_lite0", GalleryConfig(...), "gallery", engine)
 
-Examples: candidate positions -> ``DecodeRows`` (decoder actors) -> ``ExamineBatch`` (model actors, one
-``BatchSummary`` per batch) -> the driver merges the summaries in source order, checkpointing as
-the local pass does; so the results are those of the local pass. Rendering: one task per chunk
+The pass: candidate positions -> ``DecodeRows`` (decoder actors: each item decoded once, prepared
+for every model) -> ``ExamineBatch`` (model actors: every model once per batch, then every
+accumulator's summarizer; one ``BatchParts`` per batch) -> the driver merges the parts in source
+order, checkpointing as the local pass does; so the results are those of the local pass (dataset
+examples, unit matches, atlas samples alike). Rendering: one task per chunk
 (``max_retries``: a worker that dies is replaced and its chunk run again); the driver writes each
 chunk's files and manifest records as its task finishes, so a chunk is recorded once or not at all.
 """
@@ -22,14 +24,11 @@ import numpy as np
 
 from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
-from ..examples.loading import Preparer
-from ..examples.results import ExamplesConfig
-from ..examples.running import BatchSummary
-from ..examples.topk import Runner
 from ..gallery.config import GalleryConfig
 from ..gallery.engine import Job
 from ..gallery.unit_views import RenderedChunk
 from ..models.model import Model
+from ..stream import BatchParts, PassConfig, PassPlan, Reader, Runner
 
 INSTALL_HINT = "the ray engine needs Ray: pip install 'neuronscope[ray]'"
 
@@ -131,13 +130,12 @@ class RayEngine:
             for ref in running:  # a build stopped early (Ctrl-C, an error): drop the rest
                 ray.cancel(ref, force=True)
 
-    # --- the examples pass --------------------------------------------------------------
+    # --- the pass -----------------------------------------------------------------------
 
-    def examples_runner(self) -> Runner:
-        return self._summaries
+    def pass_runner(self) -> Runner:
+        return self._batches
 
-    def _summaries(self, model: Model, layers: list[str], source: ImageSource, config: ExamplesConfig,
-                   input_size: tuple[int, int], start: int) -> Iterator[BatchSummary]:
+    def _batches(self, plan: PassPlan, source: ImageSource, config: PassConfig, start: int) -> Iterator[BatchParts]:
         ray = _ray()
         from .workers import DecodeRows, ExamineBatch
 
@@ -145,21 +143,20 @@ class RayEngine:
         if remaining <= 0:
             return
         context = ray.data.DataContext.get_current()
-        context.execution_options.preserve_order = True  # summaries in source order: ties as locally
+        context.execution_options.preserve_order = True  # parts in source order: ties as locally
         context.enable_progress_bars = False
         context.print_on_execution_start = False
         blocks = max(1, min(-(-remaining // config.batch), 8 * self.workers))
         # the candidates' positions, as blocks put from here: no read tasks to find CPUs for
         data = ray.data.from_numpy(np.array_split(np.arange(start, len(source), dtype=np.int64), blocks))
-        data = data.map_batches(DecodeRows, fn_constructor_args=(source, Preparer.of(model, input_size)),
+        data = data.map_batches(DecodeRows, fn_constructor_args=(source, plan.preparers),
                                 batch_size=config.batch, compute=ray.data.ActorPoolStrategy(size=self.config.decoders),
                                 num_cpus=self.config.cpus_per_decoder)
-        data = data.map_batches(ExamineBatch, fn_constructor_args=(_cpu(model), layers, config.k,
-                                                                   self.gpus_per_worker),
+        data = data.map_batches(ExamineBatch, fn_constructor_args=(_cpu_plan(plan), self.gpus_per_worker),
                                 batch_size=config.batch, compute=ray.data.ActorPoolStrategy(size=min(self.workers, blocks)),
                                 num_cpus=self.config.cpus_per_worker, num_gpus=self.gpus_per_worker)
         for row in data.iter_rows():
-            yield pickle.loads(row["summary"])
+            yield pickle.loads(row["parts"])
 
     def _model_ref(self, model: Model):
         """The model in Ray's object store (put once), for tasks."""
@@ -172,6 +169,16 @@ class RayEngine:
 def _cpu(model: Model) -> Model:
     """The model as shipped to workers: on the CPU (each moves it to its GPU)."""
     return model if model.device.type == "cpu" else copy.deepcopy(model).to("cpu")
+
+
+def _cpu_plan(plan: PassPlan) -> PassPlan:
+    """The plan as shipped to workers: its models on the CPU (one copy per model)."""
+    moved: dict[int, Model] = {}
+    readers = {}
+    for key, reader in plan.readers.items():
+        model = moved.setdefault(id(reader.model), _cpu(reader.model))
+        readers[key] = Reader(model, reader.size)
+    return PassPlan(readers, plan.layers, plan.summarizers)
 
 
 def _result(ray, ref) -> RenderedChunk:

@@ -1,5 +1,5 @@
-"""What runs inside Ray's worker processes: decoding source items, the model's pass over a batch,
-and rendering a chunk of units. Nothing here writes a file; results go back to the driver."""
+"""What runs inside Ray's worker processes: decoding source items, the models' pass over a batch
+with every accumulator's summarizer, and rendering a chunk of units. Nothing here writes a file; results go back to the driver."""
 from __future__ import annotations
 
 import pickle
@@ -7,13 +7,12 @@ import pickle
 import numpy as np
 import torch
 
-from ..capture import capture
+from ..data.loading import Batch, Decoded, Preparer
 from ..data.sources import ImageSource
-from ..examples.loading import Decoded, Preparer
-from ..examples.running import summarize
 from ..gallery.config import GalleryConfig
 from ..gallery.unit_views import RenderedChunk, render_pictures
 from ..models.model import Model
+from ..stream import PassPlan
 
 
 def place(model: Model, gpus: float) -> Model:
@@ -27,45 +26,45 @@ def render_task(model: Model, layer: str, channels: list[int], config: GalleryCo
 
 
 class DecodeRows:
-    """Ray Data stage: candidate positions in the source (column ``data``) -> prepared inputs.
+    """Ray Data stage: candidate positions in the source (column ``data``) -> prepared inputs, one
+    column per preparer (``input_0``, ...), each item decoded once.
 
-    An unreadable item keeps its row, with an all-zero input and the reason in ``error``, so
-    that batches downstream still cover consecutive positions."""
+    An unreadable item keeps its row, with all-zero inputs and the reason in ``error``, so that
+    batches downstream still cover consecutive positions."""
 
-    def __init__(self, source: ImageSource, prepare: Preparer) -> None:
-        self.decoded = Decoded(source, prepare)
-        self.blank = np.zeros((prepare.channels, *prepare.size), dtype=np.float32)
+    def __init__(self, source: ImageSource, preparers: list[Preparer]) -> None:
+        self.decoded = Decoded(source, preparers)
+        self.blanks = [np.zeros((p.channels, *p.size), dtype=np.float32) for p in preparers]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        positions, keys, inputs, errors = [], [], [], []
+        positions, keys, inputs, errors = [], [], [[] for _ in self.blanks], []
         for index in batch["data"].tolist():
             position, key, x, error = self.decoded[int(index)]
             positions.append(position)
             keys.append(key)
-            inputs.append(x.numpy() if x is not None else self.blank)
+            for i, blank in enumerate(self.blanks):
+                inputs[i].append(x[i].numpy() if x is not None else blank)
             errors.append(error or "")
         return {"position": np.array(positions, dtype=np.int64), "key": np.array(keys, dtype=object),
-                "input": np.stack(inputs), "error": np.array(errors, dtype=object)}
+                "error": np.array(errors, dtype=object), **{f"input_{i}": np.stack(x) for i, x in enumerate(inputs)}}
 
 
 class ExamineBatch:
     """Ray Data stage on model actors: a batch of prepared inputs -> one row holding its pickled
-    ``BatchSummary`` (top-k per channel of every layer: small whatever the batch size)."""
+    ``BatchParts`` (every accumulator's partial: small whatever the batch size)."""
 
-    def __init__(self, model: Model, layers: list[str], k: int, gpus: float) -> None:
-        self.model, self.layers, self.k = place(model, gpus), layers, k
+    def __init__(self, plan: PassPlan, gpus: float) -> None:
+        for reader in plan.readers.values():
+            place(reader.model, gpus)  # in place: readers of one model share it
+        self.plan = plan
+        self.count = len(plan.preparers)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         positions = batch["position"].tolist()
         errors = [str(e) for e in batch["error"]]
         keys = [str(k) for k in batch["key"]]
         readable = [i for i, e in enumerate(errors) if not e]
-        items = [(positions[i], keys[i]) for i in readable]
-        skipped = [(keys[i], errors[i]) for i, e in enumerate(errors) if e]
-        activations = {}
-        if readable:
-            x = torch.from_numpy(np.ascontiguousarray(batch["input"][readable]))
-            with torch.no_grad(), capture(self.model, self.layers) as cap:
-                activations = cap(x.to(self.model.device, self.model.dtype))
-        part = summarize(activations, items, self.k, skipped, max(positions) + 1)
-        return {"summary": np.array([pickle.dumps(part)], dtype=object)}
+        inputs = [torch.from_numpy(np.ascontiguousarray(batch[f"input_{i}"][readable])) for i in range(self.count)]
+        parts = self.plan.summarize(Batch([(positions[i], keys[i]) for i in readable], inputs if readable else [],
+                                          [(keys[i], errors[i]) for i, e in enumerate(errors) if e], max(positions) + 1))
+        return {"parts": np.array([pickle.dumps(parts)], dtype=object)}

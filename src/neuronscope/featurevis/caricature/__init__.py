@@ -18,13 +18,13 @@ class the network saw.
 from .attributive import attributive_caricature, normalized_attribution
 from .core import CaricatureConfig, Caricatures, caricature, caricature_objective
 from .views import (
-           compare_models,
-           matched_layers,
+           ModelCaricatures,
+           caricatures_across_models,
            similarity_maps,
            similarity_overlay,
            similarity_sheet,
 )
 
 __all__ = ["CaricatureConfig", "Caricatures", "attributive_caricature", "caricature", "caricature_objective",
-           "compare_models", "matched_layers", "normalized_attribution", "similarity_maps", "similarity_overlay",
+           "ModelCaricatures", "caricatures_across_models", "normalized_attribution", "similarity_maps", "similarity_overlay",
            "similarity_sheet"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -9,33 +10,44 @@ import torch.nn.functional as F
 
 from ...capture import capture
 from ...errors import NeuronscopeError
-from ...images import contact_sheet
+from ...images import SheetDisplay, contact_sheet
+from ...models.depth import matched_layers
 from ...models.model import Model
 from .core import CaricatureConfig, Caricatures, caricature
 
 
-def matched_layers(reference: Model, layers: Sequence[str], other: Model) -> list[str]:
-    """For each layer of ``reference``, the curated layer of ``other`` at the nearest relative depth.
+@dataclass
+class ModelCaricatures(SheetDisplay):
+    """Caricatures of one image by several models at matched depth: one ``Caricatures`` per model,
+    with the relative depth of each of its layers."""
 
-    Relative depth is a layer's position in run order among all of a model's capturable layers,
-    from 0 (first) to 1 (the output), as ``Model.depth`` gives it.
-    """
-    candidates = [info.name for info in other.layers if info.spatial]
-    return [min(candidates, key=lambda name: abs(other.depth(name) - reference.depth(layer))) for layer in layers]
+    models: list[str]
+    results: list[Caricatures]
+    depths: list[list[float]]
+
+    def sheet(self):
+        """One row per model: the input as that model sees it, then one caricature per layer."""
+        images, captions = [], []
+        for model, result, depths in zip(self.models, self.results, self.depths):
+            images += [result.reference, *result.images]
+            captions += [model, *[f"{layer} ({depth:.2f})" for layer, depth in zip(result.layers, depths)]]
+        return contact_sheet(images, captions, columns=len(self.results[0].layers) + 1)
+
+    @property
+    def manifest(self) -> dict:
+        """The models' own manifests, one run each."""
+        return {"kind": "caricatures across models", "models": self.models, "runs": [r.manifest for r in self.results]}
 
 
-def compare_models(models: Sequence[Model], image: str | np.ndarray, layers: Sequence[str],
-                   config: CaricatureConfig | None = None) -> tuple[list[Caricatures], object]:
-    """Caricatures of one image by several models at matched depth: the results and a sheet with
-    one row per model (input, then one caricature per layer of ``models[0]``'s ``layers``)."""
+def caricatures_across_models(models: Sequence[Model], image: str | np.ndarray, layers: Sequence[str],
+                              config: CaricatureConfig | None = None) -> ModelCaricatures:
+    """Caricatures of one image by several models: ``models[0]`` at ``layers``, every other model
+    at its curated spatial layers of the nearest relative depth (``models.matched_layers``)."""
     models = list(models)
     results = [caricature(m, image, matched_layers(models[0], layers, m) if i else list(layers), config)
                for i, m in enumerate(models)]
-    images, captions = [], []
-    for model, result in zip(models, results):
-        images += [result.reference, *result.images]
-        captions += [f"{model.name}", *[f"{layer} ({model.depth(layer):.2f})" for layer in result.layers]]
-    return results, contact_sheet(images, captions, columns=len(layers) + 1)
+    return ModelCaricatures([m.name for m in models], results,
+                            [[m.depth(layer) for layer in r.layers] for m, r in zip(models, results)])
 
 
 def attributive_sheet(results: Sequence[Caricatures]):
