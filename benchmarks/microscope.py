@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from common import machine, worktree
 
 import neuronscope as ns
 from neuronscope.gallery import GalleryConfig, build_gallery
@@ -102,11 +101,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    report = {"model": "efficientnet_lite0", "threads": args.threads, "started_utc": started,
-              "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-              "torch": torch.__version__, "load_1min_before": round(os.getloadavg()[0], 2)}
+    report = {"model": "efficientnet_lite0", "threads": args.threads, "started_utc": started, **machine(),
+              "torch": torch.__version__}
     if args.before:
-        with _worktree(args.before) as tree:
+        with worktree(args.before) as tree:
             report["before"] = {"revision": args.before, **main_job_vs_reference(args.threads, tree / "src")}
     report["main_job_vs_reference"] = main_job_vs_reference(args.threads)
     if args.before:
@@ -118,19 +116,6 @@ def main() -> None:
         report["builds"] = [measure(f"--all --layers {args.layer} --photos ''", every, model)]
     write_json(args.out, report)
     print(json.dumps(report, indent=2))
-
-
-@contextmanager
-def _worktree(revision: str):
-    """A temporary checkout of ``revision`` (removed after)."""
-    folder = Path(tempfile.mkdtemp(prefix="microscope-before-")) / "tree"
-    made = subprocess.run(["git", "worktree", "add", "--detach", str(folder), revision], capture_output=True, text=True)
-    if made.returncode != 0:
-        raise SystemExit(f"--before {revision}: not a revision git can check out ({made.stderr.strip().splitlines()[-1]})")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], check=False, capture_output=True)
 
 
 if __name__ == "__main__":

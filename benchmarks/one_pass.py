@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -24,11 +23,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import machine, worktree
 from PIL import Image
 
 from neuronscope.data.sources import bundled_source
@@ -87,29 +86,6 @@ def build(name: str, folder: Path, threads: int, src: Path | None) -> dict:
             "timing_s": timing}
 
 
-@contextmanager
-def worktree(revision: str):
-    """A temporary checkout of ``revision`` (removed after)."""
-    folder = Path(tempfile.mkdtemp(prefix="one-pass-before-")) / "tree"
-    made = subprocess.run(["git", "worktree", "add", "--detach", str(folder), revision], capture_output=True, text=True)
-    if made.returncode != 0:
-        raise SystemExit(f"--before {revision}: not a revision git can check out ({made.stderr.strip()})")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], check=False, capture_output=True)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--before", default="db96e07", metavar="REV", help="the code before the change (default db96e07)")
@@ -120,9 +96,8 @@ def main() -> None:
     if shutil.which("strace") is None:
         raise SystemExit("needs strace (Debian: apt-get install strace)")
     report = {"command": "neuronscope " + " ".join(COMMAND) + " --source FOLDER", "images": args.images,
-              "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpu": cpu_model(),
-              "cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
-              "load_1min_before": round(os.getloadavg()[0], 2)}
+              "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **machine(),
+              "threads": args.threads, "torch": torch.__version__}
     with tempfile.TemporaryDirectory(prefix="one-pass-images-") as images:
         folder = make_folder(Path(images) / "images", args.images)
         with worktree(args.before) as tree:

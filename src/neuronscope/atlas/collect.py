@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from ..attribution.integrated import logit_derivative_along
-from ..capture import capture
 from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
 from ..models.fuse import fast_copy

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..data.sources import ImageSource
+from ..examples.results import LayerExamples
 from ..images import save_png
 from ..manifest import build_manifest, write_json
 from ..models.model import Model
-from ..examples.results import LayerExamples
 from .sheets import SheetConfig, matched_units
 
 if TYPE_CHECKING:

@@ -1,5 +1,8 @@
-"""Images: the bundled photos (``photos``) and image sources for dataset examples (``sources``)."""
+"""Images: the bundled photos (``photos``), image sources for dataset examples (``sources``,
+``datasets``), decoding them into model inputs (``loading``, ``preprocess``)."""
+from . import preprocess
 from .datasets import dataset_source, tar_shards_source
+from .loading import Preparer
 from .photos import (
            PHOTOS,
            Photo,
@@ -11,8 +14,6 @@ from .photos import (
            photos,
            resolve_image,
 )
-from . import preprocess
-from .loading import Preparer
 from .resolve import resolve_source
 from .sources import (
            ImageSource,

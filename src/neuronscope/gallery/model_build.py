@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..atlas import AtlasConfig, AtlasSamples
+from ..atlas import AtlasSamples
 from ..attribution.method import TRUSTED, best_method, method_agreements
 from ..attribution.unit_classes import CLASS_EXAMPLES, unit_classes
 from ..circuits.decompose import previous_layer

@@ -17,8 +17,8 @@ from ..attribution.dictionary import (
 from ..attribution.factor import class_factors
 from ..attribution.groups import neuron_groups
 from ..attribution.hidden import attribute_all_classes, default_layer
-from ..featurevis.caricature import CaricatureConfig, Caricatures, caricature
 from ..errors import NeuronscopeError
+from ..featurevis.caricature import CaricatureConfig, Caricatures, caricature
 from ..images import factor_colors, save_png
 from ..models.model import Model
 from ..names import LOGITS
