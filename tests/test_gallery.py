@@ -101,6 +101,35 @@ def test_unit_pages_show_their_views(built):
     assert all(r is None or -5 < r < 5 for r in robustness) and any(r is not None for r in robustness)
 
 
+def test_weight_strips_show_shares_and_pages_of_older_manifests_their_raw_weights(built, tmp_path):
+    import shutil
+
+    from neuronscope.gallery.pages import Pages
+
+    out, _, config = built
+    data = manifest(out)
+    page = (out / "efficientnet_lite0" / "blocks.4.2" / "1.html").read_text()
+    listed = data["layers"]["blocks.4.2"]["inputs"]["1"]
+    shares = [share for _, _, share in listed]
+    assert all(0 < s <= 1 for s in shares) and shares == sorted(shares, reverse=True) and sum(shares) <= 1
+    for channel, strength, share in listed:  # the share is shown, the raw weight is on hover
+        assert (f'title="expanded weight {strength:+.4g} (window norm, sign of the sum): {100 * share:.2f} % '
+                f"of the unit's weights with blocks.2.1 (squared norm)\">{'+' if strength > 0 else '−'}") in page
+    outputs = data["layers"]["blocks.4.2"].get("outputs", {}).get("1", [])
+    assert page.count('<span class="share">') == len(listed) + len(outputs)
+    assert "so all its channels make 100 %" in page
+    # a gallery written before shares ([channel, strength] entries) still gets its pages, with raw weights
+    old = shutil.copytree(out, tmp_path / "old")
+    for record in data["layers"].values():
+        for key in ("inputs", "outputs"):
+            for entries in record.get(key, {}).values():
+                entries[:] = [entry[:2] for entry in entries]
+    Pages(old).write_all(data, config.source)
+    page = (old / "efficientnet_lite0" / "blocks.4.2" / "1.html").read_text()
+    assert all(f"{strength:+.2f}</span>" in page for _, strength in data["layers"]["blocks.4.2"]["inputs"]["1"])
+    assert '<span class="share">' not in page and "channels make 100 %" not in page
+
+
 def test_a_second_build_reuses_everything(built, lite0):
     out, _, config = built
     before = manifest(out)["units"]
