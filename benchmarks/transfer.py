@@ -37,10 +37,10 @@ CHANNEL_LAYER, CHANNELS = "blocks.4.2", range(16)
 CHUNK = 16
 NATURAL = functools.partial(MacoImage, contrast=NATURAL_CONTRAST)
 VARIANTS = {
-    "maco-natural": (RenderConfig(param="maco", progress=False), NATURAL),
-    "maco-plain": (RenderConfig(param="maco", progress=False), functools.partial(MacoImage, contrast=1.0)),
-    "maco-authors": (RenderConfig(param="maco", optimizer="nadam", transforms="maco", views=6, steps=64, size=1280,
-                                  progress=False), NATURAL),
+    "maco-natural": RenderConfig(param=NATURAL, progress=False),
+    "maco-plain": RenderConfig(param=functools.partial(MacoImage, contrast=1.0), progress=False),
+    "maco-authors": RenderConfig(param=NATURAL, optimizer="nadam", transforms="maco", views=6, steps=64, size=1280,
+                                 progress=False),
 }
 """Parameterizations beyond the named ones with their defaults: MaCo at the pixel contrast of
 natural photos, MaCo at the reference code's contrast, and MaCo as its authors run it (a 1280 px
@@ -48,11 +48,9 @@ image seen through 6 random crops of 20-25 % of its side per step, noise, NAdam)
 contrast, with 64 steps of 6 crops (1.5x the model evaluations of the defaults' 256 steps)."""
 
 
-def config_and_factory(param: str) -> tuple[RenderConfig, object]:
-    """The render settings (defaults) and the param factory (None: by name) of ``param``."""
-    if param in VARIANTS:
-        return VARIANTS[param]
-    return RenderConfig(param=param, progress=False), None
+def config_of(param: str) -> RenderConfig:
+    """The render settings of ``param``: a variant, or the named parameterization with the defaults."""
+    return VARIANTS.get(param) or RenderConfig(param=param, progress=False)
 
 
 def drawn_classes(count: int, subset: int | None = None, seed: int = 0) -> list[int]:
@@ -69,8 +67,7 @@ def class_images(model: ns.Model, classes: list[int], param: str, folder: Path) 
     start = time.perf_counter()
     for i in range(0, len(missing), CHUNK):
         part = missing[i : i + CHUNK]
-        config, factory = config_and_factory(param)
-        result = render_units(model, [f"logits:{k}" for k in part], config, param=factory)
+        result = render_units(model, [f"logits:{k}" for k in part], config_of(param))
         for k, image, history in zip(part, result.images, result.history.T):
             save_png(folder / f"{k:04d}.png", image)
             write_json(folder / f"{k:04d}.json", {"reached": float(history[-10:].mean()), "steps": len(history)})
@@ -153,8 +150,8 @@ def main() -> None:
         entry["contrast_std"] = float(batch.flatten(1).std(1).mean())
         entry["class_robustness"] = float(np.nanmean(crop_robustness(source, images, [f"logits:{k}" for k in classes])))
         channel_units = [f"{CHANNEL_LAYER}:{c}" for c in CHANNELS]
-        config, factory = config_and_factory(param)
-        channels = render_units(source, channel_units, config, param=factory)
+        config = config_of(param)
+        channels = render_units(source, channel_units, config)
         ratios = crop_robustness(source, channels.images, channel_units)
         entry["channel_robustness"] = {"layer": CHANNEL_LAYER, "units": len(channel_units),
                                        "mean": float(np.nanmean(ratios)), "min": float(np.nanmin(ratios))}

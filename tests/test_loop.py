@@ -4,9 +4,10 @@ import torch
 from torch import nn
 
 import neuronscope as ns
+from neuronscope.featurevis import LoopConfig, Plateau, RenderConfig, optimize, render
 from neuronscope.featurevis import objectives as obj
-from neuronscope.featurevis.loop import LoopConfig, Plateau, optimize
-from neuronscope.featurevis.param import make_param
+from neuronscope.featurevis.caricature import CaricatureConfig
+from neuronscope.featurevis.param import PixelImage, make_param
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_the_optimizer_factory_is_used(tiny):
         made.append(lr)
         return torch.optim.SGD(parameters, lr=lr)
 
-    run = optimize(tiny, obj.channel("2", 1), make_param("pixel", (32, 32), [0]), quiet(lr=0.5), optimizer=sgd)
+    run = optimize(tiny, obj.channel("2", 1), make_param("pixel", (32, 32), [0]), quiet(lr=0.5, optimizer=sgd))
     assert made == [0.5] and run.history[-1, 0] > run.history[0, 0]
 
 
@@ -66,3 +67,35 @@ def test_init_starts_the_render_from_a_photo(tiny):
     photo = tiny.input("chelsea", (48, 48), crop_fraction=1.0)[0]
     assert (started.images[0] - photo).abs().mean() < 0.05 < (plain.images[0] - photo).abs().mean()
     assert started.manifest["init"] == "chelsea"
+
+
+def test_an_unset_learning_rate_is_the_parameterizations_own(tiny):
+    made = []
+
+    def sgd(parameters, lr):
+        made.append(lr)
+        return torch.optim.SGD(parameters, lr=lr)
+
+    for kind in ("pixel", "maco"):
+        optimize(tiny, obj.channel("2", 1), make_param(kind, (32, 32), [0]), quiet(steps=1, optimizer=sgd))
+    assert made == [0.05, 1.0]
+
+
+def test_render_and_caricature_configs_are_loop_configs_checked_in_one_place():
+    for kind in (LoopConfig, RenderConfig, CaricatureConfig):
+        assert issubclass(kind, LoopConfig)
+        with pytest.raises(ns.NeuronscopeError, match="steps must be a positive integer"):
+            kind(steps=0)
+        with pytest.raises(ns.NeuronscopeError, match="unknown optimizer 'sgd'"):
+            kind(optimizer="sgd")
+    with pytest.raises(ns.NeuronscopeError, match="caricatures need shared transforms"):
+        CaricatureConfig(shared_transforms=False)
+
+
+def test_a_param_factory_in_the_config_renders_as_its_name_and_is_fingerprinted_by_name(tiny):
+    named, made = (RenderConfig(steps=3, size=32, param=p, transforms="none", progress=False)
+                   for p in ("pixel", PixelImage))
+    images = [render(tiny, obj.channel("2", 1), config, batch=2).images for config in (named, made)]
+    assert torch.equal(images[0], images[1])
+    assert made.pixel_settings()["param"] == "neuronscope.featurevis.param.pixel.PixelImage"
+    assert named.fingerprint(tiny) != made.fingerprint(tiny)

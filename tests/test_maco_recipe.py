@@ -80,8 +80,8 @@ def test_identical_views_sum_to_one_view(tiny):
 
 def test_the_authors_recipe_resolves_crops_to_the_models_input_side(lite0):
     config = RenderConfig(param="maco", optimizer="nadam", transforms="maco", views=6, size=1280)
-    loop = config.for_view(lite0, whole=True).loop()
-    assert loop.transforms.crop == MACO.crop and loop.transforms.output == 224 and loop.views == 6
+    sized = config.for_view(lite0, whole=True)
+    assert sized.transforms.crop == MACO.crop and sized.transforms.output == 224 and sized.views == 6
 
 
 def test_transparency_lies_inside_the_neurons_receptive_field(lite0):

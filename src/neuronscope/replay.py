@@ -19,7 +19,6 @@ from .errors import NeuronscopeError
 from .featurevis import objectives as obj
 from .featurevis.caricature import CaricatureConfig
 from .featurevis.render import RenderConfig, Result, render, render_units
-from .featurevis.transforms import from_json as transforms_from_json
 from .models import available_models, load
 from .models.model import Model
 from .models.spec import ModelSpec
@@ -151,12 +150,7 @@ def _config(data: Mapping[str, Any]) -> RenderConfig | CaricatureConfig | None:
     if data["kind"] == "render":
         return RenderConfig.from_dict(config)
     if "caricature" in data["kind"]:
-        values = dict(config)
-        if "transforms" in values:
-            values["transforms"] = transforms_from_json(values["transforms"])
-        if isinstance(values.get("size"), list):
-            values["size"] = tuple(values["size"])
-        return CaricatureConfig(**values)
+        return CaricatureConfig.from_dict(config)
     if "render" in config:  # configs that hold a render config (mechanics)
         return RenderConfig.from_dict(config["render"])
     return None

@@ -1,6 +1,8 @@
 """Feature visualization: objectives, image parameterizations, transformation robustness, the one
 optimization loop, rendering units, and caricatures."""
 from . import objectives
+from .callbacks import Plateau
+from .loop import LoopConfig, optimize
 from .render import (
            RenderConfig,
            RenderWarning,
@@ -11,5 +13,5 @@ from .render import (
 )
 from .transforms import TransformConfig
 
-__all__ = ["RenderConfig", "RenderWarning", "Result", "TransformConfig", "objectives", "render", "render_layer",
-           "render_units"]
+__all__ = ["LoopConfig", "Plateau", "RenderConfig", "RenderWarning", "Result", "TransformConfig", "objectives",
+           "optimize", "render", "render_layer", "render_units"]

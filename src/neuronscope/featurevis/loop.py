@@ -8,29 +8,43 @@ warp) -> the model, run through ``capture`` up to the deepest layer the objectiv
 objective -> the optimizer. ``render`` (units), caricatures, circuits' cell pictures and
 dictionary icons are objectives and parameterizations handed to this loop.
 
-Extension points: ``callbacks`` (called every step with a `Step`; returning True stops),
-``Plateau`` (a ready stop criterion), ``optimizer`` (a factory of a torch optimizer),
-``fixed`` images that ride in the batch without being optimized (a caricature's reference),
-and Ctrl-C, which ends the loop early and returns the partial result with ``interrupted=True``.
+Extension points: ``callbacks`` (called every step with a `Step`; returning True stops; see
+``callbacks`` for a stop criterion and a progress bar),
+``LoopConfig.optimizer`` (a name or a factory of a torch optimizer), ``fixed`` images that ride
+in the batch without being optimized (a caricature's reference), and Ctrl-C, which ends the
+loop early and returns the partial result with ``interrupted=True``.
+
+One loop configuration: ``LoopConfig`` declares and checks every setting of the loop once.
+``RenderConfig`` and ``CaricatureConfig`` are LoopConfigs that add the settings of their
+images (size, parameterization, seed, ...) by dataclass inheritance, and ``optimize`` takes them
+as they are. Inheritance rather than a nested ``loop`` field because the configs stay flat:
+``RenderConfig(steps=128, size=64)`` and ``dataclasses.replace(config, steps=...)`` read as
+before, and ``asdict`` gives the same flat settings, so manifests written before still load
+(``from_dict``) and the gallery's pinned fingerprints do not change.
 """
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from ..capture import capture
 from ..errors import NeuronscopeError
+from ..manifest import to_jsonable
 from ..models.fuse import fast_copy
 from ..names import INPUT
 from ..overrides import REDIRECT_STEPS, frozen_weights, redirected_relu
+from .callbacks import Callback, Step
 from .param.base import ImageParam
 from .transforms import RandomAffine, TransformConfig, preset
+from .transforms import from_json as transforms_from_json
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter], float], torch.optim.Optimizer]
 """Makes the optimizer from the parameterization's parameters and the learning rate."""
@@ -40,29 +54,34 @@ class RenderWarning(UserWarning):
     """Something about a render the user should know (a dead unit, a zero gradient)."""
 
 
-@dataclass(frozen=True)
-class Step:
-    """What a callback sees after each step."""
-
-    step: int
-    """0-based index of the step just taken."""
-    images: torch.Tensor
-    """(N, C, H, W) the optimized images before this step's update (detached)."""
-    values: torch.Tensor
-    """(N,) each item's objective at this step (on the transformed images)."""
+def adam(parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """The default optimizer: Adam, as Lucid."""
+    return torch.optim.Adam(parameters, lr=lr)
 
 
-Callback = Callable[[Step], "bool | None"]
+def nadam(parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """NAdam (Adam with Nesterov momentum), as MaCo's authors."""
+    return torch.optim.NAdam(parameters, lr=lr)
+
+
+OPTIMIZERS: dict[str, OptimizerFactory] = {"adam": adam, "nadam": nadam}
+"""The optimizers a config can name."""
 
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """How the loop runs (defaults: Lucid's recipe)."""
+    """How the loop runs (defaults: Lucid's recipe). Every setting that the loop reads is declared
+    and checked here once; render and caricature configs inherit them."""
 
     steps: int = 256
-    lr: float = 0.05
-    transforms: TransformConfig | str = "lucid"
-    """A TransformConfig or a preset name (``lucid``, ``article``, ``none``)."""
+    """Optimizer steps (Lucid uses 512; on Lite0 channel objectives settle well before 256)."""
+    lr: float | None = None
+    """Learning rate; None: the parameterization's own (``ImageParam.default_lr``: Lucid's 0.05
+    for spectra and pixels, 1.0 for MaCo, whose phases need large steps)."""
+    transforms: TransformConfig | str | None = None
+    """A TransformConfig or a preset name: ``lucid`` (standard_transforms), ``article``, ``zoom``
+    (Lucid's with zooms to 1.3), ``maco``, ``none``; None: ``lucid``, except in a render, which
+    chooses per unit: ``zoom`` for units that read the whole image (see ``sizing``)."""
     shared_transforms: bool = False
     """One random draw per step for the whole batch (caricatures), instead of one per item."""
     redirect_steps: int = REDIRECT_STEPS
@@ -70,22 +89,67 @@ class LoopConfig:
     snapshots: tuple[int, ...] = ()
     """Steps (1-based) after which to keep a copy of the images (``k``: the image after k updates)."""
     fast: bool = True
-    """Optimize through the model's BatchNorm-folded, channels-last copy (``models.fuse``)."""
+    """Optimize through a copy of the model whose BatchNorms are folded into the convolutions, in
+    channels-last memory (``models.fuse``): about 2x faster on a CPU, same outputs to float rounding."""
+    optimizer: str | OptimizerFactory | None = None
+    """``adam``, ``nadam`` (MaCo's authors) or a factory ``(parameters, lr) -> optimizer``; None: adam."""
     views: int = 1
     """Random views (transform draws) of each image per step; their gradients add up before the
     update (MaCo's authors use 6 crops per step)."""
     transparency: bool = False
     """Accumulate |d objective / d image| over the steps: where the image matters (MaCo's
-    transparency map), returned as ``Optimized.transparency``."""
+    transparency map), returned as ``Optimized.transparency`` (a render's ``Result.alpha``)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
             raise NeuronscopeError(f"steps must be a positive integer, got {self.steps!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise NeuronscopeError(f"lr must be positive, got {self.lr!r}")
+        if self.transforms is not None:
+            preset(self.transforms)
+        if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS or \
+                not (self.optimizer is None or isinstance(self.optimizer, str) or callable(self.optimizer)):
+            raise NeuronscopeError(f"unknown optimizer '{self.optimizer}': choose one of {', '.join(OPTIMIZERS)}, "
+                                   "or give a factory (parameters, lr) -> optimizer")
         if not isinstance(self.views, int) or self.views < 1:
             raise NeuronscopeError(f"views must be a positive integer, got {self.views!r}")
-        if not self.lr > 0:
-            raise NeuronscopeError(f"lr must be positive, got {self.lr!r}")
-        preset(self.transforms)
+
+    @property
+    def transform_config(self) -> TransformConfig:
+        return preset(self.transforms if self.transforms is not None else "lucid")
+
+    @property
+    def optimizer_factory(self) -> OptimizerFactory:
+        if self.optimizer is None or isinstance(self.optimizer, str):
+            return OPTIMIZERS[self.optimizer or "adam"]
+        return self.optimizer
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting as plain JSON, factories by name: what a manifest's ``config`` holds."""
+        return to_jsonable({k: named(v) for k, v in asdict(self).items()})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """The config a manifest's ``config`` field describes (unknown keys are an error)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise NeuronscopeError(f"unknown {cls.__name__} settings {unknown}: expected {', '.join(sorted(known))}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        if values.get("transforms") is not None:
+            values["transforms"] = transforms_from_json(values["transforms"])
+        return cls(**values)
+
+
+def named(value: Any) -> Any:
+    """A factory (a function, a class, a ``functools.partial`` of one) as its dotted name, with a
+    partial's arguments; any other value as it is."""
+    if isinstance(value, functools.partial):
+        arguments = [*map(repr, value.args), *(f"{k}={v!r}" for k, v in sorted(value.keywords.items()))]
+        return f"{named(value.func)}({', '.join(arguments)})"
+    if callable(value):
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', type(value).__qualname__)}"
+    return value
 
 
 @dataclass
@@ -111,41 +175,9 @@ class Optimized:
     objective with respect to its image over all steps, scaled to [0, 1] per item."""
 
 
-class Plateau:
-    """A stop criterion: stop once every item's value has gained less than ``tolerance`` (relative)
-    over the last ``patience`` steps."""
-
-    def __init__(self, patience: int = 32, tolerance: float = 1e-3) -> None:
-        self.patience, self.tolerance = patience, tolerance
-        self._values: list[torch.Tensor] = []
-
-    def __call__(self, step: Step) -> bool:
-        self._values.append(step.values)
-        if len(self._values) <= self.patience:
-            return False
-        before, now = self._values[-self.patience - 1], self._values[-1]
-        gain = (now - before) / before.abs().clamp(min=1e-8)
-        return bool((gain < self.tolerance).all())
-
-
-def adam(parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    """The default optimizer: Adam, as Lucid."""
-    return torch.optim.Adam(parameters, lr=lr)
-
-
-def nadam(parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    """NAdam (Adam with Nesterov momentum), as MaCo's authors."""
-    return torch.optim.NAdam(parameters, lr=lr)
-
-
-OPTIMIZERS: dict[str, OptimizerFactory] = {"adam": adam, "nadam": nadam}
-"""The optimizers a config can name."""
-
-
 def optimize(model, objective, param: ImageParam, config: LoopConfig | None = None, *,
              labels: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
-             fixed: torch.Tensor | None = None, callbacks: Sequence[Callback] = (),
-             optimizer: OptimizerFactory = adam, progress=None) -> Optimized:
+             fixed: torch.Tensor | None = None, callbacks: Sequence[Callback] = ()) -> Optimized:
     """Optimize ``param``'s images so that ``objective`` (summed over the items) goes up.
 
     Args:
@@ -154,13 +186,13 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
             plus ``"input"`` (the optimized images before transforms) and returns one value per
             optimized image.
         param: the parameterization (its batch is the number of optimized images).
-        config: steps, learning rate, transforms, redirected-ReLU steps, snapshots, fast copy.
+        config: steps, learning rate, optimizer, transforms, redirected-ReLU steps, snapshots, fast
+            copy, views, transparency (a `LoopConfig`; a render's or caricature's config is one).
         labels: names of the items, for warnings.
         seeds: seeds of the per-item transforms (default 0..N-1); with shared transforms the first.
         fixed: (F, C, H, W) images put in front of the batch every step, not optimized.
-        callbacks: called after every step; one returning True stops the loop.
-        optimizer: ``factory(parameters, lr)``; default Adam.
-        progress: a tqdm-like bar to advance by one per step (default: none).
+        callbacks: called after every step; one returning True stops the loop (a progress bar:
+            ``callbacks.advancing(bar)``).
     """
     config = config or LoopConfig()
     count = param.batch
@@ -170,9 +202,9 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
     layers = objective.model_layers
     runner, memory_format = (fast_copy(model, keep=layers) if config.fast and layers
                              else (model, torch.contiguous_format))
-    transform = RandomAffine(preset(config.transforms), seeds[:1] * (count + offset) if config.shared_transforms else
+    transform = RandomAffine(config.transform_config, seeds[:1] * (count + offset) if config.shared_transforms else
                              [*([seeds[0]] * offset), *seeds], shared=config.shared_transforms)
-    opt = optimizer(param.parameters(), config.lr)
+    opt = config.optimizer_factory(param.parameters(), config.lr if config.lr is not None else param.default_lr)
     history, snapshots, notes = [], {}, {}
     step_box = [0]
     model_seconds, start = 0.0, time.perf_counter()
@@ -217,8 +249,6 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
                 if step + 1 in config.snapshots:  # the image after step + 1 updates
                     with torch.no_grad():
                         snapshots[step + 1] = param().detach().cpu()
-                if progress is not None:
-                    progress.update(1)
                 state = Step(step, images.detach(), values.detach())
                 if any([bool(callback(state)) for callback in callbacks]):
                     stopped_at = step

@@ -48,8 +48,7 @@ def attributive_caricature(model: Model, image: str | np.ndarray, layer: str, ta
         directions = [_attribution(info.name, chain, t, positive) for t in parsed]
     labels = [f"{info.name} · {_describe(model, t)}" for t in parsed]
     return _run(model, image, [info.name] * len(parsed), directions, labels, config, "attributive caricature",
-                config.cosine_power, extra={"targets": [str(t) for t in parsed], "via": chain, "specific": specific,
-                       "positive": positive})
+                extra={"targets": [str(t) for t in parsed], "via": chain, "specific": specific, "positive": positive})
 
 
 def _weighted_reference(layer: str, weights: torch.Tensor) -> Direction:

@@ -16,10 +16,9 @@ from ...manifest import build_manifest, write_json
 from ...models.digest import weights_digest
 from ...models.model import Model
 from .. import objectives as obj
+from ..callbacks import advancing
 from ..loop import LoopConfig, optimize, progress_bar
-from ..param import check_param, make_param
-from ..render import DEFAULT_LR
-from ..transforms import TransformConfig, preset
+from ..param import ParamFactory, check_param, make_param
 
 COSINE_MODES = ("true", "lucid")
 
@@ -28,45 +27,37 @@ Direction = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
 @dataclass(frozen=True)
-class CaricatureConfig:
-    """How to make caricatures (defaults: Lucid's recipe at the model's input size, 256 steps)."""
+class CaricatureConfig(LoopConfig):
+    """How to make caricatures: the loop's settings (steps, lr, transforms, optimizer, views, ...:
+    see `LoopConfig`) and the caricature's. Defaults: Lucid's recipe at the model's input size,
+    256 steps."""
 
-    steps: int = 256
+    shared_transforms: bool = True
+    """Always on for caricatures: the reference and its caricatures get the same random draw at
+    every step, so the reference's activations stay aligned with theirs position by position."""
     size: int | tuple[int, int] | None = None
     """(height, width) or side of the images; None: the model's input size."""
     cosine_power: float = 1.0
     """p in ``dot * max(0.1, cos)^p``: 0 is the most extreme, larger stays closer to the original."""
     cosine: str = "true"
     """``true`` cosine, or ``lucid``: Lucid's ``dot / |a|`` (= |a0| cos), same optimum, other scale."""
-    lr: float | None = None
-    """Adam learning rate; None: the parameterization's default (0.05; 1.0 for MaCo)."""
-    param: str = "fourier"
-    transforms: TransformConfig | str = "lucid"
+    param: str | ParamFactory = "fourier"
+    """``fourier``, ``pixel`` or ``maco``, or a factory ``(size, seeds, channels, device=, dtype=) -> ImageParam``."""
     seed: int = 0
-    fast: bool = True
-    """Fold BatchNorm into convolutions for the optimization (see ``models.fuse``)."""
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise NeuronscopeError(f"steps must be a positive integer, got {self.steps!r}")
+        super().__post_init__()
+        if not self.shared_transforms:
+            raise NeuronscopeError("caricatures need shared transforms (the reference and its caricatures are "
+                                   "transformed alike at every step); leave shared_transforms on")
+        if self.snapshots or self.transparency:
+            raise NeuronscopeError("caricatures keep no snapshots or transparency map; leave them unset")
         if not 0 <= self.cosine_power <= 8:
             raise NeuronscopeError(f"cosine power p must be in 0..8, got {self.cosine_power!r}")
         if self.cosine not in COSINE_MODES:
             raise NeuronscopeError(f"unknown cosine mode '{self.cosine}': choose one of {', '.join(COSINE_MODES)}")
         check_param(self.param)
-        preset(self.transforms)
-        if self.lr is not None and not self.lr > 0:
-            raise NeuronscopeError(f"lr must be positive, got {self.lr!r}")
-
-    @property
-    def transform_config(self) -> TransformConfig:
-        return preset(self.transforms)
-
-    def loop(self) -> LoopConfig:
-        """The loop settings: one shared transform per step for the reference and its caricatures."""
-        lr = self.lr if self.lr is not None else DEFAULT_LR[self.param]
-        return LoopConfig(steps=self.steps, lr=lr, transforms=self.transforms, shared_transforms=True, fast=self.fast)
 
 
 @dataclass
@@ -115,7 +106,7 @@ def caricature(model: Model, image: str | np.ndarray, layers: Sequence[str],
     config = config or CaricatureConfig()
     names = [model.layer(layer).name for layer in _nonempty(layers, "layers")]
     directions = [_reference_activations(name) for name in names]
-    return _run(model, image, names, directions, names, config, "caricature", config.cosine_power)
+    return _run(model, image, names, directions, names, config, "caricature")
 
 
 def _reference_activations(layer: str) -> Direction:
@@ -127,22 +118,22 @@ def _reference_activations(layer: str) -> Direction:
 
 
 def _run(model: Model, image: str | np.ndarray, layers: list[str], directions: list[Direction], labels: list[str],
-         config: CaricatureConfig, kind: str, power: float, extra: dict | None = None) -> Caricatures:
+         config: CaricatureConfig, kind: str, extra: dict | None = None) -> Caricatures:
     size = _size(model, config.size)
     reference = model.input(image, size, crop_fraction=1.0)
     seeds = [config.seed + i for i in range(len(layers))]
     param = make_param(config.param, size, seeds, model.input_channels, device=model.device, dtype=model.dtype)
-    objective = reference_objective(layers, directions, config.cosine, power)
+    objective = reference_objective(layers, directions, config.cosine, config.cosine_power)
     progress = progress_bar(config.steps, "caricature", config.progress)
     try:
-        run = optimize(model, objective, param, config.loop(), labels=labels, seeds=[config.seed], fixed=reference,
-                       progress=progress)
+        run = optimize(model, objective, param, config, labels=labels, seeds=[config.seed], fixed=reference,
+                       callbacks=[advancing(progress)])
     finally:
         progress.close()
     similarity = _similarity(model, reference, run.images, layers)
     manifest = build_manifest(
         kind, model=model, weights=weights_digest(model), image=image if isinstance(image, str) else None,
-        layers=layers, labels=labels, size=size, seeds=seeds, config=replace(config, progress=False),
+        layers=layers, labels=labels, size=size, seeds=seeds, config=replace(config, progress=False).to_dict(),
         seconds=run.timing["total_s"], warnings=[n for i in sorted(run.notes) for n in run.notes[i]], **(extra or {}),
     )
     return Caricatures(reference[0].cpu(), run.images, layers, labels, similarity, run.values, run.history, manifest)
