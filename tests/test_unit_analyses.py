@@ -18,6 +18,7 @@ from neuronscope.models.depth import matched_layers, nearest_depth, representati
 from neuronscope.readout import channel_peaks
 from neuronscope.units import Unit
 
+
 def test_agreement_is_the_correlation_of_sums_and_logits_over_the_chosen_classes():
     totals = torch.tensor([1.0, 2.0, 3.0, 10.0])
     assert agreement(totals, 2 * totals + 1) == pytest.approx(1.0)

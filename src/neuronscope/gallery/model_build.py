@@ -158,7 +158,7 @@ class ModelBuild:
         pending = {layer: self._pending(layer) for layer in plan.layers}
         grids = spatial(self.model, plan.layers)
         pairs = [(a, b) for a, b in zip(grids, grids[1:]) if state.layer(b).get("inputs_from") != a
-                 or state.layer(a).get("outputs_to") != b]
+                 or state.layer(a).get("outputs_to") != b or not _with_shares(state.layer(b).get("inputs"))]
         shown = self._photo_layers()
         photos = self._pending_photos()
         self.summary.reused = len(plan.units) - sum(map(len, pending.values()))
@@ -315,6 +315,13 @@ def timed(summary: BuildSummary, key: str):
         yield
     finally:
         summary.timing[key] = summary.timing.get(key, 0.0) + time.perf_counter() - start
+
+
+def _with_shares(inputs: dict | None) -> bool:
+    """Whether a layer's recorded input strips carry shares (galleries built before shares: no;
+    their strips are recomputed, which takes seconds and renders nothing)."""
+    first = next(iter((inputs or {}).values()), None)
+    return bool(first) and len(first[0]) == 3
 
 
 def _outside_source(name: str) -> bool:
