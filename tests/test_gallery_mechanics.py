@@ -8,9 +8,9 @@ import pytest
 from gallery_checks import broken_links, make_image_folder, manifest, partial_files
 
 from neuronscope.circuits import firing_cases
+from neuronscope.circuits.polysemanticity import polysemanticity
 from neuronscope.featurevis.render import RenderConfig
 from neuronscope.gallery import GalleryConfig, build_gallery
-from neuronscope.gallery.mechanics_views import polysemanticity
 
 LAYERS = ("blocks.2.1", "blocks.4.2")
 
@@ -60,7 +60,7 @@ def test_layer_pages_are_sorted_by_how_polysemantic_their_units_look(built, lite
     examples = dataset_examples(lite0, source, ["blocks.4.2"], ExamplesConfig(k=4, progress=False))["blocks.4.2"]
     x = [source.load(key) for key in dict.fromkeys(e.key for e in examples.top(1))]
     errors = [firing_cases(lite0, "blocks.4.2:1", x, "blocks.4.1", k=k).error for k in (1, 2)]
-    assert polysemanticity(lite0, "blocks.4.2", [1], examples, source)[1] == pytest.approx(
+    assert polysemanticity(lite0, examples, [1], source.load)[1] == pytest.approx(
         (errors[0] - errors[1]) / errors[0], abs=2e-3)
 
 

@@ -169,8 +169,6 @@ class ModelBuild:
                 with self._timed("weights_s"):
                     self._neighbours(earlier, later)
                 bar.update(1)
-            with self._timed("examples_s"):
-                self._top_examples()
             size = max(1, batch_cap(self.config.render, self.model.device) // self.config.samples)
             jobs = [(layer, channels) for layer in plan.layers for channels in chunks(pending[layer], size)]
             if jobs:
@@ -179,6 +177,8 @@ class ModelBuild:
                 for chunk in engine.render(self.model, jobs, self.config):
                     self._write_chunk(chunk)
                     bar.update(len(chunk.channels))
+            with self._timed("examples_s"):  # after the renders: pages only need them at the end
+                self._top_examples()
             for layer in plan.layers:
                 with self._timed("classes_s"):
                     self._classes(layer)
