@@ -78,6 +78,44 @@ def test_a_build_on_ray_equals_the_single_machine_build_unit_by_unit(cluster, im
     assert broken_links(remote) == [] and partial_files(remote) == []
 
 
+@needs_ray
+def test_the_one_pass_on_ray_equals_the_local_pass_for_every_accumulator(cluster, lite0):
+    """Examples of Lite0, Lite0 matched with Lite1 (another input size) and atlas samples with
+    class attributions, in one pass distributed by Ray: the same results as in this process."""
+    import neuronscope as ns
+    from neuronscope.atlas import AtlasConfig, AtlasSamples
+    from neuronscope.comparison.match import finish_matching, unit_matching
+    from neuronscope.data.sources import bundled_source, first
+    from neuronscope.examples import ExamplesConfig, ExamplesPass
+    from neuronscope.stream import PassConfig, stream
+
+    lite1 = ns.load("efficientnet_lite1")
+    source = first(bundled_source(), 20)
+
+    def consumers():
+        return (ExamplesPass(lite0, source, ["blocks.2.1", "blocks.4.2"], ExamplesConfig(k=4, progress=False)),
+                unit_matching(lite0, lite1, ["blocks.4.2"], ["blocks.4.3"]),
+                AtlasSamples(lite0, "blocks.4.2", AtlasConfig(positions=2, progress=False)))
+
+    config = PassConfig(batch=6, workers=0, progress=False)
+    found = {}
+    with RayEngine(RayConfig(address=cluster, workers=2)) as engine:
+        for name, runner in (("local", None), ("ray", engine.pass_runner())):
+            examples, matching, samples = consumers()
+            result = stream(source, [examples.accumulator, matching, samples], config, runner=runner)
+            examples.finish(result)
+            found[name] = (examples.results, finish_matching(matching, source, result), samples.finish(), result)
+    (ex_a, m_a, s_a, r_a), (ex_b, m_b, s_b, r_b) = found["local"], found["ray"]
+    assert r_a.images == r_b.images == 20
+    for layer in ex_a:
+        assert ex_a[layer].keys == ex_b[layer].keys and np.array_equal(ex_a[layer].top_pos, ex_b[layer].top_pos)
+        np.testing.assert_allclose(ex_a[layer].top_values, ex_b[layer].top_values, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(m_a.cka, m_b.cka, atol=1e-5)
+    assert s_a.keys == s_b.keys and np.array_equal(s_a.positions.numpy(), s_b.positions.numpy())
+    np.testing.assert_allclose(s_a.attributions.numpy(), s_b.attributions.numpy(), rtol=1e-3,
+                               atol=1e-3 * float(s_a.attributions.abs().max()))
+
+
 def _render_workers() -> list[int]:
     """Processes now running a render task (Ray titles a worker by the task it runs)."""
     found = []
