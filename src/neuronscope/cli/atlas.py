@@ -6,6 +6,7 @@ import argparse
 from ..atlas import AtlasConfig, activation_atlas
 from ..atlas.layout import LAYOUTS
 from ..data.resolve import resolve_source
+from ..images import save_sheet
 from .common import (
     SOURCE_HELP,
     load_model,
@@ -13,7 +14,6 @@ from .common import (
     no_progress,
     out_png,
     png_path,
-    save_sheet,
 )
 
 

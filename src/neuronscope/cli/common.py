@@ -5,15 +5,11 @@ import argparse
 import warnings
 from pathlib import Path
 
-from PIL import Image
-
 from ..errors import NeuronscopeError
 from ..featurevis.loop import OPTIMIZERS
 from ..featurevis.param import PARAMS
 from ..featurevis.render import RenderConfig
 from ..featurevis.transforms import PRESETS
-from ..images import save_png
-from ..manifest import write_json
 from ..models import DEFAULT_MODEL
 from ..models.model import Model
 from ..models.placement import PRECISIONS
@@ -114,12 +110,6 @@ def folder_path(path: str) -> Path:
         raise NeuronscopeError(f"--out is the folder to write the pictures, sheet and manifest into; "
                                f"give a folder, not '{out}'")
     return out
-
-
-def save_sheet(out: Path, sheet: Image.Image, manifest: dict) -> None:
-    """The picture at ``out`` and its manifest beside it (same name, .json)."""
-    save_png(out, sheet)
-    write_json(out.with_suffix(".json"), manifest)
 
 
 def split_list(text: str | None) -> list[str]:

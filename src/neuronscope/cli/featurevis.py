@@ -14,7 +14,7 @@ from ..featurevis.caricature import (
 )
 from ..featurevis.caricature.views import attributive_sheet
 from ..featurevis.render import DEFAULT_DIVERSITY_WEIGHT, render_layer, render_units
-from ..images import save_png
+from ..images import save_png, save_sheet
 from ..manifest import write_json
 from ..models import DEFAULT_MODEL
 from ..names import LOGITS
@@ -32,7 +32,6 @@ from .common import (
     png_path,
     render_config,
     render_options,
-    save_sheet,
     split_list,
 )
 
