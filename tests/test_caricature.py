@@ -114,8 +114,11 @@ def test_attributive_caricatures_are_class_specific(lite0):
     with torch.no_grad(), ns.capture(lite0, ["logits"]) as cap:
         logits = cap(result.images)["logits"]
     cat, espresso = 285, 967
-    assert logits[0, cat] > logits[1, cat]
-    assert logits[1, espresso] > logits[0, espresso]
+    # A caricature of evidence is not a class visualization (both rank their class ~100-500th) and
+    # the two differ in overall logit scale, so compare the cat-vs-espresso log-odds: the picture of
+    # the cat's evidence leans to "cat", the picture of the cup's evidence to "espresso".
+    log_odds = logits[:, cat] - logits[:, espresso]
+    assert log_odds[0] > 0 > log_odds[1], log_odds
     assert result.labels == ["blocks.5.1 · Egyptian cat", "blocks.5.1 · espresso"]
 
 

@@ -51,7 +51,7 @@ def nmf(values: np.ndarray | torch.Tensor, k: int, *, negatives: str = "clip", s
     """NMF of ``values`` (..., channels) into ``k`` parts, negatives clipped or split (see the module)."""
     reducer = ChannelReducer(k, "NMF", negatives=negatives, seed=seed)
     loadings = reducer.fit_transform(values)
-    return Factorization(loadings, reducer.components, reducer.reconstruction_error(values), negatives)
+    return Factorization(loadings, reducer.components, reducer.reconstruction_error(values, loadings), negatives)
 
 
 class ChannelReducer:
@@ -85,10 +85,13 @@ class ChannelReducer:
         rows, shape = self._rows(values)
         return self._model.transform(rows).reshape(*shape[:-1], self.n_components)
 
-    def reconstruction_error(self, values: np.ndarray | torch.Tensor) -> float:
-        """Relative Frobenius error of the fitted factors on ``values``."""
+    def reconstruction_error(self, values: np.ndarray | torch.Tensor, loadings: np.ndarray | None = None) -> float:
+        """Relative Frobenius error of the fitted factors on ``values`` (``loadings``: those that
+        ``fit_transform`` gave for these values, so they need not be found again)."""
         rows, _ = self._rows(values)
-        approximation = self._model.inverse_transform(self._model.transform(rows))
+        if loadings is None:
+            loadings = self.transform(values)
+        approximation = loadings.reshape(len(rows), -1) @ self.components
         return float(np.linalg.norm(rows - approximation) / max(np.linalg.norm(rows), 1e-12))
 
     def _rows(self, values: np.ndarray | torch.Tensor) -> tuple[np.ndarray, tuple[int, ...]]:

@@ -34,6 +34,7 @@ from ..models.model import Model
 from ..names import LOGITS
 from ..overrides import smooth_maxpool
 from ..units import Unit, parse_target, unit_score
+from .agreement import agreement
 
 PREVIEW_TARGETS = 8
 """At most this many targets (the strongest) in a notebook's picture of an attribution."""
@@ -179,8 +180,7 @@ def default_layer(model: Model) -> str:
 def logit_agreement(result: Attribution) -> float:
     """Correlation, over all targets, between summed attribution and score: near 1 where one-step
     attribution decomposes the logits (late layers), low where the class ranking breaks down."""
-    totals, scores = result.total.double(), result.scores.double()
-    return float(torch.corrcoef(torch.stack([totals, scores]))[0, 1])
+    return agreement(result.total, result.scores)
 
 
 def _attribute(model: Model, x: torch.Tensor, layer: str, targets: list[Unit], smooth: bool,

@@ -30,6 +30,7 @@ from ..errors import NeuronscopeError
 from ..models.model import Model
 from ..names import LOGITS
 from ..units import parse_target, unit_score
+from .agreement import agreement
 from .hidden import Attribution, attribute_checked, default_layer, label_of, nonempty, origin
 
 DEFAULT_STEPS = 64
@@ -123,9 +124,7 @@ class ClassSupport:
         ``logit_agreement`` measures it for one-step attribution."""
         if self.total is None:
             raise NeuronscopeError("this ClassSupport was made with total=False: call class_support with total=True")
-        index = slice(None) if classes is None else list(classes)
-        pair = torch.stack([self.total[index].double(), self.logits[index].double()])
-        return float(torch.corrcoef(pair)[0, 1])
+        return agreement(self.total, self.logits, classes)
 
     def top_classes(self, channel: int, n: int = 5) -> list[tuple[str, float]]:
         """The n classes ``channel`` supports most, with their attribution."""

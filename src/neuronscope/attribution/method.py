@@ -10,8 +10,7 @@ import numpy as np
 from ..errors import NeuronscopeError
 from ..models.model import Model
 from ..predict import classify
-from .agreement import agreement
-from .hidden import attribute
+from .hidden import attribute, logit_agreement
 from .integrated import class_support
 
 GRADIENT, INTEGRATED = "activation x gradient", "integrated gradients"
@@ -30,11 +29,9 @@ def method_agreements(model: Model, image, layer: str, steps: int = AGREEMENT_ST
     top = [prediction.index for prediction in classify(model, [image], top=10)[0]]
     spread = [int(i) for i in np.linspace(0, model.num_classes - 1, 40).round()]
     targets = list(dict.fromkeys(top + spread))
-    one_step = attribute(model, targets, image, layer)
-    found: dict[str, float | None] = {GRADIENT: round(agreement(one_step.total, one_step.scores), 4)}
+    found: dict[str, float | None] = {GRADIENT: round(logit_agreement(attribute(model, targets, image, layer)), 4)}
     try:
-        support = class_support(model, image, layer, steps=steps)
-        found[INTEGRATED] = round(agreement(support.total, support.logits, targets), 4)
+        found[INTEGRATED] = round(class_support(model, image, layer, steps=steps).agreement(targets), 4)
     except NeuronscopeError:  # a model without forward-mode derivatives: one-step attribution only
         found[INTEGRATED] = None
     return found
