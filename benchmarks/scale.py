@@ -32,14 +32,14 @@ from PIL import Image
 
 import neuronscope as ns
 from neuronscope.capture import capture
-from neuronscope.data.sources import ImageSource, bundled_source, folder_source
 from neuronscope.data.loading import Decoded, Preparer, default_workers
+from neuronscope.data.sources import ImageSource, bundled_source, folder_source
 from neuronscope.examples.topk import ExamplesConfig, dataset_examples
 from neuronscope.gallery import GalleryConfig
 from neuronscope.gallery.engine import Engine, LocalEngine
 from neuronscope.gallery.plan import chunks
-from neuronscope.models.depth import representative_layers
 from neuronscope.manifest import write_json
+from neuronscope.models.depth import representative_layers
 
 BATCH = 16
 RENDER_LAYER = "blocks.4.2"

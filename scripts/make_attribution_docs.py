@@ -19,9 +19,9 @@ from neuronscope.attribution.hidden import (
     attribute_all_classes,
     logit_agreement,
 )
+from neuronscope.data import preprocess
 from neuronscope.images import contact_sheet, heat_overlay, save_png
 from neuronscope.manifest import build_manifest, write_json
-from neuronscope.data import preprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["blocks.2", "blocks.3", "blocks.4", "blocks.5", "blocks.6", "bn2", "act2"]

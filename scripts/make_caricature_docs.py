@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 import neuronscope as ns
+from neuronscope.data import preprocess
 from neuronscope.featurevis.caricature import (
     CaricatureConfig,
     attributive_caricature,
@@ -19,7 +20,6 @@ from neuronscope.featurevis.caricature import (
 )
 from neuronscope.images import contact_sheet, save_png
 from neuronscope.manifest import write_json
-from neuronscope.data import preprocess
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 LAYERS = ["blocks.1.1", "blocks.2.1", "blocks.3.1", "blocks.4.2", "blocks.5.1", "blocks.6.0", "bn2"]

@@ -35,8 +35,8 @@ from neuronscope.gallery import (
 )
 from neuronscope.gallery.photo_views import _caricatures
 from neuronscope.gallery.plan import chunks, spatial
-from neuronscope.models.depth import representative_layers
 from neuronscope.images import save_png
+from neuronscope.models.depth import representative_layers
 
 LAYERS = ("blocks.2.1", "blocks.4.2")
 

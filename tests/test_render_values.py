@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 import neuronscope as ns
 from neuronscope import objectives as obj
-from neuronscope.models.depth import matched_layers
 from neuronscope.featurevis.caricature import (
     CaricatureConfig,
     caricatures_across_models,
@@ -18,6 +17,7 @@ from neuronscope.featurevis.caricature import (
     similarity_overlay,
     similarity_sheet,
 )
+from neuronscope.models.depth import matched_layers
 
 CHANNEL = obj.channel("blocks.3.1", 5)
 

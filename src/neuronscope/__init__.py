@@ -69,9 +69,10 @@ from .models import (
                           available_models,
                           imagenet_labels,
                           load,
+                          matched_layers,
+                          representative_layers,
                           wrap,
 )
-from .models import matched_layers, representative_layers
 from .names import INPUT, LOGITS
 from .predict import Prediction, Verdict, classify, verdicts
 from .readout import ImageReading, Reading, read_image, read_units

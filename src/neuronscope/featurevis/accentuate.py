@@ -23,9 +23,9 @@ from ..images import SheetDisplay, contact_sheet
 from ..models.model import Model
 from ..units import Unit, parse_unit, unit_score
 from . import objectives as obj
+from .objectives.units import describe, unit_objective
 from .render import RenderConfig, Result, render
 from .sizing import input_side, unit_reads_whole_image
-from .objectives.units import describe, unit_objective
 
 DEFAULT_CLOSENESS = 10.0
 PIXEL_SCALE = 0.01

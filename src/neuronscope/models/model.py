@@ -7,11 +7,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data import preprocess
 from ..data.photos import resolve_image
 from ..errors import NeuronscopeError, did_you_mean
 from ..names import LOGITS
 from ..overrides import counting_functional_relus
-from ..data import preprocess
 from .discover import LayerInfo, accepts_other_sizes, layer_table
 from .metadata import ModelInfo
 
