@@ -113,6 +113,7 @@ def test_plumbing_a_vit_token_layer_is_a_grid_with_the_class_token_apart():
     assert reading.max == pytest.approx(float(tokens["t"][0, 1 + 2 * 8 + 5, 5]), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_plumbing_a_small_microscope_build_of_each_user_model(tmp_path, inception_weights):
     folder = tmp_path / "images"
     source = bundled_source()

@@ -155,6 +155,7 @@ def atlas(lite0):
     return activation_atlas(lite0, None, TEST_LAYER, config=TEST_CONFIG)
 
 
+@pytest.mark.slow
 def test_every_icon_resembles_its_own_cells_direction(atlas, tmp_path):
     assert 15 <= len(atlas) <= 36 and atlas.layout == "tsne"
     assert atlas.kept_samples == atlas.samples == 330 * 4

@@ -62,6 +62,7 @@ def photo_caricatures(lite0):
     return {name: caricature(lite0, name, MID_LAYERS, config) for name in PHOTOS}
 
 
+@pytest.mark.slow
 def test_a_caricature_is_closest_to_its_own_photo(lite0, photo_caricatures):
     references = torch.stack([lite0.prepare(ns.data.photo(n), 128, crop_fraction=1.0)[0] for n in PHOTOS])
     grey = torch.full((1, 3, 128, 128), 0.5)
@@ -77,6 +78,7 @@ def test_a_caricature_is_closest_to_its_own_photo(lite0, photo_caricatures):
             assert photo_caricatures[name].similarity[index].item() == pytest.approx(own, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_caricatures_are_more_extreme_and_p_keeps_them_closer(lite0):
     image, layer = "chelsea", "blocks.3.1"
     cosines = {}
@@ -108,6 +110,7 @@ def two_objects() -> np.ndarray:
     return torch.cat([cat, cup], dim=3)[0].permute(1, 2, 0).numpy()  # 224 x 448, fed at its own size
 
 
+@pytest.mark.slow
 def test_attributive_caricatures_are_class_specific(lite0):
     config = quiet(steps=96, size=(224, 448), cosine_power=0.0)
     result = attributive_caricature(lite0, two_objects(), "blocks.5.1", ["Egyptian cat", "espresso"], config)

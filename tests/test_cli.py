@@ -256,6 +256,7 @@ def test_caricature_errors_are_one_clear_line(capsys, argv, fragments):
     assert_nothing_written()
 
 
+@pytest.mark.slow
 def test_attribute_and_groups_write_pictures_and_manifests(capsys, tmp_path):
     picture = tmp_path / "attribution.png"
     code, out, err = run(capsys, "attribute", "chelsea", "--top", "2", "-o", str(picture))

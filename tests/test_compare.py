@@ -141,6 +141,7 @@ def test_a_vit_and_a_resnet_of_other_grids_are_compared():
     np.testing.assert_allclose(values[live, 0], 1.0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_lite0_and_lite1_are_most_alike_at_the_same_relative_depth(lite0, lite1, crops):
     """Universality across resolution and depth: for every layer of Lite0, the Lite1 layer of
     highest CKA is the one at the same relative depth (measured: all 6, depth differences

@@ -29,6 +29,7 @@ def test_the_dictionary_lists_the_strongest_channels_and_caches_their_icons(lite
         torch.testing.assert_close(icon, first.icons[channel], atol=1 / 255, rtol=0)  # read back from 8-bit PNG
 
 
+@pytest.mark.slow
 def test_each_grid_cell_looks_like_its_own_position(lite0):
     grid = activation_grid(lite0, "chelsea", "blocks.5.1", config=RenderConfig(steps=64, size=48, progress=False))
     assert grid.cells.shape == (49, 3, 48, 48) and grid.magnitudes.max() == 1

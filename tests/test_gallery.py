@@ -60,6 +60,7 @@ def built(lite0, image_folder, tmp_path_factory):
     return out, build_gallery(lite0, config, out), config
 
 
+@pytest.mark.slow
 def test_a_build_writes_every_page_and_every_link_resolves(built):
     out, summary, _ = built
     model = out / "efficientnet_lite0"
@@ -174,6 +175,7 @@ def test_bad_input_gets_clear_errors(lite0, image_folder, tmp_path):
         GalleryConfig(units=0)
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_cleanly_and_keeps_what_was_done(lite0, image_folder, tmp_path, monkeypatch):
     import neuronscope.manifest as manifest_module
 
@@ -202,6 +204,7 @@ def test_a_full_disk_stops_cleanly_and_keeps_what_was_done(lite0, image_folder, 
     assert resumed.rendered == 4 - len(data["units"])
 
 
+@pytest.mark.slow
 def test_kill_and_resume_renders_every_unit_exactly_once(image_folder, tmp_path):
     out = tmp_path / "g"
     args = cli("microscope", "--layers", "blocks.2.1", "--units", "24", "--samples", "4", "--steps", "4",
@@ -364,6 +367,7 @@ def test_the_unit_page_shows_the_render_warning_of_a_dead_unit(image_folder, tmp
     assert 'role="alert"' not in (tmp_path / "dead" / "1" / "0.html").read_text()
 
 
+@pytest.mark.slow
 def test_an_image_folder_with_labels_gives_each_unit_page_the_classes_of_its_top_examples(lite0, tmp_path):
     source = bundled_source()
     classes = ("chelsea", "coffee", "rocket", "horse")  # a class folder per photo, of that photo's crops
@@ -395,6 +399,7 @@ def test_photo_pages_make_caricatures_in_depth_batches_that_keep_each_layers_see
     torch.testing.assert_close(both.similarity[3], deep.similarity[0])
 
 
+@pytest.mark.slow
 def test_class_units_show_how_their_own_and_other_models_classify_their_pictures(lite0, image_folder, tmp_path):
     config = small_config(image_folder, layers=("blocks.2.1",), units=1, samples=1, classes=("tabby",), photos=(),
                           render=RenderConfig(steps=128, progress=False))

@@ -49,6 +49,7 @@ def built(lite0, tmp_path_factory):
     return out, config, [lite0, lite1], decoded
 
 
+@pytest.mark.slow
 def test_one_pass_serves_both_models_their_atlases_and_the_matching(built):
     """Each image is decoded once by the build's one pass (examples of both models, 4 atlases, the
     matches), and the images the views read after it once more at most, for both models at once."""

@@ -30,6 +30,7 @@ def built(lite0, tmp_path_factory):
     return out, summary, images
 
 
+@pytest.mark.slow
 def test_mechanics_are_added_to_a_built_gallery_without_rendering_its_units_again(built):
     out, summary, _ = built
     assert summary.rendered == 0 and summary.timing["mechanics_s"] > 0

@@ -14,7 +14,8 @@ from neuronscope.errors import NeuronscopeError
 TABBY = 281
 
 
-@pytest.mark.parametrize(("layer", "steps"), [("blocks.4.2", 2048), ("blocks.5.3", 1024), ("act2", 16)])
+@pytest.mark.parametrize(("layer", "steps"), [pytest.param("blocks.4.2", 2048, marks=pytest.mark.slow), ("blocks.5.3", 1024),
+                                               ("act2", 16)])
 def test_completeness_to_a_thousandth_at_every_depth(lite0, layer, steps):
     """The attribution summed over the layer equals the logit's change along the path (the top
     class of the photo, at the model's input size); the midpoint rule's error falls as 1/steps."""
@@ -41,6 +42,7 @@ def test_reverse_and_forward_mode_give_the_same_attribution(lite0):
     assert maps.method.startswith("integrated gradients") and maps.values.shape == (2, 192, 7, 7)
 
 
+@pytest.mark.slow
 def test_integrated_gradients_rank_the_classes_where_one_step_attribution_does_not(lite0):
     """At blocks.4.2 summed one-step attribution barely correlates with the logits over the 1000
     classes; integrated gradients do (their sums are the logits' changes from the baseline)."""

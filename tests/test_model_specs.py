@@ -57,6 +57,7 @@ def test_lite0_through_a_file_factory_renders_the_same_pixels(lite0, lite0_by_fi
     assert np.array_equal(a.images, b.images)
 
 
+@pytest.mark.slow
 def test_lite0_through_a_file_factory_builds_the_same_gallery_pages(lite0, lite0_by_file, tmp_path):
     """Every page and picture of a small build is byte-identical; only the manifests differ, by
     the spec that says how to load the model again."""

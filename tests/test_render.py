@@ -29,6 +29,7 @@ def as_arrays(images: torch.Tensor) -> list[np.ndarray]:
     return [image.permute(1, 2, 0).numpy() for image in images]
 
 
+@pytest.mark.slow
 def test_class_visualizations_are_classified_as_their_class_by_this_model_and_another(lite0):
     """Rendered with the defaults (at the model's input size) and classified as a user opening
     the PNG would (``classify``'s centre crop): by Lite0, and by Lite1, which never saw them."""
@@ -47,6 +48,7 @@ def natural_channel_means(model, layer: str, size: int) -> torch.Tensor:
         return torch.cat([cap(batch)[layer].mean((2, 3)) for batch in crops.split(64)])
 
 
+@pytest.mark.slow
 def test_channel_visualizations_beat_every_natural_photo_crop(lite0):
     rng = random.Random(0)
     wins, compared, dead = 0, 0, []
@@ -74,6 +76,7 @@ def batched_and_alone(model, steps: int = 12):
     return batched, torch.cat([a.images for a in alone]), torch.cat([a.values for a in alone])
 
 
+@pytest.mark.slow
 def test_a_batched_render_equals_units_rendered_one_by_one_exactly_in_float64():
     model = ns.load("efficientnet_lite0").to(dtype=torch.float64)
     batched, images, values = batched_and_alone(model)

@@ -57,6 +57,7 @@ def _build(out: Path, source: Path, *engine: str) -> None:
 
 
 @needs_ray
+@pytest.mark.slow
 def test_a_build_on_ray_equals_the_single_machine_build_unit_by_unit(cluster, image_folder, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "ray"
     _build(local, image_folder)
@@ -79,6 +80,7 @@ def test_a_build_on_ray_equals_the_single_machine_build_unit_by_unit(cluster, im
 
 
 @needs_ray
+@pytest.mark.slow
 def test_the_one_pass_on_ray_equals_the_local_pass_for_every_accumulator(cluster, lite0):
     """Examples of Lite0, Lite0 matched with Lite1 (another input size) and atlas samples with
     class attributions, in one pass distributed by Ray: the same results as in this process."""
@@ -132,6 +134,7 @@ def _render_workers() -> list[int]:
 
 @needs_ray
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds Ray's worker processes in /proc (Linux)")
+@pytest.mark.slow
 def test_a_worker_killed_while_rendering_is_retried_and_every_unit_is_recorded_once(cluster, lite0, image_folder, tmp_path):
     killed: list[int] = []
     stop = threading.Event()
@@ -171,6 +174,7 @@ def test_a_worker_killed_while_rendering_is_retried_and_every_unit_is_recorded_o
 
 
 @needs_ray
+@pytest.mark.slow
 def test_an_unreachable_cluster_gets_a_clear_error(image_folder, tmp_path):
     for address, message in [("127.0.0.1:1", "cannot reach the Ray cluster at '127.0.0.1:1'"),
                              ("nowhere", "HOST:PORT")]:

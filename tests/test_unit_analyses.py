@@ -38,6 +38,7 @@ def test_integrated_gradients_are_trusted_at_mid_layers_and_both_methods_at_the_
     assert best_method({GRADIENT: 0.2, INTEGRATED: None}) == GRADIENT  # no forward mode
 
 
+@pytest.mark.slow
 def test_the_classes_a_unit_supports_are_its_attribution_averaged_over_its_top_examples(lite0):
     source = bundled_source(["chelsea", "coffee"])
     examples = dataset_examples(lite0, source, ["blocks.6.0"], ExamplesConfig(k=3, progress=False))["blocks.6.0"]
