@@ -38,6 +38,8 @@ from .circuits import (
 from .circuits.polysemanticity import polysemanticity
 from .comparison import MatchConfig, MatchedUnits, UnitMatches, match_units, matched_units
 from .data import ImageSource, resolve_source
+from .dictionaries import Dictionary, DictionaryConfig, learn_dictionary
+from .dictionaries.features import feature_examples, render_features
 from .errors import NeuronscopeError
 from .examples import ExamplesConfig, LayerExamples, dataset_examples
 from .featurevis import LoopConfig, Plateau, objectives, optimize
@@ -109,4 +111,6 @@ __all__ = [
     "MatchConfig", "MatchedUnits", "UnitMatches", "match_units", "matched_units",
     # activation atlases
     "Atlas", "AtlasConfig", "AtlasSamples", "activation_atlas",
+    # features that are not neurons: dictionaries
+    "Dictionary", "DictionaryConfig", "feature_examples", "learn_dictionary", "render_features",
 ]

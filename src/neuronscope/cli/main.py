@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import NeuronscopeError
-from . import atlas, attribution, basics, circuits, compare, featurevis, fetch, gallery
+from . import atlas, attribution, basics, circuits, compare, features, featurevis, fetch, gallery
 
-AREAS = (basics, featurevis, attribution, circuits, compare, atlas, gallery, fetch)
+AREAS = (basics, featurevis, attribution, circuits, compare, atlas, features, gallery, fetch)
 """Each area's ``add_commands(subparsers)``, in the order ``--help`` lists the commands."""
 
 

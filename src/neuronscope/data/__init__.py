@@ -22,8 +22,9 @@ from .sources import (
            file_list_source,
            first,
            folder_source,
+           subset,
 )
 
-__all__ = ["PHOTOS", "ImageSource", "Items", "Photo", "Preparer", "bundled_source", "dataset_source", "file_list_source", "first", "folder_source",
+__all__ = ["PHOTOS", "ImageSource", "Items", "Photo", "Preparer", "bundled_source", "dataset_source", "file_list_source", "first", "folder_source", "subset",
            "load_image", "photo", "photo_crops", "photo_names", "photo_path", "photos", "resolve_image", "resolve_source",
            "preprocess", "tar_shards_source"]

@@ -61,6 +61,11 @@ class ImageSource:
         sub-folder, a dataset's target); None otherwise."""
         return None
 
+    def group(self, key: str) -> str:
+        """Items that must stay together when a source is split (crops of one photo); by
+        default each item is its own group."""
+        return key
+
     def __len__(self) -> int:
         return len(self.keys())
 
@@ -138,6 +143,11 @@ def first(source: ImageSource, count: int) -> ImageSource:
     return FirstSource(source, count)
 
 
+def subset(source: ImageSource, keys: Sequence[str], what: str = "subset") -> ImageSource:
+    """The items of ``source`` named by ``keys``, in the source's order (``what`` describes them)."""
+    return SubsetSource(source, keys, what)
+
+
 class BundledSource(ImageSource):
     """Crops of the bundled photos; see ``bundled_source``."""
 
@@ -159,6 +169,9 @@ class BundledSource(ImageSource):
         if self._photo is None or self._photo[0] != name:
             self._photo = (name, photo(name))
         return lattice_crop(self._photo[1], scale, grid, index)
+
+    def group(self, key: str) -> str:
+        return key.split("@")[0]  # the photo
 
     def fingerprint(self) -> str:
         sizes = [(n, _file_size(photo_path(n))) for n in self.names]
@@ -231,15 +244,17 @@ class FileListSource(ImageSource):
         return stable_hash(["files", [(key, *_file_stat(self._paths[key])) for key in self._keys]])
 
 
-class FirstSource(ImageSource):
-    """The first items of another source; see ``first``."""
+class SubsetSource(ImageSource):
+    """Some items of another source; see ``subset``."""
 
-    def __init__(self, source: ImageSource, count: int) -> None:
-        if count < 1:
-            raise NeuronscopeError(f"first(source, count) needs count >= 1, got {count}")
+    def __init__(self, source: ImageSource, keys: Sequence[str], what: str) -> None:
+        chosen = set(keys)
+        unknown = chosen - set(source.keys())
+        if unknown:
+            raise NeuronscopeError(f"{len(unknown)} keys are not items of {source.name}, e.g. '{sorted(unknown)[0]}'")
         self.source = source
-        self._keys = list(source.keys()[:count])
-        self.name = f"first {len(self._keys)} of {source.name}"
+        self._keys = [key for key in source.keys() if key in chosen]
+        self.name = f"{what} ({len(self._keys)} of {source.name})"
 
     def keys(self) -> Sequence[str]:
         return self._keys
@@ -249,6 +264,22 @@ class FirstSource(ImageSource):
 
     def label(self, key: str) -> str | None:
         return self.source.label(key)
+
+    def group(self, key: str) -> str:
+        return self.source.group(key)
+
+    def fingerprint(self) -> str:
+        return stable_hash(["subset", self._keys, self.source.fingerprint()])
+
+
+class FirstSource(SubsetSource):
+    """The first items of another source; see ``first``."""
+
+    def __init__(self, source: ImageSource, count: int) -> None:
+        if count < 1:
+            raise NeuronscopeError(f"first(source, count) needs count >= 1, got {count}")
+        super().__init__(source, source.keys()[:count], "first")
+        self.name = f"first {len(self._keys)} of {source.name}"
 
     def fingerprint(self) -> str:
         return stable_hash(["first", len(self._keys), self.source.fingerprint()])

@@ -1,0 +1,78 @@
+"""`DictionaryConfig`: how a dictionary of features is learned, with defaults measured on Lite0."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..errors import NeuronscopeError
+
+KINDS = ("topk", "nmf")
+
+
+@dataclass(frozen=True)
+class DictionaryConfig:
+    """How to learn a dictionary at one layer. The defaults (a TopK sparse autoencoder, 8x
+    expansion, k = 32, 60 epochs of Adam with a cosine decay, AuxK for dead features) are those of
+    ``docs/dictionaries.md``'s table for Lite0 over the bundled photos."""
+
+    kind: str = "topk"
+    """``topk``: a TopK sparse autoencoder (Gao et al. 2024) on centred activations; ``nmf``:
+    non-negative matrix factorization (CRAFT), for layers whose outputs are non-negative."""
+    expansion: int = 8
+    """Features per channel of the layer (TopK). NMF learns ``features`` or as many as channels."""
+    features: int | None = None
+    """The number of features; None: ``expansion`` x channels (NMF: channels)."""
+    k: int = 32
+    """Active features per activation vector (TopK)."""
+    epochs: int = 60
+    """Passes over the training vectors (TopK)."""
+    batch: int = 1024
+    """Activation vectors per optimizer step (TopK)."""
+    lr: float = 1e-3
+    """Adam's learning rate, decayed to 0 along a cosine over the training."""
+    aux_k: int | None = None
+    """Dead features that reconstruct the residual in the auxiliary loss (AuxK); None: half the
+    layer's channels; 0: no auxiliary loss."""
+    aux_weight: float = 1 / 32
+    """Weight of the auxiliary loss."""
+    dead_after: int = 1000
+    """A feature is dead for AuxK once it has not fired on this many consecutive batches."""
+    positions: int | None = None
+    """Positions sampled per image (seeded, without repetition); None: every position. Memory:
+    images x positions x channels x 4 bytes (Lite0 blocks.4.2 over 330 images: 29 MB)."""
+    max_vectors: int = 2_000_000
+    """Training vectors kept at most (a seeded subsample beyond it), so memory stays bounded."""
+    holdout: float = 0.2
+    """Fraction of the source's groups (the bundled photos; otherwise images) held out of
+    training for the quality report."""
+    seed: int = 0
+    """Seeds the split, the positions, the initialization and the batches."""
+    image_batch: int = 16
+    """Images per forward pass while collecting."""
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise NeuronscopeError(f"unknown dictionary kind '{self.kind}': choose one of {', '.join(KINDS)}")
+        for name in ("expansion", "k", "epochs", "batch", "dead_after", "max_vectors", "image_batch"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise NeuronscopeError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("features", "positions"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise NeuronscopeError(f"{name} must be a positive integer or None, got {value!r}")
+        if self.aux_k is not None and (not isinstance(self.aux_k, int) or self.aux_k < 0):
+            raise NeuronscopeError(f"aux_k must be a non-negative integer or None, got {self.aux_k!r}")
+        if not 0 <= self.holdout < 1:
+            raise NeuronscopeError(f"holdout must be in [0, 1), got {self.holdout!r}")
+        if self.lr <= 0 or self.aux_weight < 0:
+            raise NeuronscopeError("lr must be positive and aux_weight non-negative")
+
+    def feature_count(self, channels: int) -> int:
+        if self.features is not None:
+            return self.features
+        return channels if self.kind == "nmf" else self.expansion * channels
+
+    def settings(self) -> dict:
+        """What decides the dictionary (for its fingerprint): everything but ``progress``."""
+        return {k: v for k, v in asdict(self).items() if k != "progress"}

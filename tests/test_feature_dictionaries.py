@@ -1,0 +1,183 @@
+"""Dictionaries of features (issue 24): learned on Lite0's real activations over the bundled photos,
+judged on photos held out of training."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import neuronscope as ns
+from neuronscope.dictionaries import (
+    ActivationVectors,
+    Dictionary,
+    DictionaryConfig,
+    collect_vectors,
+    learn_dictionary,
+    split,
+    stability,
+    vector_quality,
+)
+from neuronscope.dictionaries.features import feature_examples, firing_rates, render_features
+from neuronscope.errors import NeuronscopeError
+from neuronscope.stream import PassConfig, stream
+
+LAYER = "blocks.5.3"  # 7 x 7 x 192: 13k training vectors, seconds to train
+
+
+@pytest.fixture(scope="module")
+def learned(lite0, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("dictionaries")
+    config = DictionaryConfig(epochs=20, progress=False)
+    return learn_dictionary(lite0, ns.data.bundled_source(), LAYER, config, cache_dir=cache), cache, config
+
+
+def test_photos_held_out_are_whole_photos_and_the_split_is_seeded():
+    source = ns.data.bundled_source()
+    train, heldout = split(source, 0.2, seed=0)
+    assert {k.split("@")[0] for k in train}.isdisjoint({k.split("@")[0] for k in heldout})
+    assert len({k.split("@")[0] for k in heldout}) == 2 and len(heldout) == 60 and len(train) == 270
+    assert split(source, 0.2, seed=0) == (train, heldout) and split(source, 0.2, seed=1) != (train, heldout)
+
+
+def test_the_dictionary_explains_held_out_photos_better_than_as_many_principal_components(learned, lite0):
+    # Two of the 11 bundled photos are held out; 9 training photos are little data, so the bar is
+    # the linear baseline with the same number of active dimensions, not an absolute figure.
+    dictionary, _, config = learned
+    quality = dictionary.manifest["quality"]
+    assert quality["heldout_images"] == 60 and quality["heldout_vectors"] == 60 * 49
+    source = ns.data.bundled_source()
+    vectors = collect_vectors(lite0, source, LAYER, DictionaryConfig(progress=False))
+    heldout = np.isin(vectors.keys, np.array(split(source, 0.2, seed=0)[1], dtype=object))
+    train, test = vectors.vectors[~heldout].double(), vectors.vectors[heldout].double()
+    mean = train.mean(0)
+    components = torch.linalg.svd(train - mean, full_matrices=False).Vh[:config.k]
+    pca = 1 - (test - ((test - mean) @ components.T @ components + mean)).pow(2).sum() / (test - test.mean(0)).pow(2).sum()
+    assert quality["explained_variance"] > float(pca) + 0.15, (quality, float(pca))
+    assert quality["l0"] == config.k and quality["dead_fraction"] < 0.2
+    assert quality["top1_agreement"] > 0.2 and quality["kl"] > 0
+    noise = [Dictionary(LAYER, "topk", config.k, dictionary.mean, 1.0, d, dictionary.encoder_bias, d,
+                        dictionary.decoder_bias) for d in torch.randn(2, *dictionary.decoder.shape, generator=torch.Generator().manual_seed(0))]
+    assert quality["stability"] > stability(*noise) + 0.02, (quality["stability"], stability(*noise))
+
+
+def test_the_report_figures_are_what_they_say(learned, lite0):
+    dictionary, _, _ = learned
+    vectors = collect_vectors(lite0, ns.data.first(ns.data.bundled_source(["rocket"]), 8), LAYER,
+                              DictionaryConfig(progress=False))
+    variance, l0, dead = vector_quality(dictionary, vectors.vectors)
+    x = vectors.vectors.double()
+    codes = dictionary.encode(vectors.vectors)
+    expected = 1 - (x - dictionary.decode(codes).double()).pow(2).sum() / (x - x.mean(0)).pow(2).sum()
+    assert variance == pytest.approx(float(expected), abs=1e-6)
+    assert l0 == pytest.approx(float((codes != 0).sum(1).double().mean()))
+    assert dead == pytest.approx(float(1 - (codes != 0).any(0).double().mean()))
+    assert stability(dictionary, dictionary) == pytest.approx(1.0)
+
+
+def test_pre_activations_are_linear_and_codes_are_the_top_k(learned):
+    dictionary, _, config = learned
+    a, b = torch.randn(5, dictionary.channels), torch.randn(5, dictionary.channels)
+    zero = dictionary.pre_activation(torch.zeros(1, dictionary.channels))
+    torch.testing.assert_close(dictionary.pre_activation(a + b) - zero,
+                               (dictionary.pre_activation(a) - zero) + (dictionary.pre_activation(b) - zero),
+                               atol=1e-4, rtol=1e-4)
+    codes = dictionary.encode(a)
+    assert ((codes != 0).sum(1) <= config.k).all()
+    kept = dictionary.pre_activation(a).topk(config.k, dim=1).values.clamp_min(0)
+    torch.testing.assert_close(codes.sort(1, descending=True).values[:, :config.k], kept)
+
+
+def test_a_layer_output_is_reconstructed_position_by_position(learned, lite0):
+    dictionary, _, _ = learned
+    x = lite0.prepare(ns.data.photo("chelsea"))
+    with torch.no_grad(), ns.capture(lite0, [LAYER]) as cap:
+        act = cap(x)[LAYER]
+    whole = dictionary.reconstruct(act)
+    rows = act.permute(0, 2, 3, 1).reshape(-1, act.shape[1])
+    torch.testing.assert_close(whole.permute(0, 2, 3, 1).reshape(-1, act.shape[1]), dictionary.reconstruct(rows))
+
+
+def test_a_saved_dictionary_is_reused_by_its_fingerprint(learned, lite0):
+    dictionary, cache, config = learned
+    files = list(cache.glob("dictionary-*.npz"))
+    assert len(files) == 1 and dictionary.fingerprint in files[0].name
+    again = learn_dictionary(lite0, ns.data.bundled_source(), LAYER, config, cache_dir=cache)
+    torch.testing.assert_close(again.decoder, dictionary.decoder)
+    assert again.manifest["quality"] == dictionary.manifest["quality"]
+    loaded = Dictionary.load(files[0])
+    assert (loaded.kind, loaded.k, loaded.layer, loaded.scale) == (dictionary.kind, dictionary.k, LAYER, dictionary.scale)
+
+
+def test_the_vectors_are_the_layer_at_every_position_or_a_seeded_sample(lite0):
+    source = ns.data.first(ns.data.bundled_source(), 5)
+    every = ActivationVectors(lite0, LAYER)
+    some = ActivationVectors(lite0, LAYER, positions=4, seed=3)
+    stream(source, [every, some], PassConfig(batch=2, workers=0, progress=False))
+    every, some = every.finish(), some.finish()
+    assert len(every) == 5 * 49 and len(some) == 5 * 4 and list(every.keys[:49]) == [source.keys()[0]] * 49
+    rows = every.vectors.view(5, 49, -1)
+    for i in range(5):
+        assert all(any(torch.equal(v, r) for r in rows[i]) for v in some.vectors[4 * i:4 * i + 4])
+
+
+@pytest.mark.slow
+def test_nmf_dictionaries_reconstruct_non_negative_layers_and_refuse_signed_ones(lite0):
+    config = DictionaryConfig(kind="nmf", features=24, positions=8, progress=False)
+    relu = "blocks.2.1.act2"
+    dictionary = learn_dictionary(lite0, ns.data.bundled_source(), relu, config, report=False)
+    vectors = collect_vectors(lite0, ns.data.bundled_source(["rocket"]), relu, config).vectors
+    variance, l0, _ = vector_quality(dictionary, vectors)
+    codes = dictionary.encode(vectors)
+    assert dictionary.kind == "nmf" and dictionary.features == 24 and (dictionary.decoder >= 0).all()
+    assert (codes >= 0).all() and variance > 0.35, variance  # 24 parts of 240 channels: 0.44 measured
+    with pytest.raises(NeuronscopeError, match="NMF needs a non-negative layer"):
+        learn_dictionary(lite0, ns.data.bundled_source(), LAYER, config, report=False)
+
+
+def test_bad_settings_get_clear_errors(lite0):
+    with pytest.raises(NeuronscopeError, match="choose one of topk, nmf"):
+        DictionaryConfig(kind="pca")
+    with pytest.raises(NeuronscopeError, match="k must be a positive integer"):
+        DictionaryConfig(k=0)
+    with pytest.raises(NeuronscopeError, match="did you mean"):
+        learn_dictionary(lite0, ns.data.bundled_source(), "blocks.5.33", DictionaryConfig(progress=False))
+    with pytest.raises(NeuronscopeError, match="positions per image must be 1..49"):
+        ActivationVectors(lite0, LAYER, positions=50)
+
+
+@pytest.mark.slow
+def test_feature_visualizations_beat_every_natural_example_and_examples_peak_where_recorded(learned, lite0):
+    dictionary, _, _ = learned
+    source = ns.data.bundled_source()
+    vectors = collect_vectors(lite0, source, LAYER, DictionaryConfig(progress=False))
+    shown = firing_rates(dictionary, vectors.vectors).argsort(descending=True)[:4].tolist()
+    examples = feature_examples(lite0, dictionary, vectors, shown, top=3)
+    natural = dictionary.pre_activation(vectors.vectors)[:, shown].max(0).values
+    rendered = render_features(lite0, dictionary, shown, ns.RenderConfig(steps=128, progress=False))
+    with torch.no_grad(), ns.capture(lite0, [LAYER]) as cap:
+        made = dictionary.pre_activation(cap(rendered.images)[LAYER])
+    for j, feature in enumerate(shown):
+        assert made[j, feature].max() > natural[j], (feature, float(made[j, feature].max()), float(natural[j]))
+        best = examples.examples[j][0]
+        assert best.value == pytest.approx(float(natural[j]), rel=1e-5)
+        x = lite0.prepare(source.load(best.key))
+        with torch.no_grad(), ns.capture(lite0, [LAYER]) as cap:
+            again = dictionary.pre_activation(cap(x)[LAYER])[0, feature]
+        assert float(again[best.y, best.x]) == pytest.approx(best.value, rel=1e-3, abs=1e-3)
+        assert float(again.max()) == pytest.approx(best.value, rel=1e-3, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_the_features_command_writes_the_dictionary_its_report_and_a_sheet(tmp_path, zoo_loaded_once):
+    from neuronscope.cli.main import main
+
+    out = tmp_path / "features"
+    assert main(["features", "efficientnet_lite0", LAYER, "--epochs", "2", "--show", "2", "--steps", "8",
+                 "-o", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    dictionary = Dictionary.load(out / "dictionary.npz")
+    assert report["features"] == dictionary.features == 8 * 192 and 0 <= report["dead_fraction"] <= 1
+    manifest = json.loads((out / "features.json").read_text())
+    assert len(manifest["shown"]) == 2 and manifest["dictionary"]["fingerprint"] == dictionary.fingerprint
+    from PIL import Image
+    assert Image.open(out / "features.png").size[0] > 6 * 100
