@@ -78,12 +78,13 @@ def render_features(model: Model, dictionary: Dictionary, features: Sequence[int
 def feature_sheet(model: Model, dictionary: Dictionary, source, shown: FeatureExamples, rendered: Result,
                   rates: torch.Tensor, cell: int = 112):
     """One row per feature: its visualization, then its top dataset examples (crops of the
-    positions where it peaked), captioned with the pre-activation and the feature's firing rate."""
+    positions where it peaked), captioned with the pre-activation and the share of positions where
+    the feature is active."""
     images, captions = [], []
     columns = 1 + max(len(e) for e in shown.examples)
     for j, feature in enumerate(shown.features):
         images.append(rendered.images[j])
-        captions.append(f"feature {feature} · fires {100 * float(rates[feature]):.1f} %")
+        captions.append(f"feature {feature} · {100 * float(rates[feature]):.0f} %")
         for example in shown.examples[j]:
             images.append(example_crop(model, source, example, size=cell))
             captions.append(f"{example.value:.2f}")
@@ -91,7 +92,7 @@ def feature_sheet(model: Model, dictionary: Dictionary, source, shown: FeatureEx
             images.append(np.ones((cell, cell, 3), dtype=np.float32))
             captions.append("")
     quality = dictionary.manifest.get("quality", {})
-    title = (f"{model.name} {dictionary.layer}: {dictionary.features} {dictionary.kind} features"
+    title = (f"{model.name} {dictionary.layer}: {dictionary.features} {dictionary.kind} features (% of positions where active)"
              + (f", k={dictionary.k}" if dictionary.k else "")
              + (f"; held out: explained variance {quality['explained_variance']:.2f}, spliced top-1 "
                 f"{100 * quality['top1_agreement']:.0f} %" if quality.get("top1_agreement") is not None else ""))
