@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from gallery_checks import broken_links, cli, make_image_folder, manifest, partial_files
 from PIL import Image
 
@@ -116,6 +117,26 @@ def test_the_one_pass_on_ray_equals_the_local_pass_for_every_accumulator(cluster
     assert s_a.keys == s_b.keys and np.array_equal(s_a.positions.numpy(), s_b.positions.numpy())
     np.testing.assert_allclose(s_a.attributions.numpy(), s_b.attributions.numpy(), rtol=1e-3,
                                atol=1e-3 * float(s_a.attributions.abs().max()))
+
+
+@needs_ray
+@pytest.mark.slow
+def test_a_dictionary_learned_through_the_ray_pass_equals_the_local_one(cluster, lite0):
+    from neuronscope.data.sources import bundled_source, first
+    from neuronscope.dictionaries import DictionaryConfig, collect_vectors, learn_dictionary
+
+    source = first(bundled_source(), 20)
+    config = DictionaryConfig(positions=8, holdout=0.0, epochs=3, batch=64, progress=False)
+    with RayEngine(RayConfig(address=cluster, workers=2)) as engine:
+        vectors = collect_vectors(lite0, source, "blocks.4.2", config, runner=engine.pass_runner())
+        remote = learn_dictionary(lite0, source, "blocks.4.2", config, runner=engine.pass_runner(), report=False)
+    local = learn_dictionary(lite0, source, "blocks.4.2", config, report=False)
+    assert len(vectors) == 160 and list(vectors.keys) == [k for k in source.keys() for _ in range(8)]
+    torch.testing.assert_close(vectors.vectors, collect_vectors(lite0, source, "blocks.4.2", config).vectors,
+                               rtol=1e-5, atol=1e-5)
+    assert remote.fingerprint == local.fingerprint
+    torch.testing.assert_close(remote.decoder, local.decoder, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(remote.encoder, local.encoder, rtol=1e-4, atol=1e-4)
 
 
 def _render_workers() -> list[int]:

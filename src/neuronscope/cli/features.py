@@ -15,7 +15,6 @@ from ..images import save_sheet
 from ..manifest import derived_manifest, write_json
 from .common import SOURCE_HELP, load_model, model_argument, no_progress
 
-
 DENSE = 0.5
 """Features active at more than this fraction of positions are dense (bias-like directions that
 fire nearly everywhere); the sheet shows the most frequent of the others."""
