@@ -40,6 +40,7 @@ from .comparison import MatchConfig, MatchedUnits, UnitMatches, match_units, mat
 from .data import ImageSource, resolve_source
 from .dictionaries import Dictionary, DictionaryConfig, learn_dictionary
 from .dictionaries.features import feature_examples, render_features
+from .dictionaries.overview import FeatureOverview, feature_overview
 from .errors import NeuronscopeError
 from .examples import ExamplesConfig, LayerExamples, dataset_examples
 from .featurevis import LoopConfig, Plateau, objectives, optimize
@@ -112,5 +113,6 @@ __all__ = [
     # activation atlases
     "Atlas", "AtlasConfig", "AtlasSamples", "activation_atlas",
     # features that are not neurons: dictionaries
-    "Dictionary", "DictionaryConfig", "feature_examples", "learn_dictionary", "render_features",
+    "Dictionary", "DictionaryConfig", "FeatureOverview", "feature_examples", "feature_overview", "learn_dictionary",
+    "render_features",
 ]

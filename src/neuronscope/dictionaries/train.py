@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..factorization import ChannelReducer
+from ..featurevis.loop import adam
 from .config import DictionaryConfig
 from .dictionary import Dictionary, topk_codes
 
@@ -41,7 +42,7 @@ def _train_topk(vectors: torch.Tensor, layer: str, config: DictionaryConfig, see
     encoder_bias = torch.zeros(features, requires_grad=True)
     decoder_bias = torch.zeros(channels, requires_grad=True)
     parameters = [encoder, encoder_bias, decoder, decoder_bias]
-    optimizer = torch.optim.Adam(parameters, lr=config.lr)
+    optimizer = adam(parameters, config.lr)
     per_epoch = max(1, math.ceil(count / config.batch))
     total = per_epoch * config.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
