@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import platform
@@ -11,6 +12,8 @@ from dataclasses import asdict, is_dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def environment() -> dict[str, str]:
@@ -94,6 +97,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_npz(path: str | Path, arrays: dict[str, Any], compressed: bool = False) -> Path:
+    """Atomically write ``arrays`` (names -> array-likes) as a NumPy .npz file."""
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_json(path: str | Path, data: Any) -> Path:

@@ -8,7 +8,6 @@ and what ``load`` needs besides the arrays).
 """
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 
 from ..errors import NeuronscopeError, did_you_mean
 from ..images import SheetDisplay
-from ..manifest import atomic_write_bytes, write_json
+from ..manifest import write_json, write_npz
 from ..models.depth import nearest_depth
 from .summary import FORMAT, summarize
 
@@ -152,9 +151,7 @@ class UnitMatches(SheetDisplay):
         for i, a in enumerate(self.layers_a):
             for j, b in enumerate(self.layers_b):
                 arrays[f"corr_{i}_{j}"] = self.correlations[(a, b)].astype(np.float32)
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        return [atomic_write_bytes(folder / ARRAYS, buffer.getvalue()), write_json(folder / SUMMARY, self.summary())]
+        return [write_npz(folder / ARRAYS, arrays, compressed=True), write_json(folder / SUMMARY, self.summary())]
 
     @classmethod
     def load(cls, folder: str | Path) -> UnitMatches:

@@ -145,7 +145,11 @@ def first(source: ImageSource, count: int) -> ImageSource:
 
 def subset(source: ImageSource, keys: Sequence[str], what: str = "subset") -> ImageSource:
     """The items of ``source`` named by ``keys``, in the source's order (``what`` describes them)."""
-    return SubsetSource(source, keys, what)
+    chosen = set(keys)
+    unknown = chosen - set(source.keys())
+    if unknown:
+        raise NeuronscopeError(f"{len(unknown)} keys are not items of {source.name}, e.g. '{sorted(unknown)[0]}'")
+    return SubsetSource(source, [key for key in source.keys() if key in chosen], what)
 
 
 class BundledSource(ImageSource):
@@ -245,15 +249,11 @@ class FileListSource(ImageSource):
 
 
 class SubsetSource(ImageSource):
-    """Some items of another source; see ``subset``."""
+    """Some items of another source, ``keys`` in the source's order; see ``subset``."""
 
     def __init__(self, source: ImageSource, keys: Sequence[str], what: str) -> None:
-        chosen = set(keys)
-        unknown = chosen - set(source.keys())
-        if unknown:
-            raise NeuronscopeError(f"{len(unknown)} keys are not items of {source.name}, e.g. '{sorted(unknown)[0]}'")
         self.source = source
-        self._keys = [key for key in source.keys() if key in chosen]
+        self._keys = list(keys)
         self.name = f"{what} ({len(self._keys)} of {source.name})"
 
     def keys(self) -> Sequence[str]:

@@ -21,7 +21,7 @@ import torch
 from sklearn.decomposition import non_negative_factorization
 
 from ..errors import NeuronscopeError
-from ..manifest import atomic_write_bytes, write_json
+from ..manifest import write_json, write_npz
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,10 +113,9 @@ class Dictionary:
         """Write ``path`` (.npz with the tensors) and the manifest beside it (``path`` + .json), atomically."""
         path = Path(path)
         arrays = {name: getattr(self, name).numpy() for name in TENSORS}
-        buffer = _npz_bytes(arrays, layer=self.layer, kind=self.kind, k=-1 if self.k is None else self.k,
-                            scale=self.scale)
         write_json(path.with_name(path.name + ".json"), self.manifest)
-        return atomic_write_bytes(path, buffer)
+        return write_npz(path, {**arrays, "layer": self.layer, "kind": self.kind,
+                                "k": -1 if self.k is None else self.k, "scale": self.scale})
 
     @classmethod
     def load(cls, path: str | Path) -> Dictionary:
@@ -152,10 +151,3 @@ def _per_vector(values: torch.Tensor, function) -> torch.Tensor:
     rows = function(values.permute(0, 2, 3, 1).reshape(batch * height * width, -1))
     return rows.reshape(batch, height, width, -1).permute(0, 3, 1, 2)
 
-
-def _npz_bytes(arrays: dict[str, np.ndarray], **scalars: Any) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays, **{k: np.asarray(v) for k, v in scalars.items()})
-    return buffer.getvalue()

@@ -2,6 +2,7 @@
 (the bundled photos: whole photos; other sources: images), training, and the quality report."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +37,15 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
     with ``config.positions`` and ``config.seed``), so that no pass is made here.
     """
     info = model.spatial_layer(layer)
-    fingerprint = stable_hash([VERSION, weights_digest(model), info.name, model.input_size, source.fingerprint(),
+    source_fingerprint = source.fingerprint()
+    fingerprint = stable_hash([VERSION, weights_digest(model), info.name, model.input_size, source_fingerprint,
                                config.settings(), report])
     cached = Path(cache_dir) / f"dictionary-{fingerprint}.npz" if cache_dir is not None else None
     if cached is not None and cached.exists():
         return Dictionary.load(cached)
     train_keys, heldout_keys = split(source, config.holdout, config.seed)
+    if report and not heldout_keys:
+        raise NeuronscopeError("the quality report needs held-out images: use holdout > 0 or report=False")
     if vectors is None:
         vectors = collect_vectors(model, source, info.name, config, runner=runner)
     heldout = np.isin(vectors.keys, np.array(heldout_keys, dtype=object))
@@ -52,16 +56,14 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
                                "(like blocks.5.3.act1) or kind='topk'")
     dictionary = train(training.vectors, info.name, config, config.seed)
     manifest = build_manifest("dictionary", **model_fields(model), layer=info.name, source=source.name,
-                              source_fingerprint=source.fingerprint(), settings=config.settings(),
+                              source_fingerprint=source_fingerprint, settings=config.settings(),
                               fingerprint=fingerprint, features=dictionary.features,
                               training_vectors=len(training), training_images=len(train_keys),
                               heldout_images=len(heldout_keys))
     if report:
-        if not heldout_keys:
-            raise NeuronscopeError("the quality report needs held-out images: use holdout > 0 or report=False")
         manifest["quality"] = quality_report(model, dictionary, training, vectors.where(heldout),
                                              subset(source, heldout_keys, "held out"), config).to_dict()
-    dictionary = Dictionary(**{**dictionary.__dict__, "manifest": manifest})
+    dictionary = replace(dictionary, manifest=manifest)
     if cached is not None:
         dictionary.save(cached)
     return dictionary

@@ -64,7 +64,7 @@ def _train_topk(vectors: torch.Tensor, layer: str, config: DictionaryConfig, see
             dead = idle >= config.dead_after
             if aux_k and config.aux_weight and bool(dead.any()):
                 dead_pre = pre.masked_fill(~dead, float("-inf"))
-                aux_codes = topk_codes(dead_pre, min(aux_k, int(dead.sum()))).nan_to_num(0.0)
+                aux_codes = topk_codes(dead_pre, min(aux_k, int(dead.sum())))
                 aux = aux_codes @ decoder
                 target = residual.detach()
                 loss = loss + config.aux_weight * (target - aux).pow(2).sum(1).mean() / target.pow(2).sum(1).mean().clamp_min(1e-12)

@@ -1,7 +1,6 @@
 """The dataset-examples cache: results and checkpoints per model, source and settings, written atomically."""
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -10,7 +9,7 @@ import numpy as np
 
 from ..data.sources import ImageSource
 from ..images import file_safe
-from ..manifest import atomic_write_bytes, build_manifest, stable_hash, write_json
+from ..manifest import build_manifest, stable_hash, write_json, write_npz
 from ..models.digest import weights_digest
 from ..models.model import Model
 from .results import FORMAT, ExamplesConfig, LayerExamples
@@ -42,7 +41,7 @@ class Store:
 
     def save(self, result: LayerExamples) -> None:
         data_path, manifest_path = self._paths(result.layer)
-        atomic_write_bytes(data_path, _npz(_to_arrays(result)))
+        write_npz(data_path, _to_arrays(result))
         write_json(manifest_path, build_manifest(
             "dataset-examples", model=self.model.name, layer=result.layer, settings=self.settings,
             source={"name": self.source.name, "fingerprint": self.source.fingerprint(), "items": len(self.source),
@@ -89,7 +88,3 @@ def _pair(value, kind):
     return tuple(kind(v) for v in value) if value is not None else None
 
 
-def _npz(arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()

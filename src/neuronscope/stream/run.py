@@ -2,7 +2,6 @@
 checkpoints from which an interrupted pass resumes."""
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from ..capture import capture
 from ..data.loading import Batch, Preparer, batches, default_workers
 from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
-from ..manifest import atomic_write_bytes, stable_hash
+from ..manifest import stable_hash, write_npz
 from ..models.digest import weights_digest
 from .accumulator import Accumulator, BatchView, Reader, Summarizer
 
@@ -197,9 +196,7 @@ class _Progress:
                   "images": np.array(self.images), "skipped": np.array(self.skipped, dtype=str).reshape(-1, 2)}
         for i, accumulator in enumerate(accumulators):
             arrays.update({f"{i}/{name}": value for name, value in accumulator.state().items()})
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        atomic_write_bytes(path, buffer.getvalue())
+        write_npz(path, arrays)
 
     def resume(self, path: Path, signature: str, accumulators: Sequence[Accumulator]) -> None:
         """Continue from ``path`` if it is a checkpoint of this very pass (else start over)."""
