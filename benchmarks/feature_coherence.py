@@ -22,7 +22,8 @@ from common import machine
 
 import neuronscope as ns
 from neuronscope.dictionaries import Dictionary, DictionaryConfig, collect_vectors, learn_dictionary
-from neuronscope.dictionaries.features import feature_examples, firing_rates
+from neuronscope.dictionaries.features import feature_examples
+from neuronscope.dictionaries.rates import firing_rates
 from neuronscope.examples.topk import example_crop
 from neuronscope.manifest import write_json
 

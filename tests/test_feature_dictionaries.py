@@ -17,9 +17,11 @@ from neuronscope.dictionaries import (
     stability,
     vector_quality,
 )
-from neuronscope.dictionaries.features import feature_examples, firing_rates, render_features
+from neuronscope.dictionaries.basis import basis_summary, feature_neurons, neuron_features
+from neuronscope.dictionaries.features import feature_examples, render_features
+from neuronscope.dictionaries.rates import firing_rates
 from neuronscope.errors import NeuronscopeError
-from neuronscope.stream import PassConfig, stream
+from neuronscope.stream import PassConfig, Reader, stream
 
 LAYER = "blocks.5.3"  # 7 x 7 x 192: 13k training vectors, seconds to train
 
@@ -168,7 +170,7 @@ def test_feature_visualizations_beat_every_natural_example_and_examples_peak_whe
 
 
 @pytest.mark.slow
-def test_the_features_command_writes_the_dictionary_its_report_and_a_sheet(tmp_path, zoo_loaded_once):
+def test_the_features_command_writes_the_dictionary_its_report_and_a_sheet(tmp_path, zoo_loaded_once, capsys):
     from neuronscope.cli.main import main
 
     out = tmp_path / "features"
@@ -182,3 +184,85 @@ def test_the_features_command_writes_the_dictionary_its_report_and_a_sheet(tmp_p
     assert len(manifest["shown"]) == 2 and manifest["dictionary"]["fingerprint"] == dictionary.fingerprint
     from PIL import Image
     assert Image.open(out / "features.png").size[0] > 6 * 100
+    # the saved dictionary's features are units of every command that loads a model
+    unit = f"{LAYER}.features:{manifest['shown'][0]}"
+    assert main(["render", "efficientnet_lite0", unit, "--feature-dictionary", str(out / "dictionary.npz"),
+                 "--steps", "8", "-o", str(tmp_path / "render"), "--no-progress"]) == 0
+    rendered = json.loads(next((tmp_path / "render").glob("*.json")).read_text())
+    assert rendered["derived_layers"] == {f"{LAYER}.features": dictionary.fingerprint}
+    capsys.readouterr()
+    assert main(["render", "efficientnet_lite0", f"{LAYER}.feature:1", "--feature-dictionary", str(out / "dictionary.npz"),
+                 "-o", str(tmp_path / "bad")]) == 2
+    error = capsys.readouterr().err
+    assert "did you mean" in error and f"'{LAYER}.features'" in error
+
+
+def test_a_feature_is_a_unit_of_the_model_with_its_dictionary(learned, lite0):
+    dictionary, _, _ = learned
+    featured = ns.with_features(lite0, dictionary)
+    name = f"{LAYER}.features"
+    names = [info.name for info in featured.layers]
+    assert names[names.index(LAYER) + 1] == name and name not in [info.name for info in lite0.layers]
+    assert (featured.layer(name).channels, featured.layer(name).spatial) == (dictionary.features, (7, 7))
+    assert str(ns.parse_unit(featured, f"{name}:17@3,4")) == f"{name}:17@3,4"
+    with pytest.raises(NeuronscopeError, match=f"channels 0..{dictionary.features - 1}"):
+        ns.parse_unit(featured, f"{name}:{dictionary.features}")
+    with pytest.raises(NeuronscopeError, match="did you mean.*features"):
+        ns.parse_unit(featured, f"{LAYER}.featurs:1")
+    with pytest.raises(NeuronscopeError, match="unknown layer"):
+        ns.parse_unit(lite0, f"{name}:1")  # the plain model has no features
+    x = lite0.prepare(ns.data.photo("chelsea"))
+    with torch.no_grad(), ns.capture(lite0, [LAYER, "logits"]) as cap:
+        plain = cap(x)
+    with torch.no_grad(), ns.capture(featured, [name, "logits"]) as cap:
+        values = cap(x)
+    torch.testing.assert_close(values[name], dictionary.pre_activation(plain[LAYER]))
+    torch.testing.assert_close(values["logits"], plain["logits"])  # reading features changes nothing
+    # an edit of the features is written into the layer as the change of its reconstruction:
+    # switching every feature off leaves the layer its reconstruction error plus the offset
+    with torch.no_grad(), ns.capture(featured, [name, LAYER, "logits"], replace={name: lambda v: v * 0 - 1}) as cap:
+        edited = cap(x)
+    offset = dictionary.decode(torch.zeros(1, dictionary.features)).view(1, -1, 1, 1)
+    torch.testing.assert_close(edited[LAYER], plain[LAYER] - dictionary.reconstruct(plain[LAYER]) + offset,
+                               atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(edited["logits"], plain["logits"], atol=1e-2)
+    assert featured.variant and lite0.variant == "" and featured.variant in Reader.of(featured).key
+
+
+@pytest.mark.slow
+def test_feature_addresses_render_and_find_examples_like_channels(learned, lite0):
+    dictionary, _, _ = learned
+    featured = ns.with_features(lite0, dictionary)
+    name = f"{LAYER}.features"
+    source = ns.data.bundled_source()
+    vectors = collect_vectors(lite0, source, LAYER, DictionaryConfig(progress=False))
+    feature = int(firing_rates(dictionary, vectors.vectors).argmax())
+    examples = ns.dataset_examples(featured, source, [name], ns.ExamplesConfig(k=3, progress=False))[name]
+    natural = float(dictionary.pre_activation(vectors.vectors)[:, feature].max())
+    best = examples.top(feature)[0]
+    assert best.value == pytest.approx(natural, rel=1e-3)  # the examples pass read the feature's maximum
+    rendered = ns.render_units(featured, [f"{name}:{feature}"], ns.RenderConfig(steps=128, progress=False))
+    with torch.no_grad(), ns.capture(featured, [name]) as cap:
+        made = cap(rendered.images)[name][0, feature]
+    assert float(made.max()) > natural
+    assert rendered.manifest["derived_layers"] == {name: dictionary.fingerprint}
+
+
+def test_neurons_and_features_are_listed_each_by_the_other():
+    # three channels; feature 0 is channel 2 alone, feature 1 spreads evenly over channels 0 and 1,
+    # feature 2 leans on channel 0; feature 3 never fires
+    decoder = torch.tensor([[0.0, 0.0, 1.0], [0.6, 0.6, 0.0], [0.8, -0.6, 0.0], [0.0, 1.0, 0.0]])
+    decoder = decoder / decoder.norm(dim=1, keepdim=True)
+    dictionary = Dictionary(LAYER, "topk", 1, torch.zeros(3), 1.0, decoder.clone(), torch.zeros(4), decoder, torch.zeros(3))
+    rates = torch.tensor([0.5, 0.2, 0.2, 0.0])
+    assert feature_neurons(dictionary, 0, top=1) == [(2, pytest.approx(1.0))]
+    assert [c for c, _ in feature_neurons(dictionary, 2)] == [0, 1, 2]
+    assert feature_neurons(dictionary, 2)[1][1] == pytest.approx(-0.6)
+    assert [f for f, _ in neuron_features(dictionary, 1, rates=rates)] == [1, 2]  # feature 3 never fires
+    assert [f for f, _ in neuron_features(dictionary, 1)][0] == 3
+    summary = basis_summary(dictionary, rates)
+    torch.testing.assert_close(summary.neurons_per_feature[:2], torch.tensor([1.0, 2.0]))
+    assert summary.features_per_neuron[2] == pytest.approx(1.0)  # only feature 0 uses channel 2
+    assert 1.0 < float(summary.features_per_neuron[0]) < 2.0
+    with pytest.raises(NeuronscopeError, match="features 0..3"):
+        feature_neurons(dictionary, 4)

@@ -38,7 +38,7 @@ from .circuits import (
 from .circuits.polysemanticity import polysemanticity
 from .comparison import MatchConfig, MatchedUnits, UnitMatches, match_units, matched_units
 from .data import ImageSource, resolve_source
-from .dictionaries import Dictionary, DictionaryConfig, learn_dictionary
+from .dictionaries import Dictionary, DictionaryConfig, learn_dictionary, with_features
 from .dictionaries.features import feature_examples, render_features
 from .dictionaries.overview import FeatureOverview, feature_overview
 from .errors import NeuronscopeError
@@ -114,5 +114,6 @@ __all__ = [
     "Atlas", "AtlasConfig", "AtlasSamples", "activation_atlas",
     # features that are not neurons: dictionaries
     "Dictionary", "DictionaryConfig", "FeatureOverview", "feature_examples", "feature_overview", "learn_dictionary",
+    "with_features",
     "render_features",
 ]

@@ -57,7 +57,12 @@ class Capture:
         self.run_order: list[str] = []
         self._versions: dict[str, int] = {}
         self._originals: dict[str, torch.Tensor] = {}
-        self._hooked = {name for name in self.layers if name != LOGITS}
+        self.derived: dict[str, list] = {}
+        """Requested derived layers (``models.derived``) by the parent layer they read."""
+        for name in self.layers:
+            if name in model.derived:
+                self.derived.setdefault(model.derived[name].parent, []).append(model.derived[name])
+        self._hooked = {name for name in self.layers if name != LOGITS and name not in model.derived} | set(self.derived)
 
     def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Normalize ``images`` (B, C, H, W in the model's value range) and run the forward pass
@@ -129,10 +134,31 @@ class Capture:
                 replacement = output  # the rest of the network runs through the grid, so its gradient is the grid's
             output.register_hook(lambda grad, name=name: self.gradients.__setitem__(name, grad))
         self.activations[name] = output
+        for layer in self.derived.get(name, ()):
+            edited = self._derive(name, layer, output)
+            if edited is not None:  # the rest of the network (and the record) sees the edited output
+                output = replacement = self.activations[name] = edited
         self._versions[name] = version if front is not None else output._version
         if front is not None:
             self._originals[name] = original
         return replacement if front is None or replacement is None else grid_to_tokens(front, replacement)
+
+    def _derive(self, parent: str, layer, output: torch.Tensor) -> torch.Tensor | None:
+        """Store a derived layer's values read from its parent's ``output``; when it is replaced,
+        the parent's output that carries the new values (else None)."""
+        values = layer.read(output)
+        edited = None
+        if layer.name in self.replace:
+            changed = self.replace[layer.name](values)
+            edited, values = layer.write(output, values, changed), changed
+        if self.grads and values.requires_grad:
+            values.register_hook(lambda grad, name=layer.name: self.gradients.__setitem__(name, grad))
+        self.activations[layer.name] = values
+        self.calls[layer.name] = self.calls[parent]
+        if self.calls[parent] == 1:
+            self.run_order.append(layer.name)
+        self._versions[layer.name] = values._version
+        return edited
 
     def _check(self) -> None:
         for name in self.layers:
@@ -187,7 +213,8 @@ def capture(
 
     Args:
         model: the model to run.
-        layers: module names (``model.layer`` validates them) or ``"logits"`` for the output.
+        layers: module names (``model.layer`` validates them), derived layers of ``model``
+            (``models.derived``: hooked through their parent), or ``"logits"`` for the output.
         grads: also record the gradient of each layer's output when ``backward`` runs
             (in ``Capture.gradients``).
         stop_early: stop the forward pass once every requested layer has run (ignored when
@@ -207,7 +234,7 @@ def capture(
             if info.is_tokens:
                 tokens[name] = info.prefix_tokens
     else:
-        unknown = [n for n in names if n not in modules and n != LOGITS]
+        unknown = [n for n in names if n not in modules and n != LOGITS and n not in model.derived]
         if unknown:
             raise NeuronscopeError(f"unknown modules {unknown} in {model.name}")
     unknown = [n for n in (replace or {}) if n not in names]
@@ -216,9 +243,8 @@ def capture(
     cap = Capture(model, names, grads=grads, stop_early=stop_early, strict=strict, replace=replace, tokens=tokens)
     handles = []
     try:
-        for name in cap.layers:
-            if name != LOGITS:
-                handles.append(modules[name].register_forward_hook(cap.hook(name)))
+        for name in cap._hooked:
+            handles.append(modules[name].register_forward_hook(cap.hook(name)))
         yield cap
     finally:
         for handle in handles:

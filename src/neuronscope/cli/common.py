@@ -5,6 +5,7 @@ import argparse
 import warnings
 from pathlib import Path
 
+from ..dictionaries import Dictionary, with_features
 from ..errors import NeuronscopeError
 from ..featurevis.loop import OPTIMIZERS
 from ..featurevis.param import PARAMS
@@ -46,6 +47,9 @@ def model_options(parser: argparse.ArgumentParser) -> None:
                        help="imagenet or a file with one class name per line (default: the model's; imagenet for 1000 outputs)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto: a GPU when there is one)")
     group.add_argument("--precision", default=None, choices=sorted(PRECISIONS), help="autocast the forward pass (default float32)")
+    group.add_argument("--feature-dictionary", action="append", default=[], metavar="FILE",
+                       help="a dictionary written by `neuronscope features` (dictionary.npz): its features become the "
+                            "layer LAYER.features, addressed like LAYER.features:17@3,4 (repeatable)")
 
 
 def load_model(args: argparse.Namespace, source: str | None = None, need_weights: bool = True) -> Model:
@@ -57,6 +61,8 @@ def load_model(args: argparse.Namespace, source: str | None = None, need_weights
         model = spec.load()
     if need_weights and getattr(model, "weights_missing", None):
         raise NeuronscopeError(model.weights_missing)
+    for path in getattr(args, "feature_dictionary", ()):
+        model = with_features(model, Dictionary.load(path))
     return model
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..gallery.config import DEFAULT_STEPS, DEFAULT_UNITS, GalleryConfig
+from ..gallery.config import DEFAULT_STEPS, DEFAULT_UNITS, GALLERY_FEATURES, GalleryConfig
 from ..models import DEFAULT_MODEL
 from .common import MODEL_HELP, load_model, model_options
 
@@ -33,6 +33,9 @@ def add_commands(commands) -> None:
                        help="also each unit's decomposed feature visualization from the layer before, and layer pages "
                             "sorted by how polysemantic units look (adds about 0.8x the rendering time)")
     micro.add_argument("--atlas", action="store_true", help="also an activation atlas page per layer")
+    micro.add_argument("--features", action="store_true",
+                       help="also a dictionary of features (TopK sparse autoencoder) at each layer: a features section "
+                            "after it, its most frequent features shown like units, neurons and features cross-listed")
     micro.add_argument("--photos", default=None, help="comma-separated photos (bundled names, files or source keys) that get a page; \"all\" for every one, \"\" for none")
     micro.add_argument("--samples", type=int, default=GalleryConfig.samples, help=f"feature visualizations per unit (default {GalleryConfig.samples})")
     micro.add_argument("--examples", type=int, default=GalleryConfig.examples, help=f"dataset examples per unit (default {GalleryConfig.examples})")
@@ -63,6 +66,7 @@ def _microscope(args: argparse.Namespace) -> None:
         layers=_names(args.layers), units=None if args.all else args.units,
         source=args.source, photos=_names(args.photos), samples=args.samples, examples=args.examples,
         classes=_names(args.classes) or (), mechanics=args.mechanics, atlas=args.atlas,
+        features=GALLERY_FEATURES if args.features else None,
         progress=not args.no_progress)
     if args.steps is not None:
         config = replace(config, render=replace(config.render, steps=args.steps))

@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass
 from ..errors import NeuronscopeError
 
 KINDS = ("topk", "nmf")
+DENSE = 0.5
+"""Features active at more than this fraction of positions are dense (bias-like directions that
+fire nearly everywhere); overviews and galleries show the most frequent of the others."""
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,13 @@ class Dictionary:
         """The sparse codes, (N, F) or (B, F, H, W)."""
         return _per_vector(activations, self._codes)
 
+    def codes_of(self, pre: torch.Tensor) -> torch.Tensor:
+        """The codes of given pre-activations, (N, F) or (B, F, H, W): the top k where positive
+        (TopK); the positive part (NMF, whose ``encode`` solves a non-negative least squares instead)."""
+        if self.kind == "nmf":
+            return pre.clamp_min(0)
+        return _per_vector(pre, lambda rows: topk_codes(rows, self.k))
+
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Activations from codes, (N, C) or (B, C, H, W)."""
         return _per_vector(codes, self._decode)

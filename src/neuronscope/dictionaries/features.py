@@ -1,4 +1,4 @@
-"""Dictionary features used like units: how often each fires, its top dataset examples (from the
+"""Dictionary features used like units: their top dataset examples (from the
 vectors of the pass, no second pass), and its feature visualization (the pre-activation as the
 objective, a direction in the layer's own units)."""
 from __future__ import annotations
@@ -13,21 +13,12 @@ from ..errors import NeuronscopeError
 from ..examples.receptive import crop_extent, field_geometry, field_span
 from ..examples.results import Example
 from ..examples.topk import example_crop
-from ..featurevis import objectives
-from ..featurevis.render import RenderConfig, Result, render
+from ..featurevis.render import RenderConfig, Result, render_units
 from ..images import contact_sheet
 from ..models.model import Model
 from .dictionary import Dictionary
+from .layer import FeatureLayer, with_features
 from .samples import Vectors
-
-
-def firing_rates(dictionary: Dictionary, vectors: torch.Tensor, batch: int = 8192) -> torch.Tensor:
-    """(F,) the fraction of ``vectors`` on which each feature is active (a non-zero code)."""
-    counts = torch.zeros(dictionary.features, dtype=torch.float64)
-    with torch.no_grad():
-        for start in range(0, len(vectors), batch):
-            counts += (dictionary.encode(vectors[start:start + batch]) != 0).sum(0).double()
-    return (counts / max(len(vectors), 1)).float()
 
 
 @dataclass(frozen=True)
@@ -64,15 +55,11 @@ def feature_examples(model: Model, dictionary: Dictionary, vectors: Vectors, fea
 
 
 def render_features(model: Model, dictionary: Dictionary, features: Sequence[int], config: RenderConfig | None = None) -> Result:
-    """One feature visualization per feature (one batch): the mean over positions of its
-    pre-activation, a direction in the layer's units, maximized as a channel would be."""
-    weights, _ = dictionary.linear()
-    terms = [objectives.direction(dictionary.layer, weights[f], batch=i) for i, f in enumerate(features)]
-    objective = terms[0]
-    for term in terms[1:]:
-        objective = objective + term
-    labels = [f"{dictionary.layer} feature {f}" for f in features]
-    return render(model, objective, config, batch=len(terms), labels=labels)
+    """One feature visualization per feature: the units ``<layer>.features:<f>`` of
+    ``with_features(model, dictionary)`` rendered as channels are (the mean over positions of the
+    feature's pre-activation, a direction in the layer's units)."""
+    name = FeatureLayer(dictionary).name
+    return render_units(with_features(model, dictionary), [f"{name}:{int(f)}" for f in features], config)
 
 
 def feature_sheet(model: Model, dictionary: Dictionary, source, shown: FeatureExamples, rendered: Result,

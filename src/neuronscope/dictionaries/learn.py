@@ -16,6 +16,7 @@ from ..stream import PassConfig, Runner, stream
 from .config import DictionaryConfig
 from .dictionary import Dictionary
 from .quality import QualityReport, spliced_agreement, stability, vector_quality
+from .rates import firing_rates
 from .samples import ActivationVectors, Vectors
 from .train import train
 
@@ -30,7 +31,8 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
 
     ``config.holdout`` of the source's groups are held out of training; with ``report``, the
     quality report (``quality.QualityReport``: a second seed for stability, the spliced model on
-    the held-out images) goes into ``dictionary.manifest["quality"]``. With ``cache_dir``, the
+    the held-out images) goes into ``dictionary.manifest["quality"]``, each feature's firing rate
+    on the training vectors into ``manifest["firing_rates"]``. With ``cache_dir``, the
     dictionary is saved there under its fingerprint (model weights, layer, source, settings) and
     a later call with the same fingerprint loads it instead of learning it again. ``vectors``:
     the layer's vectors over ``source`` if a pass already collected them (``ActivationVectors``
@@ -38,9 +40,8 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
     """
     info = model.spatial_layer(layer)
     source_fingerprint = source.fingerprint()
-    fingerprint = stable_hash([VERSION, weights_digest(model), info.name, model.input_size, source_fingerprint,
-                               config.settings(), report])
-    cached = Path(cache_dir) / f"dictionary-{fingerprint}.npz" if cache_dir is not None else None
+    fingerprint = dictionary_fingerprint(model, source_fingerprint, info.name, config, report)
+    cached = cached_path(cache_dir, fingerprint)
     if cached is not None and cached.exists():
         return Dictionary.load(cached)
     train_keys, heldout_keys = split(source, config.holdout, config.seed)
@@ -55,11 +56,12 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
                                f"(down to {float(training.vectors.min()):.3g}): choose a ReLU output "
                                "(like blocks.5.3.act1) or kind='topk'")
     dictionary = train(training.vectors, info.name, config, config.seed)
+    rates = firing_rates(dictionary, training.vectors)
     manifest = build_manifest("dictionary", **model_fields(model), layer=info.name, source=source.name,
                               source_fingerprint=source_fingerprint, settings=config.settings(),
                               fingerprint=fingerprint, features=dictionary.features,
                               training_vectors=len(training), training_images=len(train_keys),
-                              heldout_images=len(heldout_keys))
+                              heldout_images=len(heldout_keys), firing_rates=[round(float(r), 6) for r in rates])
     if report:
         manifest["quality"] = quality_report(model, dictionary, training, vectors.where(heldout),
                                              subset(source, heldout_keys, "held out"), config).to_dict()
@@ -67,6 +69,18 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
     if cached is not None:
         dictionary.save(cached)
     return dictionary
+
+
+def dictionary_fingerprint(model: Model, source_fingerprint: str, layer: str, config: DictionaryConfig,
+                          report: bool = True) -> str:
+    """What identifies a learned dictionary: the model's weights, the layer, the source, the settings."""
+    return stable_hash([VERSION, weights_digest(model), layer, model.input_size, source_fingerprint,
+                        config.settings(), report])
+
+
+def cached_path(cache_dir: str | Path | None, fingerprint: str) -> Path | None:
+    """Where ``learn_dictionary`` keeps the dictionary of ``fingerprint`` in ``cache_dir``."""
+    return Path(cache_dir) / f"dictionary-{fingerprint}.npz" if cache_dir is not None else None
 
 
 def collect_vectors(model: Model, source: ImageSource, layer: str, config: DictionaryConfig = DictionaryConfig(), *,

@@ -13,14 +13,11 @@ from ..featurevis.render import RenderConfig, Result
 from ..images import save_sheet
 from ..manifest import derived_manifest, write_json
 from ..models.model import Model
-from .config import DictionaryConfig
+from .config import DENSE, DictionaryConfig
 from .dictionary import Dictionary
-from .features import FeatureExamples, feature_examples, feature_sheet, firing_rates, render_features
+from .features import FeatureExamples, feature_examples, feature_sheet, render_features
 from .learn import collect_vectors, learn_dictionary
-
-DENSE = 0.5
-"""Features active at more than this fraction of positions are dense (bias-like directions that
-fire nearly everywhere); an overview shows the most frequent of the others."""
+from .rates import firing_rates, frequent_features
 
 
 @dataclass
@@ -68,6 +65,6 @@ def feature_overview(model: Model, source: ImageSource, layer: str, config: Dict
     vectors = collect_vectors(model, source, layer, config)
     dictionary = learn_dictionary(model, source, layer, config, cache_dir=cache_dir, vectors=vectors)
     rates = firing_rates(dictionary, vectors.vectors)
-    shown = [f for f in rates.argsort(descending=True).tolist() if rates[f] <= DENSE][:show]
+    shown = frequent_features(rates)[:show]
     examples = feature_examples(model, dictionary, vectors, shown, top=5)
     return FeatureOverview(model, source, dictionary, rates, examples, render_features(model, dictionary, shown, render))

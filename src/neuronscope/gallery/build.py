@@ -28,8 +28,10 @@ from ..stream import PassConfig, stream
 from .compare_views import PairMatches
 from .config import GalleryConfig
 from .engine import Engine, LocalEngine
+from .feature_views import with_gallery_features
 from .model_build import BuildSummary, ModelBuild, timed
 from .pages import Pages
+from .plan import network
 
 PASS_FOLDER = "_cache"
 """Where a build's pass keeps its checkpoint, beside the models' folders."""
@@ -59,9 +61,12 @@ def build_galleries(models: Sequence[Model | str], config: GalleryConfig | None 
     if len(set(names)) < len(names):
         raise NeuronscopeError(f"each model once, please: got {', '.join(names)}")
     source = resolve_source(config.source)
+    if config.features is not None:
+        loaded = [with_gallery_features(m, config, source, out / m.name / "_cache" / "dictionaries") for m in loaded]
     with _disk_errors(out), ExitStack() as stack:
         builds = [stack.enter_context(ModelBuild(model, config, source, out)) for model in loaded]
-        pairs = [PairMatches(a.model, b.model, a.gallery_layers, b.gallery_layers, source, out)
+        pairs = [PairMatches(a.model, b.model, network(a.model, a.gallery_layers), network(b.model, b.gallery_layers),
+                             source, out)
                  for a, b in combinations(builds, 2)]
         start = time.perf_counter()
         result = _one_pass(builds, pairs, source, config, engine, out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..dictionaries.config import DictionaryConfig
 from ..errors import NeuronscopeError
 from ..featurevis.render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig
 from ..models.digest import weights_digest
@@ -20,6 +21,10 @@ DEFAULT_STEPS = 128
 192 steps' (median per layer), the pictures are the same patterns from the same seeds with a
 little less contrast (docs/gallery.md shows both), and the build takes a third less time.
 ``--steps`` sets more."""
+
+GALLERY_FEATURES = DictionaryConfig(max_vectors=200_000)
+"""The dictionaries of ``microscope --features``: the defaults, trained on at most 200,000 vectors
+per layer (a seeded sample), so that early layers with many positions take no longer than deep ones."""
 
 DEFAULT_PHOTOS = ("chelsea", "coffee", "rocket")
 """Photos that get a page of their own when the image source is the bundled set."""
@@ -62,6 +67,11 @@ class GalleryConfig:
     atlas: bool = False
     """Also an activation atlas page per layer (``atlas.activation_atlas`` over the gallery's image
     source, the gallery's render steps for its icons)."""
+    features: DictionaryConfig | None = None
+    """Also a dictionary of features at each layer shown (``learn_dictionary`` over the gallery's
+    image source with these settings; ``GALLERY_FEATURES`` from ``microscope --features``): a
+    features section after each layer, its most frequent features rendered like units, a feature's
+    page listing the neurons it is made of and a neuron's page the features it takes part in."""
     caricature_steps: int = 64
     """Steps of the photo pages' caricatures. Measured on chelsea through the 6 default layers: the
     cosine to the photo's activations is within 0.02 of 128 steps' at every layer (mean 0.836 vs

@@ -30,11 +30,12 @@ from .atlas_views import atlas_config, atlas_view
 from .class_views import Judges, judge_names
 from .config import DEFAULT_PHOTOS, GalleryConfig
 from .engine import Engine
+from .feature_views import feature_records
 from .layer_views import neighbours
 from .mechanics_views import decomposition_views
 from .pages import photo_slug
 from .photo_views import photo_views, prefetch_icons, read_photo
-from .plan import Plan, chunks, make_plan, spatial
+from .plan import Plan, chunks, make_plan, network, spatial
 from .state import BuildState
 from .unit_views import write_chunk, write_top_examples
 
@@ -88,8 +89,9 @@ class ModelBuild:
     @property
     def gallery_layers(self) -> list[str]:
         """Every spatial layer of the gallery (of earlier builds too), shallow to deep."""
-        known = [name for name, record in self.state.data["layers"].items() if record.get("info", {}).get("spatial")]
-        return sorted(set(known) | set(spatial(self.model, self.plan.layers)), key=self.model.depth)
+        known = [name for name, record in self.state.data["layers"].items()
+                 if record.get("info", {}).get("spatial") and _knows(self.model, name)]
+        return sorted(set(known) | set(spatial(self.model, self.plan.layers)), key=self._order)
 
     def accumulators(self) -> list:
         """What this model needs from the shared pass: dataset examples of its layers (those not
@@ -98,7 +100,7 @@ class ModelBuild:
         self.examples = ExamplesPass(self.model, self.source, layers, ExamplesConfig(k=self.config.examples, progress=False),
                                      cache_dir=self.folder / "_cache" / "examples")
         if self.config.atlas:
-            for layer in spatial(self.model, self.plan.layers):
+            for layer in network(self.model, self.plan.layers):
                 if "atlas" not in self.state.layer(layer):
                     self.atlas_samples[layer] = AtlasSamples(self.model, layer, atlas_config(self.model, self.config, self.source))
         found = [*self.atlas_samples.values()]
@@ -117,6 +119,8 @@ class ModelBuild:
                 "kind": info.kind, "channels": info.channels, "spatial": list(info.spatial or ()),
                 "depth": round(self.model.depth(layer), 4), "receptive_field": "x".join(map(str, field)) if field else "all",
                 "crop": "x".join(map(str, crop)) if crop else "all"}
+        for layer, record in feature_records(self.model, {name: self._shown(name) for name in self.plan.layers}).items():
+            self.state.layer(layer).update(record)
         self.state.save()
 
     # --- what the views after the pass read from the source ----------------------------------
@@ -140,7 +144,7 @@ class ModelBuild:
                 if not self.photos and "class_method" not in record:
                     keys.add(examples.keys[0])
             shown = self._shown(layer)
-            if self.config.mechanics and layer in spatial(self.model, self.plan.layers) and \
+            if self.config.mechanics and layer in network(self.model, self.plan.layers) and \
                     sorted(map(int, record.get("polysemanticity", {}))) != shown:
                 keys.update(list(dict.fromkeys(e.key for c in shown for e in examples.top(c)))[:CASE_IMAGES])
         for layer in self.gallery_layers:
@@ -156,7 +160,7 @@ class ModelBuild:
         self.images = images
         self.judges = Judges(self.model, judge_names(self.model, self.config))
         pending = {layer: self._pending(layer) for layer in plan.layers}
-        grids = spatial(self.model, plan.layers)
+        grids = network(self.model, plan.layers)
         pairs = [(a, b) for a, b in zip(grids, grids[1:]) if state.layer(b).get("inputs_from") != a
                  or state.layer(a).get("outputs_to") != b or not _with_shares(state.layer(b).get("inputs"))]
         shown = self._photo_layers()
@@ -293,7 +297,8 @@ class ModelBuild:
 
     def _photo_layers(self) -> list[str]:
         """Every spatial layer of the gallery, which the photo pages show."""
-        return sorted(spatial(self.model, set(self.state.data["layers"]) | set(self.plan.layers)), key=self.model.depth)
+        known = {name for name in self.state.data["layers"] if _knows(self.model, name)}
+        return sorted(network(self.model, known | set(self.plan.layers)), key=self._order)
 
     def _pending_photos(self) -> list[str]:
         shown = self._photo_layers()
@@ -302,6 +307,10 @@ class ModelBuild:
     def _photo_image(self, name: str):
         """A photo page's image: a bundled photo, a file, or an item of the source by key."""
         return load_image(name) if _outside_source(name) else self.images.raw(name)
+
+    def _order(self, layer: str) -> tuple[float, bool]:
+        """Shallow to deep, a derived layer right after its parent."""
+        return self.model.depth(layer), layer in self.model.derived
 
     def _timed(self, key: str):
         return timed(self.summary, key)
@@ -315,6 +324,15 @@ def timed(summary: BuildSummary, key: str):
         yield
     finally:
         summary.timing[key] = summary.timing.get(key, 0.0) + time.perf_counter() - start
+
+
+def _knows(model: Model, layer: str) -> bool:
+    """Whether ``model`` has ``layer`` (a gallery resumed without ``features`` lacks its feature layers)."""
+    try:
+        model.layer(layer)
+    except NeuronscopeError:
+        return False
+    return True
 
 
 def _with_shares(inputs: dict | None) -> bool:

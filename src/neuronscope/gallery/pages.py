@@ -122,11 +122,13 @@ class Pages:
             units.sort(key=lambda u: -(u["cases"] if u["cases"] is not None else -1))
         count = self._write(Path(model) / layer / "index.html", "layer.html", depth=2, crumbs=crumbs, model=model,
                             layer=info, units=units, previous=around[0], next=around[1], sorted_by_cases=bool(polysemantic),
-                            atlas=record.get("atlas"))
+                            atlas=record.get("atlas"), dictionary=record.get("dictionary"),
+                            features_layer=record.get("features_of", {}).get("layer"))
         if record.get("atlas"):
             count += self._write(Path(model) / layer / "atlas.html", "atlas.html", depth=2,
                                  crumbs=[(model, "../index.html"), (layer, "index.html"), ("atlas", None)],
                                  model=model, layer=layer, atlas=record["atlas"])
+        basis, features = record.get("dictionary", {}), record.get("features_of", {})
         for i, c in enumerate(done):
             count += self._write(
                 Path(model) / layer / f"{c}.html", "unit.html", depth=2,
@@ -138,6 +140,10 @@ class Pages:
                 classes=record.get("classes", {}).get(str(c), []), class_examples=CLASS_EXAMPLES,
                 class_method=record.get("class_method", "attribution"),
                 similar=self.comparisons.similar(layer, c),
+                neurons=_linked(data, basis.get("parent"), record.get("made_of", {}).get(str(c), [])),
+                neurons_layer=basis.get("parent"),
+                features=_linked(data, features.get("layer"), features.get("units", {}).get(str(c), [])),
+                features_layer=features.get("layer"),
                 previous=done[i - 1] if i else None, next=done[i + 1] if i + 1 < len(done) else None)
         return count
 

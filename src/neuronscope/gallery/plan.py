@@ -24,13 +24,19 @@ class Plan:
 
 def make_plan(model: Model, layers: Iterable[str] | None, units: int | None, classes: Iterable[str] = ()) -> Plan:
     """Resolve layer names (did-you-mean errors come from ``Model.layer``) and pick channels;
-    ``classes`` (names or indices) become units of the ``logits`` layer, after the others."""
+    ``classes`` (names or indices) become units of the ``logits`` layer, after the others. A
+    derived layer of ``model`` whose parent is shown comes right after it, its units in its own
+    order (``DerivedLayer.ranked``: a dictionary's most frequent features first)."""
     names = [model.spatial_layer(layer).name for layer in layers] if layers else representative_layers(model)
-    names = sorted(dict.fromkeys(names), key=model.depth)
+    names = [n for n in names if n not in model.derived]
+    for name, layer in model.derived.items():  # a derived layer (dictionary features) right after its parent
+        if layer.parent in names:
+            names.insert(names.index(layer.parent) + 1, name)
+    names = sorted(dict.fromkeys(names), key=model.depth)  # stable: derived layers stay after their parent
     channels = {}
     for name in names:
-        count = model.layer(name).channels
-        channels[name] = tuple(range(count if units is None else min(units, count)))
+        order = model.derived[name].ranked() if name in model.derived else list(range(model.layer(name).channels))
+        channels[name] = tuple(order if units is None else order[:units])
     classes = list(classes)
     if classes:
         if model.num_classes is None:
@@ -43,6 +49,12 @@ def make_plan(model: Model, layers: Iterable[str] | None, units: int | None, cla
 def spatial(model: Model, layers: Iterable[str]) -> list[str]:
     """The layers with a spatial grid (photo pages, weights and class views work on those)."""
     return [layer for layer in layers if model.layer(layer).spatial is not None]
+
+
+def network(model: Model, layers: Iterable[str]) -> list[str]:
+    """The spatial layers of the network itself, without derived layers (dictionary features):
+    expanded weights, mechanics, atlases and photo pages work on those."""
+    return [layer for layer in spatial(model, layers) if layer not in model.derived]
 
 
 def chunks(channels: list[int], size: int) -> list[list[int]]:

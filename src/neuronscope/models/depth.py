@@ -25,7 +25,8 @@ def representative_layers(model: Model, n: int = DEFAULT_LAYER_COUNT) -> list[st
     curated spatial layer (``blocks.4`` for ``blocks.4.2``); a model whose curated layers have no
     common parents gets ``n`` evenly spaced curated layers.
     """
-    spatial = [info.name for info in model.layers if info.spatial and info.spatial[0] * info.spatial[1] > 1]
+    spatial = [info.name for info in model.layers
+               if info.spatial and info.spatial[0] * info.spatial[1] > 1 and info.name not in model.derived]
     if not spatial:
         raise NeuronscopeError(f"{model.name} has no curated layer with spatial extent to show")
     stages: dict[str, str] = {}

@@ -12,6 +12,7 @@ from ..data.photos import resolve_image
 from ..errors import NeuronscopeError, did_you_mean
 from ..names import LOGITS
 from ..overrides import counting_functional_relus
+from .derived import DerivedLayer
 from .discover import LayerInfo, accepts_other_sizes, layer_table
 from .metadata import ModelInfo
 
@@ -40,12 +41,16 @@ class Model:
     Every layer of ``named_modules()`` is addressable; ``layers`` is the curated subset.
     Build one with ``neuronscope.load(name)`` or ``neuronscope.wrap(module, ...)``, or as
     ``Model(module, ModelInfo(...))``: the metadata is given whole, never changed afterwards.
+    ``derived`` layers (``models.derived``, e.g. a dictionary's features) are addressable like
+    the module's own; ``with_layers`` gives a model with more of them.
     """
 
-    def __init__(self, module: nn.Module, info: ModelInfo) -> None:
+    def __init__(self, module: nn.Module, info: ModelInfo, derived: tuple[DerivedLayer, ...] = ()) -> None:
         self.module = module.eval()
         self.info = info
         """Everything this model knows besides its module; the properties below read it."""
+        self.derived: dict[str, DerivedLayer] = {d.name: d for d in derived}
+        """Derived layers by name (``models.derived``)."""
         self.value_range = (0.0, 1.0)
         self._modules = {n: m for n, m in module.named_modules() if n}
         self._table: dict[str, LayerInfo] | None = None
@@ -84,26 +89,53 @@ class Model:
 
     def __repr__(self) -> str:
         size = "x".join(map(str, self.input_size))
-        return f"Model({self.name!r}, input {self.input_channels}x{size}, {len(self._modules)} modules)"
+        extra = f", derived {', '.join(self.derived)}" if self.derived else ""
+        return f"Model({self.name!r}, input {self.input_channels}x{size}, {len(self._modules)} modules{extra})"
+
+    def with_layers(self, *derived: DerivedLayer) -> Model:
+        """This model (same module, same metadata) with more derived layers; a derived layer of
+        the same name is replaced. The model itself is not changed."""
+        for layer in derived:
+            parent = self.layer(layer.parent)
+            if parent.name in self.derived or parent.spatial is None:
+                raise NeuronscopeError(f"a derived layer needs a spatial layer of the network as its parent, not '{parent.name}'")
+            if layer.name in self._layer_table() or layer.name in self._modules:
+                raise NeuronscopeError(f"{self.name} already has a layer named '{layer.name}': give the derived layer another name")
+        merged = {**self.derived, **{layer.name: layer for layer in derived}}
+        return Model(self.module, self.info, tuple(merged.values()))
+
+    @property
+    def variant(self) -> str:
+        """'' for the network alone; else what tells its derived layers apart (in pass keys)."""
+        if not self.derived:
+            return ""
+        return "+" + "+".join(f"{name}={layer.fingerprint[:8]}" for name, layer in self.derived.items())
 
     # --- layers -------------------------------------------------------------------------
 
     @property
     def layers(self) -> LayerTable:
         """The curated layers worth showing, shallow to deep (a tuple; an HTML table in notebooks)."""
-        table = self._layer_table()
-        names = self.info.layers if self.info.layers is not None else list(table)
+        table = {**self._layer_table(), **self._derived_table()}
+        names = list(self.info.layers) if self.info.layers is not None else list(self._layer_table())
+        for name, layer in self.derived.items():  # right after the parent, or at the end
+            names.insert(names.index(layer.parent) + 1 if layer.parent in names else len(names), name)
         return LayerTable(table[n] for n in names)
 
     def all_layers(self) -> LayerTable:
-        """Every addressable layer (each module that runs once and outputs a tensor), in run order."""
+        """Every layer of the network (each module that runs once and outputs a tensor), in run
+        order; derived layers are not among them (see ``layers`` and ``derived``)."""
         return LayerTable(self._layer_table().values())
 
     def layer(self, name: str) -> LayerInfo:
-        """Metadata of one layer; an unknown name raises an error with the three closest names."""
+        """Metadata of one layer (of the network, or derived); an unknown name raises an error
+        with the three closest names."""
         table = self._layer_table()
         if name in table:
             return table[name]
+        if name in self.derived:
+            return self._derived_table()[name]
+        table = {**table, **self._derived_table()}
         if name in self._modules:
             raise NeuronscopeError(
                 f"layer '{name}' of {self.name} cannot be captured: it does not run exactly once per forward "
@@ -121,12 +153,16 @@ class Model:
     def submodule(self, name: str) -> nn.Module:
         """The module registered under ``name`` (validated like ``layer``)."""
         self.layer(name)
+        if name in self.derived:
+            raise NeuronscopeError(f"'{name}' is a derived layer (computed from '{self.derived[name].parent}'), not a module")
         return self._modules[name]
 
     def depth(self, name: str) -> float:
-        """Relative depth of a layer in [0, 1]: its position in run order among all layers."""
+        """Relative depth of a layer in [0, 1]: its position in run order among the network's
+        layers (a derived layer: its parent's)."""
+        name = self.derived[name].parent if name in self.derived else self.layer(name).name
         names = list(self._layer_table())
-        return names.index(self.layer(name).name) / max(1, len(names) - 1)
+        return names.index(name) / max(1, len(names) - 1)
 
     @property
     def fixed_input_size(self) -> bool:
@@ -158,6 +194,11 @@ class Model:
             self._functional = (counter.redirected, counter.left_alone)
             self._fixed = not accepts_other_sizes(self)
         return self._table
+
+    def _derived_table(self) -> dict[str, LayerInfo]:
+        table = self._layer_table()
+        return {name: LayerInfo(name, layer.kind, layer.channels, table[layer.parent].spatial)
+                for name, layer in self.derived.items()}
 
     # --- classes ------------------------------------------------------------------------
 

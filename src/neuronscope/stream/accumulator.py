@@ -30,7 +30,7 @@ class Reader:
 
     @property
     def key(self) -> str:
-        return f"{self.model.name}@{self.size[0]}x{self.size[1]}"
+        return f"{self.model.name}{self.model.variant}@{self.size[0]}x{self.size[1]}"
 
     @property
     def preparer(self) -> Preparer:
