@@ -1,18 +1,22 @@
 """Dictionary quality and cost on Lite0 over the bundled photos, photos held out of training.
 
-    .venv/bin/python benchmarks/dictionaries.py [--layers blocks.4.2,blocks.5.3] [--ks 8,16,32,64]
+    .venv/bin/python benchmarks/dictionaries.py [--layers ...] [--sweep blocks.4.2,blocks.5.3] [--ks 8,16,32,64]
 
-For each layer: every k of ``--ks`` and the defaults (``DictionaryConfig()``), each learned by
-``learn_dictionary`` (one pass over the 330 crops, 2 of the 11 photos held out, a second seed for
-stability, the spliced model on the held-out images). Writes the quality report, the seconds and
-the process's peak memory of each to ``benchmarks/results/dictionaries.json``. A measurement, not
-a test.
+For each of Lite0's six gallery layers (``representative_layers``) the defaults, and for the
+``--sweep`` layers every k of ``--ks`` too, each learned by ``learn_dictionary`` with the CLI's
+default training set (the 9 training photos' crops plus ``data.extra_source()``; 2 of the 11
+photos held out; a second seed for stability; the spliced model on the held-out images), each in
+a process of its own so that its peak memory is its own. Then the activation pass of each layer:
+vectors per second, against the same pass whose accumulator keeps nothing (the forward floor).
+Writes ``benchmarks/results/dictionaries.json``. A measurement, not a test.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import resource
+import subprocess
+import sys
 import time
 from dataclasses import replace
 
@@ -20,37 +24,92 @@ import torch
 from common import machine
 
 import neuronscope as ns
-from neuronscope.dictionaries import DictionaryConfig, learn_dictionary
+from neuronscope.dictionaries import ActivationVectors, DictionaryConfig, learn_dictionary
 from neuronscope.manifest import write_json
+from neuronscope.models.depth import representative_layers
+from neuronscope.stream import PassConfig, Reader, stream
+
+
+class Floor:
+    """An accumulator that reads a layer and keeps nothing: the pass's cost without the vectors."""
+
+    def __init__(self, model, layer: str) -> None:
+        reader = Reader.of(model)
+        self.reads = {reader: (layer,)}
+        self.name = f"floor {layer}"
+        self.summarizer = lambda view: None
+
+    def merge(self, partial, items) -> None:
+        pass
+
+    def state(self):
+        return {}
+
+    def restore(self, arrays) -> None:
+        pass
+
+
+def one(layer: str, k: int) -> dict:
+    """Learn one dictionary (in this process) and return its figures."""
+    torch.set_num_threads(2)
+    model = ns.load("efficientnet_lite0")
+    config = replace(DictionaryConfig(progress=False), k=k)
+    start = time.perf_counter()
+    dictionary = learn_dictionary(model, ns.data.bundled_source(), layer, config, also_train_on=ns.data.extra_source())
+    return {"layer": layer, "k": k, "features": dictionary.features, "training_vectors": dictionary.manifest["training_vectors"],
+            "training_images": dictionary.manifest["training_images"], "seconds": round(time.perf_counter() - start, 1),
+            **dictionary.manifest["quality"]}
+
+
+def pass_speed(model, layer: str) -> dict:
+    source = ns.data.bundled_source()
+    timings = {}
+    for name, accumulator in (("floor", Floor(model, layer)), ("vectors", ActivationVectors(model, layer))):
+        start = time.perf_counter()
+        stream(source, [accumulator], PassConfig(batch=16, workers=0, progress=False), what=name)
+        timings[name] = time.perf_counter() - start
+        if name == "vectors":
+            vectors = len(accumulator.finish())
+    return {"layer": layer, "vectors": vectors, "vectors_per_s": round(vectors / timings["vectors"]),
+            "floor_s": round(timings["floor"], 2), "vectors_s": round(timings["vectors"], 2),
+            "ratio_to_floor": round(timings["vectors"] / timings["floor"], 3)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--layers", default="blocks.4.2,blocks.5.3")
+    parser.add_argument("--layers", default=None, help="default: Lite0's six gallery layers")
+    parser.add_argument("--sweep", default="blocks.4.2,blocks.5.3")
     parser.add_argument("--ks", default="8,16,32,64")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # layer:k, run in a child process
     parser.add_argument("--out", default="benchmarks/results/dictionaries.json")
     args = parser.parse_args()
+    if args.one:
+        layer, k = args.one.split(":")
+        print(json.dumps(one(layer, int(k))))
+        return
     torch.set_num_threads(2)
     model = ns.load("efficientnet_lite0")
-    source = ns.data.bundled_source()
-    defaults = DictionaryConfig(progress=False)
-    report = {"model": model.name, "source": source.name, **machine(), "torch": torch.__version__,
-              "defaults": defaults.settings(), "runs": []}
-    for layer in args.layers.split(","):
-        configs = [("default", defaults)] + [(f"k={k}", replace(defaults, k=int(k))) for k in args.ks.split(",")]
-        for name, config in configs:
-            if name != "default" and config == defaults:
-                continue
-            start = time.perf_counter()
-            dictionary = learn_dictionary(model, source, layer, config)
-            seconds = time.perf_counter() - start
-            run = {"layer": layer, "setting": name, "k": config.k, "features": dictionary.features,
-                   "training_vectors": dictionary.manifest["training_vectors"], "seconds": round(seconds, 1),
-                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                   **dictionary.manifest["quality"]}
-            report["runs"].append(run)
-            print(json.dumps(run), flush=True)
-            write_json(args.out, report)
+    layers = args.layers.split(",") if args.layers else representative_layers(model)
+    default_k = DictionaryConfig().k
+    jobs = [(layer, default_k) for layer in layers]
+    jobs += [(layer, int(k)) for layer in args.sweep.split(",") for k in args.ks.split(",") if int(k) != default_k]
+    report = {"model": model.name, "source": "bundled photos (11 photos, 330 crops), 2 photos held out",
+              "also_train_on": ns.data.extra_source().name, **machine(), "torch": torch.__version__,
+              "defaults": DictionaryConfig().settings(), "runs": [], "pass": []}
+    for layer, k in jobs:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        done = subprocess.run([sys.executable, __file__, "--one", f"{layer}:{k}"], check=True, capture_output=True, text=True)
+        run = json.loads(done.stdout.strip().splitlines()[-1])
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        run["peak_rss_mb"] = round(peak / 1024) if peak > before else None  # the largest child so far
+        run["default"] = k == default_k
+        report["runs"].append(run)
+        print(json.dumps(run), flush=True)
+        write_json(args.out, report)
+    for layer in layers:
+        report["pass"].append(pass_speed(model, layer))
+        print(json.dumps(report["pass"][-1]), flush=True)
+        write_json(args.out, report)
 
 
 if __name__ == "__main__":

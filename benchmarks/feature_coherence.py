@@ -58,9 +58,9 @@ def main() -> None:
     torch.set_num_threads(2)
     model, judge = ns.load("efficientnet_lite0"), ns.load("efficientnet_lite1")
     source = ns.data.bundled_source()
-    config = DictionaryConfig(progress=False)
+    config = DictionaryConfig(report=False, progress=False)
     vectors = collect_vectors(model, source, args.layer, config)
-    dictionary = learn_dictionary(model, source, args.layer, config, vectors=vectors, report=False)
+    dictionary = learn_dictionary(model, source, args.layer, config, vectors=vectors)
     rates = firing_rates(dictionary, vectors.vectors)
     features = [f for f in rates.argsort(descending=True).tolist() if rates[f] <= 0.5][:args.units]
     channels = vectors.vectors.shape[1]

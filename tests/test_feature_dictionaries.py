@@ -124,16 +124,16 @@ def test_the_vectors_are_the_layer_at_every_position_or_a_seeded_sample(lite0):
 
 @pytest.mark.slow
 def test_nmf_dictionaries_reconstruct_non_negative_layers_and_refuse_signed_ones(lite0):
-    config = DictionaryConfig(kind="nmf", features=24, positions=8, progress=False)
+    config = DictionaryConfig(kind="nmf", features=24, positions=8, report=False, progress=False)
     relu = "blocks.2.1.act2"
-    dictionary = learn_dictionary(lite0, ns.data.bundled_source(), relu, config, report=False)
+    dictionary = learn_dictionary(lite0, ns.data.bundled_source(), relu, config)
     vectors = collect_vectors(lite0, ns.data.bundled_source(["rocket"]), relu, config).vectors
     variance, l0, _ = vector_quality(dictionary, vectors)
     codes = dictionary.encode(vectors)
     assert dictionary.kind == "nmf" and dictionary.features == 24 and (dictionary.decoder >= 0).all()
     assert (codes >= 0).all() and variance > 0.35, variance  # 24 parts of 240 channels: 0.44 measured
     with pytest.raises(NeuronscopeError, match="NMF needs a non-negative layer"):
-        learn_dictionary(lite0, ns.data.bundled_source(), LAYER, config, report=False)
+        learn_dictionary(lite0, ns.data.bundled_source(), LAYER, config)
 
 
 def test_bad_settings_get_clear_errors(lite0):
@@ -266,3 +266,17 @@ def test_neurons_and_features_are_listed_each_by_the_other():
     assert 1.0 < float(summary.features_per_neuron[0]) < 2.0
     with pytest.raises(NeuronscopeError, match="features 0..3"):
         feature_neurons(dictionary, 4)
+
+
+def test_expanded_weights_reach_a_feature_through_its_direction(learned, lite0):
+    # a feature's pre-activation is linear in its layer, so its expanded weights from the layer
+    # below are its direction's weights applied to those of the layer's channels
+    dictionary, _, _ = learned
+    featured = ns.with_features(lite0, dictionary)
+    to_channels = ns.expanded_weights(lite0, LAYER, "blocks.5.2")
+    window = to_channels.weights.shape[0]
+    to_feature = ns.expanded_weights(featured, f"{LAYER}.features:17", "blocks.5.2", window=window)
+    weights, _ = dictionary.linear()
+    expected = to_channels.weights @ weights[17]
+    scale = float(expected.abs().max())
+    torch.testing.assert_close(to_feature.weights[..., 0], expected, atol=1e-4 * scale, rtol=1e-3)

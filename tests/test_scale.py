@@ -126,11 +126,11 @@ def test_a_dictionary_learned_through_the_ray_pass_equals_the_local_one(cluster,
     from neuronscope.dictionaries import DictionaryConfig, collect_vectors, learn_dictionary
 
     source = first(bundled_source(), 20)
-    config = DictionaryConfig(positions=8, holdout=0.0, epochs=3, batch=64, progress=False)
+    config = DictionaryConfig(positions=8, holdout=0.0, epochs=3, batch=64, report=False, progress=False)
     with RayEngine(RayConfig(address=cluster, workers=2)) as engine:
         vectors = collect_vectors(lite0, source, "blocks.4.2", config, runner=engine.pass_runner())
-        remote = learn_dictionary(lite0, source, "blocks.4.2", config, runner=engine.pass_runner(), report=False)
-    local = learn_dictionary(lite0, source, "blocks.4.2", config, report=False)
+        remote = learn_dictionary(lite0, source, "blocks.4.2", config, runner=engine.pass_runner())
+    local = learn_dictionary(lite0, source, "blocks.4.2", config)
     assert len(vectors) == 160 and list(vectors.keys) == [k for k in source.keys() for _ in range(8)]
     torch.testing.assert_close(vectors.vectors, collect_vectors(lite0, source, "blocks.4.2", config).vectors,
                                rtol=1e-5, atol=1e-5)

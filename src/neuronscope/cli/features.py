@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..data.resolve import resolve_source
+from ..data.resolve import resolve_source, training_extra
 from ..dictionaries import DictionaryConfig
 from ..dictionaries.config import KINDS
 from ..dictionaries.overview import feature_overview
@@ -22,6 +22,9 @@ def add_commands(commands) -> None:
     model_argument(cmd)
     cmd.add_argument("layer", metavar="LAYER", help="a layer with a spatial grid, like blocks.4.2")
     cmd.add_argument("--source", default=None, help=SOURCE_HELP)
+    cmd.add_argument("--also-train-on", default=None, metavar="S",
+                     help="more images for training only, never held out: a folder, a .txt list, tar shards, 'extra' (the "
+                          "other images inside scikit-image) or 'none' (default: extra with the bundled photos, else none)")
     cmd.add_argument("--size", type=int, default=None, metavar="N",
                      help=f"features in the dictionary (default {defaults.expansion} x the layer's channels; NMF: channels)")
     cmd.add_argument("--k", type=int, default=defaults.k, help=f"active features per position (TopK; default {defaults.k})")
@@ -42,6 +45,7 @@ def _features(args: argparse.Namespace) -> None:
     render = RenderConfig(steps=args.steps, seed=args.seed, progress=not args.no_progress)
     source = resolve_source(args.source)
     overview = feature_overview(load_model(args), source, args.layer, config, show=args.show, render=render,
+                                also_train_on=training_extra(args.also_train_on, args.source),
                                 cache_dir=Path(args.out) / "_cache")
     sheet = overview.save(args.out)
     print(json.dumps(overview.report()))

@@ -45,6 +45,24 @@ PHOTOS = {
 }
 """The bundled photos by name. All are read from the installed packages; nothing is downloaded."""
 
+EXTRA_IMAGES = {
+    p.name: p
+    for p in (
+        Photo("brick", "skimage", "data/brick.png", "a brick wall (greyscale texture)", "CC0 (CC0Textures)"),
+        Photo("grass", "skimage", "data/grass.png", "grass (greyscale texture)", "CC0 (CC0Textures)"),
+        Photo("gravel", "skimage", "data/gravel.png", "gravel (greyscale texture)", "CC0 (CC0Textures)"),
+        Photo("clock", "skimage", "data/clock_motion.png", "a motion-blurred clock (greyscale)", "public domain (Stefan van der Walt)"),
+        Photo("text", "skimage", "data/text.png", "text on a textured background (greyscale)", "public domain"),
+        Photo("retina", "skimage", "data/retina.jpg", "a human retina", "CC0"),
+        Photo("ihc", "skimage", "data/ihc.png", "immunohistochemical staining", "no known copyright restrictions"),
+        Photo("cell", "skimage", "data/cell.png", "a cell floating in saline (greyscale)", "CC0"),
+        Photo("microaneurysms", "skimage", "data/microaneurysms.png", "retinal microaneurysms (greyscale)", "CC0 (Andreas Maier)"),
+    )
+}
+"""More images inside scikit-image, none of them a photo of the bundled set: what
+``data.extra_source`` crops, for training where more variety helps (dictionaries); never shown
+as photo pages, never among dataset examples unless a source names them."""
+
 
 def photo_names() -> list[str]:
     """Names accepted by ``photo``."""
@@ -53,7 +71,7 @@ def photo_names() -> list[str]:
 
 def photo_path(name: str) -> Path:
     """Where a bundled photo lies on disk."""
-    entry = PHOTOS.get(name)
+    entry = PHOTOS.get(name) or EXTRA_IMAGES.get(name)
     if entry is None:
         raise NeuronscopeError(f"unknown photo '{name}': {did_you_mean(name, PHOTOS)} (bundled: {', '.join(PHOTOS)})")
     spec = importlib.util.find_spec(entry.package)
@@ -162,7 +180,7 @@ def crop_table(names: Sequence[str] | None = None,
     photo by photo. Unknown photos and bad lattice entries raise a NeuronscopeError."""
     names = list(names) if names is not None else photo_names()
     for name in names:
-        if name not in PHOTOS:
+        if name not in PHOTOS and name not in EXTRA_IMAGES:
             raise NeuronscopeError(f"unknown photo '{name}': {did_you_mean(name, PHOTOS)} (bundled: {', '.join(PHOTOS)})")
     if not names or not lattice:
         raise NeuronscopeError("the bundled crops need at least one photo and one (scale, grid) pair")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import NeuronscopeError
 from .datasets import is_tar_spec, tar_shards_source
-from .sources import ImageSource, bundled_source, file_list_source, folder_source
+from .sources import ImageSource, bundled_source, extra_source, file_list_source, folder_source
 
 
 def resolve_source(spec: ImageSource | str | Path | None) -> ImageSource:
@@ -30,3 +30,15 @@ def resolve_source(spec: ImageSource | str | Path | None) -> ImageSource:
         f"image source '{spec}' not found: give a folder of images, a .txt file listing image files, "
         "tar shards (.tar, a folder or glob of them) or 'photos' for the bundled photos"
     )
+
+
+def training_extra(spec: str | Path | None, source_spec: ImageSource | str | Path | None) -> ImageSource | None:
+    """Images for training only beside a source (``learn_dictionary(also_train_on=)``): ``"none"``
+    for none, ``"extra"`` for ``extra_source()``, else a source as ``resolve_source`` reads it;
+    by default ``extra_source()`` when the source is the bundled photos (9 photos are little to
+    learn from), and none for a user's own source."""
+    if spec is None:
+        return extra_source() if source_spec is None or str(source_spec) == "photos" else None
+    if str(spec) == "none":
+        return None
+    return extra_source() if str(spec) == "extra" else resolve_source(spec)

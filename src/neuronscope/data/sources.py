@@ -20,6 +20,7 @@ from ..errors import NeuronscopeError, did_you_mean
 from ..manifest import stable_hash
 from .photos import (
     BUNDLED_LATTICE,
+    EXTRA_IMAGES,
     crop_table,
     lattice_crop,
     load_image,
@@ -122,6 +123,13 @@ def bundled_source(names: Sequence[str] | None = None,
     return BundledSource(names, lattice)
 
 
+def extra_source() -> ImageSource:
+    """Crops (``BUNDLED_LATTICE``) of the other images inside scikit-image (``data.EXTRA_IMAGES``:
+    textures, text, microscopy; 9 images, 270 crops), for training where variety helps and the
+    bundled photos are few: ``learn_dictionary(..., also_train_on=extra_source())``."""
+    return BundledSource(list(EXTRA_IMAGES), BUNDLED_LATTICE, what="extra images")
+
+
 def folder_source(path: str | Path) -> ImageSource:
     """Every .jpg, .jpeg, .png and .webp file below ``path`` (recursive, case-insensitive,
     hidden files and folders ignored), in sorted order of relative path, which is the key.
@@ -155,13 +163,13 @@ def subset(source: ImageSource, keys: Sequence[str], what: str = "subset") -> Im
 class BundledSource(ImageSource):
     """Crops of the bundled photos; see ``bundled_source``."""
 
-    def __init__(self, names: Sequence[str] | None, lattice: Sequence[tuple[float, int]]) -> None:
+    def __init__(self, names: Sequence[str] | None, lattice: Sequence[tuple[float, int]], what: str = "photos") -> None:
         self._crops = crop_table(names, lattice)
         self.names = list(names) if names is not None else photo_names()
         self.lattice = tuple((float(s), int(g)) for s, g in lattice)
         self._keys = list(self._crops)
         self._photo: tuple[str, np.ndarray] | None = None  # the last photo decoded, reused by its crops
-        self.name = f"bundled photos ({len(self.names)} photos, {len(self._keys)} crops)"
+        self.name = f"bundled {what} ({len(self.names)} {what.split()[-1]}, {len(self._keys)} crops)"
 
     def keys(self) -> Sequence[str]:
         return self._keys

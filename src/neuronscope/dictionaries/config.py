@@ -47,6 +47,9 @@ class DictionaryConfig:
     holdout: float = 0.2
     """Fraction of the source's groups (the bundled photos; otherwise images) held out of
     training for the quality report."""
+    report: bool = True
+    """Make the quality report (``quality.QualityReport``): a second dictionary from the next seed
+    for stability, and the spliced model on the held-out images; it needs ``holdout`` > 0."""
     seed: int = 0
     """Seeds the split, the positions, the initialization and the batches."""
     image_batch: int = 16
@@ -68,6 +71,8 @@ class DictionaryConfig:
             raise NeuronscopeError(f"aux_k must be a non-negative integer or None, got {self.aux_k!r}")
         if not 0 <= self.holdout < 1:
             raise NeuronscopeError(f"holdout must be in [0, 1), got {self.holdout!r}")
+        if self.report and self.holdout == 0:
+            raise NeuronscopeError("the quality report needs held-out images: use holdout > 0 or report=False")
         if self.lr <= 0 or self.aux_weight < 0:
             raise NeuronscopeError("lr must be positive and aux_weight non-negative")
 

@@ -25,32 +25,34 @@ VERSION = 1
 
 
 def learn_dictionary(model: Model, source: ImageSource, layer: str, config: DictionaryConfig = DictionaryConfig(), *,
-                     cache_dir: str | Path | None = None, runner: Runner | None = None,
-                     report: bool = True, vectors: Vectors | None = None) -> Dictionary:
+                     also_train_on: ImageSource | None = None, cache_dir: str | Path | None = None,
+                     runner: Runner | None = None, vectors: Vectors | None = None) -> Dictionary:
     """A dictionary of ``layer``'s features learned on ``source`` (see ``DictionaryConfig``).
 
-    ``config.holdout`` of the source's groups are held out of training; with ``report``, the
-    quality report (``quality.QualityReport``: a second seed for stability, the spliced model on
-    the held-out images) goes into ``dictionary.manifest["quality"]``, each feature's firing rate
-    on the training vectors into ``manifest["firing_rates"]``. With ``cache_dir``, the
-    dictionary is saved there under its fingerprint (model weights, layer, source, settings) and
-    a later call with the same fingerprint loads it instead of learning it again. ``vectors``:
-    the layer's vectors over ``source`` if a pass already collected them (``ActivationVectors``
-    with ``config.positions`` and ``config.seed``), so that no pass is made here.
+    ``config.holdout`` of the source's groups are held out of training; with ``config.report``,
+    the quality report (``quality.QualityReport``: a second seed for stability, the spliced model
+    on the held-out images) goes into ``dictionary.manifest["quality"]``, each feature's firing
+    rate on the training vectors into ``manifest["firing_rates"]``. ``also_train_on``: more
+    images for training only (never held out), e.g. ``data.extra_source()`` beside the few bundled
+    photos. With ``cache_dir``, the dictionary is saved there under its fingerprint (model
+    weights, layer, sources, settings) and a later call with the same fingerprint loads it
+    instead of learning it again. ``vectors``: the layer's vectors over ``source`` if a pass
+    already collected them (``ActivationVectors`` with ``config.positions`` and ``config.seed``),
+    so that no pass over ``source`` is made here.
     """
     info = model.spatial_layer(layer)
-    source_fingerprint = source.fingerprint()
-    fingerprint = dictionary_fingerprint(model, source_fingerprint, info.name, config, report)
+    fingerprint = dictionary_fingerprint(model, info.name, config, source, also_train_on)
     cached = cached_path(cache_dir, fingerprint)
     if cached is not None and cached.exists():
         return Dictionary.load(cached)
     train_keys, heldout_keys = split(source, config.holdout, config.seed)
-    if report and not heldout_keys:
-        raise NeuronscopeError("the quality report needs held-out images: use holdout > 0 or report=False")
     if vectors is None:
         vectors = collect_vectors(model, source, info.name, config, runner=runner)
     heldout = np.isin(vectors.keys, np.array(heldout_keys, dtype=object))
-    training = _bounded(vectors.where(~heldout), config.max_vectors, config.seed)
+    training = vectors.where(~heldout)
+    if also_train_on is not None:
+        training = training.joined(collect_vectors(model, also_train_on, info.name, config, runner=runner))
+    training = _bounded(training, config.max_vectors, config.seed)
     if config.kind == "nmf" and bool((training.vectors < 0).any()):
         raise NeuronscopeError(f"NMF needs a non-negative layer, but {info.name} has negative activations "
                                f"(down to {float(training.vectors.min()):.3g}): choose a ReLU output "
@@ -58,11 +60,12 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
     dictionary = train(training.vectors, info.name, config, config.seed)
     rates = firing_rates(dictionary, training.vectors)
     manifest = build_manifest("dictionary", **model_fields(model), layer=info.name, source=source.name,
-                              source_fingerprint=source_fingerprint, settings=config.settings(),
-                              fingerprint=fingerprint, features=dictionary.features,
-                              training_vectors=len(training), training_images=len(train_keys),
+                              source_fingerprint=source.fingerprint(), also_train_on=also_train_on and also_train_on.name,
+                              settings=config.settings(), fingerprint=fingerprint, features=dictionary.features,
+                              training_vectors=len(training),
+                              training_images=len(train_keys) + (len(also_train_on.keys()) if also_train_on else 0),
                               heldout_images=len(heldout_keys), firing_rates=[round(float(r), 6) for r in rates])
-    if report:
+    if config.report:
         manifest["quality"] = quality_report(model, dictionary, training, vectors.where(heldout),
                                              subset(source, heldout_keys, "held out"), config).to_dict()
     dictionary = replace(dictionary, manifest=manifest)
@@ -71,11 +74,11 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
     return dictionary
 
 
-def dictionary_fingerprint(model: Model, source_fingerprint: str, layer: str, config: DictionaryConfig,
-                          report: bool = True) -> str:
-    """What identifies a learned dictionary: the model's weights, the layer, the source, the settings."""
-    return stable_hash([VERSION, weights_digest(model), layer, model.input_size, source_fingerprint,
-                        config.settings(), report])
+def dictionary_fingerprint(model: Model, layer: str, config: DictionaryConfig, source: ImageSource,
+                          also_train_on: ImageSource | None = None) -> str:
+    """What identifies a learned dictionary: the model's weights, the layer, the settings, the sources."""
+    sources = [s.fingerprint() for s in (source, also_train_on) if s is not None]
+    return stable_hash([VERSION, weights_digest(model), layer, model.input_size, "+".join(sources), config.settings()])
 
 
 def cached_path(cache_dir: str | Path | None, fingerprint: str) -> Path | None:

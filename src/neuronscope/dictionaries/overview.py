@@ -59,11 +59,14 @@ class FeatureOverview:
 
 
 def feature_overview(model: Model, source: ImageSource, layer: str, config: DictionaryConfig = DictionaryConfig(), *,
-                     show: int = 8, render: RenderConfig | None = None, cache_dir: str | Path | None = None) -> FeatureOverview:
-    """Learn a dictionary at ``layer`` from one pass over ``source`` (reused from ``cache_dir`` when
-    its fingerprint is there) and render its ``show`` most frequent non-dense features."""
+                     also_train_on: ImageSource | None = None, show: int = 8, render: RenderConfig | None = None,
+                     cache_dir: str | Path | None = None) -> FeatureOverview:
+    """Learn a dictionary at ``layer`` from one pass over ``source`` (and ``also_train_on``, see
+    ``learn_dictionary``; reused from ``cache_dir`` when its fingerprint is there) and render its
+    ``show`` most frequent non-dense features, with their top examples from ``source``."""
     vectors = collect_vectors(model, source, layer, config)
-    dictionary = learn_dictionary(model, source, layer, config, cache_dir=cache_dir, vectors=vectors)
+    dictionary = learn_dictionary(model, source, layer, config, also_train_on=also_train_on, cache_dir=cache_dir,
+                                  vectors=vectors)
     rates = firing_rates(dictionary, vectors.vectors)
     shown = frequent_features(rates)[:show]
     examples = feature_examples(model, dictionary, vectors, shown, top=5)

@@ -35,6 +35,10 @@ class Vectors:
         """The vectors whose ``mask`` entry is true."""
         return Vectors(self.layer, self.vectors[torch.from_numpy(mask)], self.keys[mask], self.grid)
 
+    def joined(self, other: Vectors) -> Vectors:
+        """These vectors, then ``other``'s (of the same layer)."""
+        return Vectors(self.layer, torch.cat([self.vectors, other.vectors]), np.concatenate([self.keys, other.keys]), self.grid)
+
 
 @dataclass(frozen=True)
 class VectorSummary:

@@ -1,6 +1,6 @@
 """The gallery's dictionary features (``GalleryConfig.features``): a dictionary learned at each shown
-layer of the network (the vectors of every such layer from one pass; each dictionary cached by its
-fingerprint), attached as the derived layer ``<layer>.features``, and the records that put neurons
+layer of the network (the vectors of every such layer from one pass; with the bundled photos, the
+extra images of ``data.extra_source`` join the training; each dictionary cached by its fingerprint), attached as the derived layer ``<layer>.features``, and the records that put neurons
 and features side by side on their pages."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.resolve import training_extra
 from ..data.sources import ImageSource
 from ..dictionaries.basis import basis_summary, feature_neurons, neuron_features
 from ..dictionaries.layer import FeatureLayer, with_features
@@ -27,9 +28,9 @@ def with_gallery_features(model: Model, config: GalleryConfig, source: ImageSour
     """``model`` with a dictionary's features at each network layer the gallery shows."""
     layers = network(model, make_plan(model, config.layers, config.units).layers)
     settings = replace(config.features, progress=config.progress)
-    fingerprint = source.fingerprint()
+    extra = training_extra(None, config.source)
     pending = [layer for layer in layers
-               if not cached_path(cache, dictionary_fingerprint(model, fingerprint, layer, settings)).exists()]
+               if not cached_path(cache, dictionary_fingerprint(model, layer, settings, source, extra)).exists()]
     vectors = {}
     if pending:
         accumulators = [ActivationVectors(model, layer, settings.positions, settings.seed) for layer in pending]
@@ -37,7 +38,8 @@ def with_gallery_features(model: Model, config: GalleryConfig, source: ImageSour
                what="dictionary vectors")
         vectors = {a.layer: a.finish() for a in accumulators}
     for layer in layers:
-        dictionary = learn_dictionary(model, source, layer, settings, cache_dir=cache, vectors=vectors.pop(layer, None))
+        dictionary = learn_dictionary(model, source, layer, settings, also_train_on=extra, cache_dir=cache,
+                                      vectors=vectors.pop(layer, None))
         model = with_features(model, dictionary)
     return model
 
