@@ -4,10 +4,15 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from neuronscope.data.sources import bundled_source
+from neuronscope.gallery import serve_in_background
 from neuronscope.images import save_png
 
 
@@ -70,3 +75,28 @@ def open_page(playwright, failed: list[str]):
     page.on("requestfailed", lambda request: failed.append(f"failed {request.url}"))
     page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     return browser, page
+
+
+@contextmanager
+def browsing(out: Path) -> Iterator[tuple]:
+    """A headless Chromium page (``open_page``) and a server of ``out`` on loopback for the block:
+    yields (page, base URL, the list of failed requests and console errors)."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[test])")
+    server, url = serve_in_background(out)
+    failed: list[str] = []
+    try:
+        with playwright.sync_playwright() as p:
+            browser, page = open_page(p, failed)
+            page.on("console", lambda message: failed.append(message.text) if message.type == "error" else None)
+            try:
+                yield page, url, failed
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def broken_images(page) -> list[str]:
+    """The images of the page that did not load."""
+    return page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")

@@ -178,7 +178,7 @@ def test_the_features_command_writes_the_dictionary_its_report_and_a_sheet(tmp_p
                  "-o", str(out), "--no-progress"]) == 0
     report = json.loads((out / "report.json").read_text())
     dictionary = Dictionary.load(out / "dictionary.npz")
-    assert report["features"] == dictionary.features == 8 * 192 and 0 <= report["dead_fraction"] <= 1
+    assert report["features"] == dictionary.features == DictionaryConfig().expansion * 192 and 0 <= report["dead_fraction"] <= 1
     assert all(rate <= report["dense_above"] for rate in json.loads((out / "features.json").read_text())["firing_rates"])
     manifest = json.loads((out / "features.json").read_text())
     assert len(manifest["shown"]) == 2 and manifest["dictionary"]["fingerprint"] == dictionary.fingerprint

@@ -14,11 +14,12 @@ import pytest
 import torch
 from gallery_checks import (
     CHROMIUM,
+    broken_images,
     broken_links,
+    browsing,
     cli,
     make_image_folder,
     manifest,
-    open_page,
     partial_files,
 )
 
@@ -31,7 +32,6 @@ from neuronscope.gallery import (
     GalleryConfig,
     build_gallery,
     make_server,
-    serve_in_background,
 )
 from neuronscope.gallery.photo_views import _caricatures
 from neuronscope.gallery.plan import chunks, spatial
@@ -268,40 +268,29 @@ def test_serve_binds_loopback_and_refuses_folders_without_a_gallery(built, tmp_p
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian package 'chromium'; .ci/run installs it)")
 def test_a_browser_walks_the_gallery_and_every_image_loads(built):
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[test])")
     out, _, _ = built
-    server, url = serve_in_background(out)
-    failed: list[str] = []
-    try:
-        with playwright.sync_playwright() as p:
-            browser, page = open_page(p, failed)
-            visited = []
+    visited = []
+    with browsing(out) as (page, url, failed):
+        def arrive() -> None:
+            page.wait_for_load_state("load")
+            visited.append(page.url)
+            assert broken_images(page) == [], f"images that did not load on {page.url}"
+            assert page.evaluate("document.images.length") > 0 or page.url.endswith("/index.html") and "efficientnet" not in page.url
 
-            def arrive() -> None:
-                page.wait_for_load_state("load")
-                visited.append(page.url)
-                broken = page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
-                assert broken == [], f"images that did not load on {page.url}: {broken}"
-                assert page.evaluate("document.images.length") > 0 or page.url.endswith("/index.html") and "efficientnet" not in page.url
-
-            page.goto(url + "index.html")
-            arrive()
-            page.click("a.card.model")
-            arrive()
-            page.click("table.layers a:text-is('blocks.4.2')")
-            arrive()
-            page.click("a.unit >> nth=0")
-            arrive()
-            assert page.locator("h1").inner_text() == "blocks.4.2:0"
-            page.click("nav.crumbs a >> nth=1")
-            arrive()
-            page.click("a.card.photo")
-            arrive()
-            assert page.locator("h1").inner_text() == "chelsea"
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+        page.goto(url + "index.html")
+        arrive()
+        page.click("a.card.model")
+        arrive()
+        page.click("table.layers a:text-is('blocks.4.2')")
+        arrive()
+        page.click("a.unit >> nth=0")
+        arrive()
+        assert page.locator("h1").inner_text() == "blocks.4.2:0"
+        page.click("nav.crumbs a >> nth=1")
+        arrive()
+        page.click("a.card.photo")
+        arrive()
+        assert page.locator("h1").inner_text() == "chelsea"
     assert [u.split("/", 3)[-1] for u in visited] == [
         "index.html", "efficientnet_lite0/index.html", "efficientnet_lite0/blocks.4.2/index.html",
         "efficientnet_lite0/blocks.4.2/0.html", "efficientnet_lite0/index.html", "efficientnet_lite0/photos/chelsea.html"]

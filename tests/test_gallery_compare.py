@@ -8,9 +8,10 @@ from collections import Counter
 import pytest
 from gallery_checks import (
     CHROMIUM,
+    broken_images,
     broken_links,
+    browsing,
     make_image_folder,
-    open_page,
     partial_files,
 )
 
@@ -21,7 +22,6 @@ from neuronscope.gallery import (
     GalleryConfig,
     build_galleries,
     compare_views,
-    serve_in_background,
 )
 
 LAYERS = ("blocks.2.1", "blocks.4.2")
@@ -105,40 +105,30 @@ def test_a_second_build_reuses_the_matches(built, monkeypatch):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium; .ci/run does)")
 def test_a_browser_walks_from_the_index_to_a_comparison_and_across_models(built):
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[test])")
     out, _, _, _ = built
     linked = [(layer, c) for layer in LAYERS for c in (0, 1)
               if 'figure class="neighbour"><a href="../../efficientnet_lite1/' in
               (out / "efficientnet_lite0" / layer / f"{c}.html").read_text()]
     assert linked, "no Lite0 unit page links to a rendered Lite1 unit"
     layer, channel = linked[0]
-    server, url = serve_in_background(out)
-    failed, visited = [], []
-    try:
-        with playwright.sync_playwright() as p:
-            browser, page = open_page(p, failed)
+    visited = []
+    with browsing(out) as (page, url, failed):
+        def arrive() -> None:
+            page.wait_for_load_state("load")
+            visited.append(page.url.split("/", 3)[-1])
+            assert broken_images(page) == [], f"images that did not load on {page.url}"
 
-            def arrive() -> None:
-                page.wait_for_load_state("load")
-                visited.append(page.url.split("/", 3)[-1])
-                broken = page.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
-                assert broken == [], f"images that did not load on {page.url}: {broken}"
-
-            page.goto(url + "index.html")
-            arrive()
-            page.click("a.comparison")
-            arrive()
-            assert page.locator("img.heatmap").count() == 1
-            page.click(f"table.layers a:text-is('{layer}') >> nth=0")
-            arrive()
-            page.click(f"a.unit[href='{channel}.html']")
-            arrive()
-            page.click("div.similar figure.neighbour a >> nth=0")
-            arrive()
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+        page.goto(url + "index.html")
+        arrive()
+        page.click("a.comparison")
+        arrive()
+        assert page.locator("img.heatmap").count() == 1
+        page.click(f"table.layers a:text-is('{layer}') >> nth=0")
+        arrive()
+        page.click(f"a.unit[href='{channel}.html']")
+        arrive()
+        page.click("div.similar figure.neighbour a >> nth=0")
+        arrive()
     assert visited[:4] == ["index.html", f"compare/{PAIR}.html", f"efficientnet_lite0/{layer}/index.html",
                            f"efficientnet_lite0/{layer}/{channel}.html"]
     assert visited[4].startswith("efficientnet_lite1/")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from gallery_checks import broken_links, make_image_folder, manifest, partial_files
+from gallery_checks import CHROMIUM, broken_images, broken_links, browsing, make_image_folder, manifest, partial_files
 
 from neuronscope.dictionaries import Dictionary, DictionaryConfig, feature_neurons
+from neuronscope.dictionaries.config import DENSE
 from neuronscope.featurevis.render import RenderConfig
 from neuronscope.gallery import GalleryConfig, build_gallery
 
@@ -33,7 +34,7 @@ def test_a_feature_layer_follows_its_layer_with_its_most_frequent_features(built
     dictionary = Dictionary.load(next((out / "efficientnet_lite0" / "_cache" / "dictionaries").glob("dictionary-*.npz")))
     rates = dictionary.manifest["firing_rates"]
     shown = sorted(int(key.rsplit(":", 1)[1]) for key in data["units"] if key.startswith(FEATURES + ":"))
-    frequent = sorted((rate for rate in rates if 0 < rate <= 0.5), reverse=True)[:2]  # ties: any of them
+    frequent = sorted((rate for rate in rates if 0 < rate <= DENSE), reverse=True)[:2]  # ties: any of them
     assert sorted((rates[f] for f in shown), reverse=True) == frequent and summary.rendered == 4  # 2 neurons, 2 features
     record = data["layers"][FEATURES]
     assert record["dictionary"]["fingerprint"] == dictionary.fingerprint and record["dictionary"]["parent"] == LAYER
@@ -71,3 +72,20 @@ def test_a_build_without_features_resumes_and_keeps_the_feature_pages(built, lit
     assert broken_links(out) == []
     again = build_gallery(lite0, config, out)  # and with them again: the dictionary comes from its cache
     assert again.rendered == 0
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian package 'chromium'; .ci/run installs it)")
+def test_a_browser_goes_from_a_layer_to_its_features_and_every_image_loads(built):
+    out, _, _ = built
+    with browsing(out) as (page, url, failed):
+        page.goto(url + "efficientnet_lite0/index.html")
+        page.click(f"table.layers a:text-is('{LAYER}')")
+        page.click(f"a:text-is('Dictionary features of {LAYER}')")
+        page.wait_for_load_state("load")
+        assert page.locator("h1").inner_text() == FEATURES and "explained variance" in page.content()
+        page.click("a.unit >> nth=0")
+        page.wait_for_load_state("load")
+        assert page.locator("h1").inner_text().startswith(FEATURES + ":")
+        assert page.locator("section.neighbours h3").first.inner_text().startswith("Made of")
+        assert broken_images(page) == [] and page.evaluate("document.images.length") > 8
+    assert failed == []

@@ -40,7 +40,7 @@ def add_commands(commands) -> None:
     micro.add_argument("--samples", type=int, default=GalleryConfig.samples, help=f"feature visualizations per unit (default {GalleryConfig.samples})")
     micro.add_argument("--examples", type=int, default=GalleryConfig.examples, help=f"dataset examples per unit (default {GalleryConfig.examples})")
     micro.add_argument("--steps", type=int, default=None, help=f"optimization steps per feature visualization (default {DEFAULT_STEPS})")
-    micro.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
+    micro.add_argument("-o", "--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
     micro.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     scale = micro.add_argument_group("scale-out (docs/scale.md)")
     scale.add_argument("--engine", choices=ENGINES, default="local",

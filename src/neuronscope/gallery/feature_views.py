@@ -12,6 +12,7 @@ import torch
 from ..data.resolve import training_extra
 from ..data.sources import ImageSource
 from ..dictionaries.basis import basis_summary, feature_neurons, neuron_features
+from ..dictionaries.config import DENSE
 from ..dictionaries.layer import FeatureLayer, with_features
 from ..dictionaries.learn import cached_path, dictionary_fingerprint, learn_dictionary
 from ..dictionaries.samples import ActivationVectors
@@ -57,7 +58,7 @@ def feature_records(model: Model, shown: dict[str, list[int]]) -> dict[str, dict
         rates = dictionary.manifest.get("firing_rates")
         rates = torch.tensor(rates) if rates is not None else torch.ones(dictionary.features)
         records[name] = {
-            "dictionary": {"parent": layer.parent, "kind": dictionary.kind, "k": dictionary.k,
+            "dictionary": {"parent": layer.parent, "kind": dictionary.kind, "k": dictionary.k, "dense_above": DENSE,
                            "features": dictionary.features, "fingerprint": dictionary.fingerprint,
                            "quality": dictionary.manifest.get("quality"),
                            "basis": basis_summary(dictionary, rates).to_dict()},
