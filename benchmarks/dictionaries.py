@@ -53,12 +53,13 @@ def one(layer: str, k: int) -> dict:
     """Learn one dictionary (in this process) and return its figures."""
     torch.set_num_threads(2)
     model = ns.load("efficientnet_lite0")
-    config = replace(DictionaryConfig(progress=False), k=k)
+    config = replace(DictionaryConfig(progress=False), k=k)  # None: the default k of the layer
     start = time.perf_counter()
     dictionary = learn_dictionary(model, ns.data.bundled_source(), layer, config, also_train_on=ns.data.extra_source())
-    return {"layer": layer, "k": k, "features": dictionary.features, "training_vectors": dictionary.manifest["training_vectors"],
+    return {"layer": layer, "channels": dictionary.channels, "k": dictionary.k, "features": dictionary.features, "training_vectors": dictionary.manifest["training_vectors"],
             "training_images": dictionary.manifest["training_images"], "seconds": round(time.perf_counter() - start, 1),
-            **dictionary.manifest["quality"]}
+            **dictionary.manifest["quality"],
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}  # this process's own
 
 
 def pass_speed(model, layer: str) -> dict:
@@ -85,24 +86,22 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         layer, k = args.one.split(":")
-        print(json.dumps(one(layer, int(k))))
+        print(json.dumps(one(layer, None if k == "default" else int(k))))
         return
     torch.set_num_threads(2)
     model = ns.load("efficientnet_lite0")
     layers = args.layers.split(",") if args.layers else representative_layers(model)
-    default_k = DictionaryConfig().k
-    jobs = [(layer, default_k) for layer in layers]
-    jobs += [(layer, int(k)) for layer in args.sweep.split(",") for k in args.ks.split(",") if int(k) != default_k]
+    sweep = args.sweep.split(",")
+    jobs = [(layer, int(k)) for layer in sweep for k in args.ks.split(",")]
+    jobs += [(layer, None) for layer in layers if layer not in sweep]
     report = {"model": model.name, "source": "bundled photos (11 photos, 330 crops), 2 photos held out",
               "also_train_on": ns.data.extra_source().name, **machine(), "torch": torch.__version__,
               "defaults": DictionaryConfig().settings(), "runs": [], "pass": []}
     for layer, k in jobs:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        done = subprocess.run([sys.executable, __file__, "--one", f"{layer}:{k}"], check=True, capture_output=True, text=True)
+        done = subprocess.run([sys.executable, __file__, "--one", f"{layer}:{'default' if k is None else k}"], check=True,
+                              capture_output=True, text=True)
         run = json.loads(done.stdout.strip().splitlines()[-1])
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        run["peak_rss_mb"] = round(peak / 1024) if peak > before else None  # the largest child so far
-        run["default"] = k == default_k
+        run["default"] = run["k"] == DictionaryConfig().active(run["channels"])
         report["runs"].append(run)
         print(json.dumps(run), flush=True)
         write_json(args.out, report)

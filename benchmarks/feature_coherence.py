@@ -3,8 +3,9 @@ another model: the top dataset examples of each unit, embedded by Lite1's pooled
 
     .venv/bin/python benchmarks/feature_coherence.py [--layer blocks.4.2] [--top 8] [--units 112]
 
-For Lite0 ``--layer`` over the bundled crops: a dictionary at the defaults, its ``--units`` most
-frequent non-dense features (active at most at half the positions), the layer's channels (up to
+For Lite0 ``--layer`` over the bundled crops: a dictionary at the defaults (trained as the
+``features`` command trains it: the bundled photos and ``data.extra_source()``), its ``--units``
+most frequent non-dense features (``frequent_features``: active at most at ``DENSE`` of the positions), the layer's channels (up to
 ``--units``) and as many random unit directions (seeded). Each unit's ``--top`` images by its
 largest response over positions are cropped to the unit's receptive field (as the gallery crops),
 embedded by EfficientNet-Lite1 (``global_pool``, another model's view, not the one analysed), and
@@ -22,8 +23,9 @@ from common import machine
 
 import neuronscope as ns
 from neuronscope.dictionaries import Dictionary, DictionaryConfig, collect_vectors, learn_dictionary
+from neuronscope.dictionaries.config import DENSE
 from neuronscope.dictionaries.features import feature_examples
-from neuronscope.dictionaries.rates import firing_rates
+from neuronscope.dictionaries.rates import firing_rates, frequent_features
 from neuronscope.examples.topk import example_crop
 from neuronscope.manifest import write_json
 
@@ -60,14 +62,15 @@ def main() -> None:
     source = ns.data.bundled_source()
     config = DictionaryConfig(report=False, progress=False)
     vectors = collect_vectors(model, source, args.layer, config)
-    dictionary = learn_dictionary(model, source, args.layer, config, vectors=vectors)
+    dictionary = learn_dictionary(model, source, args.layer, config, also_train_on=ns.data.extra_source(), vectors=vectors)
     rates = firing_rates(dictionary, vectors.vectors)
-    features = [f for f in rates.argsort(descending=True).tolist() if rates[f] <= 0.5][:args.units]
+    features = frequent_features(rates)[:args.units]
     channels = vectors.vectors.shape[1]
     neurons = list(range(min(args.units, channels)))
     random = torch.nn.functional.normalize(torch.randn(len(neurons), channels, generator=torch.Generator().manual_seed(0)), dim=1)
     report = {"model": model.name, "judge": f"{judge.name} global_pool", "layer": args.layer, "top": args.top,
-              **machine(), "torch": torch.__version__, "dictionary": config.settings()}
+              **machine(), "torch": torch.__version__, "dictionary": config.settings(),
+              "also_train_on": ns.data.extra_source().name, "dense_above": DENSE}
     for name, units, basis in (("features", features, dictionary),
                                ("neurons", neurons, linear_units(args.layer, torch.eye(channels))),
                                ("random directions", list(range(len(neurons))), linear_units(args.layer, random))):

@@ -50,7 +50,7 @@ def broken_links(out: Path) -> list[str]:
         parser.feed(page.read_text())
         for link in parser.links:
             target = link.split("#")[0]
-            if target and not (page.parent / target).resolve().is_file():
+            if target and not target.startswith("data:") and not (page.parent / target).resolve().is_file():
                 broken.append(f"{page.relative_to(out)} -> {link}")
     return broken
 

@@ -13,6 +13,7 @@ from neuronscope.dictionaries import (
     DictionaryConfig,
     collect_vectors,
     learn_dictionary,
+    spliced_agreement,
     split,
     stability,
     vector_quality,
@@ -52,12 +53,17 @@ def test_the_dictionary_explains_held_out_photos_better_than_as_many_principal_c
     heldout = np.isin(vectors.keys, np.array(split(source, 0.2, seed=0)[1], dtype=object))
     train, test = vectors.vectors[~heldout].double(), vectors.vectors[heldout].double()
     mean = train.mean(0)
-    components = torch.linalg.svd(train - mean, full_matrices=False).Vh[:config.k]
+    components = torch.linalg.svd(train - mean, full_matrices=False).Vh[:dictionary.k]
     pca = 1 - (test - ((test - mean) @ components.T @ components + mean)).pow(2).sum() / (test - test.mean(0)).pow(2).sum()
     assert quality["explained_variance"] > float(pca) + 0.15, (quality, float(pca))
-    assert quality["l0"] == config.k and quality["dead_fraction"] < 0.2
-    assert quality["top1_agreement"] > 0.2 and quality["kl"] > 0
-    noise = [Dictionary(LAYER, "topk", config.k, dictionary.mean, 1.0, d, dictionary.encoder_bias, d,
+    assert quality["l0"] == dictionary.k and quality["dead_fraction"] < 0.2
+    # the spliced model keeps more than the layer's mean alone would (every position replaced by it)
+    zeros = torch.zeros_like(dictionary.decoder)
+    mean_only = Dictionary(LAYER, "topk", 1, dictionary.mean, 1.0, zeros, dictionary.encoder_bias, zeros,
+                           torch.zeros_like(dictionary.decoder_bias))
+    top1, kl = spliced_agreement(lite0, mean_only, ns.data.subset(source, split(source, 0.2, seed=0)[1]))
+    assert quality["top1_agreement"] > top1 + 0.1 and 0 < quality["kl"] < kl / 2, (quality, top1, kl)
+    noise = [Dictionary(LAYER, "topk", dictionary.k, dictionary.mean, 1.0, d, dictionary.encoder_bias, d,
                         dictionary.decoder_bias) for d in torch.randn(2, *dictionary.decoder.shape, generator=torch.Generator().manual_seed(0))]
     assert quality["stability"] > stability(*noise) + 0.02, (quality["stability"], stability(*noise))
 
@@ -84,9 +90,9 @@ def test_pre_activations_are_linear_and_codes_are_the_top_k(learned):
                                (dictionary.pre_activation(a) - zero) + (dictionary.pre_activation(b) - zero),
                                atol=1e-4, rtol=1e-4)
     codes = dictionary.encode(a)
-    assert ((codes != 0).sum(1) <= config.k).all()
-    kept = dictionary.pre_activation(a).topk(config.k, dim=1).values.clamp_min(0)
-    torch.testing.assert_close(codes.sort(1, descending=True).values[:, :config.k], kept)
+    assert ((codes != 0).sum(1) <= dictionary.k).all()
+    kept = dictionary.pre_activation(a).topk(dictionary.k, dim=1).values.clamp_min(0)
+    torch.testing.assert_close(codes.sort(1, descending=True).values[:, :dictionary.k], kept)
 
 
 def test_a_layer_output_is_reconstructed_position_by_position(learned, lite0):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..data.resolve import resolve_source, training_extra
 from ..dictionaries import DictionaryConfig
-from ..dictionaries.config import KINDS
+from ..dictionaries.config import DEFAULT_K, KINDS
 from ..dictionaries.overview import feature_overview
 from ..featurevis.render import RenderConfig
 from .common import SOURCE_HELP, load_model, model_argument, no_progress
@@ -27,7 +27,7 @@ def add_commands(commands) -> None:
                           "other images inside scikit-image) or 'none' (default: extra with the bundled photos, else none)")
     cmd.add_argument("--size", type=int, default=None, metavar="N",
                      help=f"features in the dictionary (default {defaults.expansion} x the layer's channels; NMF: channels)")
-    cmd.add_argument("--k", type=int, default=defaults.k, help=f"active features per position (TopK; default {defaults.k})")
+    cmd.add_argument("--k", type=int, default=None, help=f"active features per position (TopK; default {DEFAULT_K}, at most half the layer's channels)")
     cmd.add_argument("--kind", default=defaults.kind, choices=KINDS, help=f"dictionary kind (default {defaults.kind})")
     cmd.add_argument("--epochs", type=int, default=defaults.epochs, help=f"training epochs (TopK; default {defaults.epochs})")
     cmd.add_argument("--show", type=int, default=8,

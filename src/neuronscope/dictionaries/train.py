@@ -34,6 +34,7 @@ def _train_topk(vectors: torch.Tensor, layer: str, config: DictionaryConfig, see
     x = ((data - mean) / scale).float()
     count, channels = x.shape
     features = config.feature_count(channels)
+    k = config.active(channels)
     generator = torch.Generator().manual_seed(seed)
     decoder = torch.randn(features, channels, generator=generator)
     decoder = decoder / decoder.norm(dim=1, keepdim=True)
@@ -54,7 +55,7 @@ def _train_topk(vectors: torch.Tensor, layer: str, config: DictionaryConfig, see
         for start in range(0, count, config.batch):
             batch = x[order[start:start + config.batch]]
             pre = (batch - decoder_bias) @ encoder.T + encoder_bias
-            codes = topk_codes(pre, config.k)
+            codes = topk_codes(pre, k)
             reconstruction = codes @ decoder + decoder_bias
             residual = batch - reconstruction
             variance = (batch - batch.mean(0)).pow(2).sum(1).mean().clamp_min(1e-12)
@@ -78,7 +79,7 @@ def _train_topk(vectors: torch.Tensor, layer: str, config: DictionaryConfig, see
                 decoder /= decoder.norm(dim=1, keepdim=True).clamp_min(1e-12)
             bar.update()
     bar.close()
-    return Dictionary(layer, "topk", config.k, mean.float(), scale, encoder.detach(), encoder_bias.detach(),
+    return Dictionary(layer, "topk", k, mean.float(), scale, encoder.detach(), encoder_bias.detach(),
                       decoder.detach(), decoder_bias.detach())
 
 

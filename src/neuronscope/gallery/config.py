@@ -22,9 +22,9 @@ DEFAULT_STEPS = 128
 little less contrast (docs/gallery.md shows both), and the build takes a third less time.
 ``--steps`` sets more."""
 
-GALLERY_FEATURES = DictionaryConfig(max_vectors=200_000)
-"""The dictionaries of ``microscope --features``: the defaults, trained on at most 200,000 vectors
-per layer (a seeded sample), so that early layers with many positions take no longer than deep ones."""
+GALLERY_FEATURES = DictionaryConfig()
+"""The dictionaries of ``microscope --features``: the defaults (at most 200,000 training vectors
+per layer, a seeded sample, so that early layers with many positions take no longer than deep ones)."""
 
 DEFAULT_PHOTOS = ("chelsea", "coffee", "rocket")
 """Photos that get a page of their own when the image source is the bundled set."""
