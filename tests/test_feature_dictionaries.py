@@ -195,7 +195,7 @@ def test_the_features_command_writes_the_dictionary_its_report_and_a_sheet(tmp_p
     assert main(["render", "efficientnet_lite0", unit, "--feature-dictionary", str(out / "dictionary.npz"),
                  "--steps", "8", "-o", str(tmp_path / "render"), "--no-progress"]) == 0
     rendered = json.loads(next((tmp_path / "render").glob("*.json")).read_text())
-    assert rendered["derived_layers"] == {f"{LAYER}.features": dictionary.fingerprint}
+    assert rendered["derived_layers"][f"{LAYER}.features"]["fingerprint"] == dictionary.fingerprint
     capsys.readouterr()
     assert main(["render", "efficientnet_lite0", f"{LAYER}.feature:1", "--feature-dictionary", str(out / "dictionary.npz"),
                  "-o", str(tmp_path / "bad")]) == 2
@@ -251,7 +251,10 @@ def test_feature_addresses_render_and_find_examples_like_channels(learned, lite0
     with torch.no_grad(), ns.capture(featured, [name]) as cap:
         made = cap(rendered.images)[name][0, feature]
     assert float(made.max()) > natural
-    assert rendered.manifest["derived_layers"] == {name: dictionary.fingerprint}
+    assert rendered.manifest["derived_layers"][name]["fingerprint"] == dictionary.fingerprint
+    assert rendered.manifest["derived_layers"][name]["file"] == dictionary.manifest["file"]  # a replay loads it
+    again = ns.read_manifest(rendered.manifest)
+    assert [str(u) for u in again.units] == [f"{name}:{feature}"]
 
 
 def test_neurons_and_features_are_listed_each_by_the_other():

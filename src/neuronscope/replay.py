@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .dictionaries.layer import with_recorded_features
 from .errors import NeuronscopeError
 from .featurevis import objectives as obj
 from .featurevis.caricature import CaricatureConfig
@@ -106,15 +107,17 @@ def _manifest_model(data: Mapping[str, Any], loaded: dict[str, Model], required:
     zoo name; None (or, if ``required``, an error) when the manifest cannot say."""
     spec = data.get("model_spec")
     name = data.get("model")
-    if isinstance(spec, Mapping):
-        key = json.dumps(dict(spec), sort_keys=True)
+    derived = data.get("derived_layers") or {}
+    if isinstance(spec, Mapping) or name in available_models():
+        key = json.dumps(dict(spec), sort_keys=True) if isinstance(spec, Mapping) else name
         if key not in loaded:
-            loaded[key] = ModelSpec.from_dict(dict(spec)).load()
-        return loaded[key]
-    if name in available_models():
-        if name not in loaded:
-            loaded[name] = load(name)
-        return loaded[name]
+            loaded[key] = ModelSpec.from_dict(dict(spec)).load() if isinstance(spec, Mapping) else load(name)
+        if not derived:
+            return loaded[key]
+        featured = json.dumps([key, derived], sort_keys=True)
+        if featured not in loaded:
+            loaded[featured] = with_recorded_features(loaded[key], derived)
+        return loaded[featured]
     if required:
         raise NeuronscopeError(f"model '{name}' is not in the zoo ({', '.join(available_models())}) and the manifest "
                                "has no model_spec; pass it as model=")

@@ -135,7 +135,7 @@ class Dictionary:
             k = int(data["k"])
             layer, kind, scale = str(data["layer"]), str(data["kind"]), float(data["scale"])
         side = path.with_name(path.name + ".json")
-        manifest = json.loads(side.read_text()) if side.exists() else {}
+        manifest = {**(json.loads(side.read_text()) if side.exists() else {}), "file": str(path.resolve())}
         return cls(layer, kind, None if k < 0 else k, scale=scale, manifest=manifest, **tensors)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -57,6 +58,10 @@ class FeatureLayer:
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()[:16]
 
+    @property
+    def file(self) -> str | None:
+        return self.dictionary.manifest.get("file")
+
     def ranked(self) -> list[int]:
         """The features that fire on the training vectors, most frequent first, without dense ones
         (``frequent_features``); every feature in order when the manifest has no firing rates."""
@@ -83,3 +88,19 @@ def with_features(model: Model, dictionary: Dictionary, name: str = SUFFIX) -> M
     if not name.isidentifier():
         raise NeuronscopeError(f"a feature layer's name must be a plain word (letters, digits, '_'), got '{name}'")
     return model.with_layers(FeatureLayer(dictionary, name))
+
+
+def with_recorded_features(model: Model, recorded: dict) -> Model:
+    """``model`` with the derived layers a manifest records (``derived_layers``: name ->
+    fingerprint and file), each dictionary loaded from its file and checked against its fingerprint."""
+    for name, entry in recorded.items():
+        entry = entry if isinstance(entry, dict) else {"fingerprint": entry, "file": None}
+        file = entry.get("file")
+        if not file or not Path(file).is_file():
+            raise NeuronscopeError(f"the manifest's layer '{name}' comes from a dictionary file that is not there "
+                                   f"({file or 'no file recorded'}); pass the model with its features as model=")
+        dictionary = Dictionary.load(file)
+        if FeatureLayer(dictionary).fingerprint != entry.get("fingerprint"):
+            raise NeuronscopeError(f"{file} is another dictionary than the one the manifest's '{name}' was made with")
+        model = with_features(model, dictionary, name.rpartition(".")[2])
+    return model

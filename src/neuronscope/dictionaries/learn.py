@@ -71,6 +71,7 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
     dictionary = replace(dictionary, manifest=manifest)
     if cached is not None:
         dictionary.save(cached)
+        dictionary = replace(dictionary, manifest={**manifest, "file": str(cached.resolve())})
     return dictionary
 
 

@@ -28,6 +28,8 @@ class DerivedLayer(Protocol):
     kind: str
     fingerprint: str
     """What identifies it (a dictionary's fingerprint): passes and caches never mix two."""
+    file: str | None
+    """The file it was loaded from or saved to (manifests record it, so a replay can load it)."""
 
     def ranked(self) -> list[int]:
         """Its units in the order a gallery shows them first (a dictionary: the most frequent features)."""
