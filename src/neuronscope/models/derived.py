@@ -28,6 +28,9 @@ class DerivedLayer(Protocol):
     kind: str
     fingerprint: str
     """What identifies it (a dictionary's fingerprint): passes and caches never mix two."""
+    objective_scale: float
+    """What renders multiply its units' objectives by, so that a diversity weight tuned on the
+    network's channels weighs them alike (values of about the size of the parent's channels)."""
     file: str | None
     """The file it was loaded from or saved to (manifests record it, so a replay can load it)."""
 

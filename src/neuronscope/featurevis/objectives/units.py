@@ -39,13 +39,24 @@ def units_objective(model: Model, units: list[Unit], samples: int, diversity: fl
     if all(u.channel is not None and u.position is None and u.layer != LOGITS for u in units) \
             and len({u.layer for u in units}) == 1:
         total = channels(units[0].layer, [u.channel for u in units for _ in range(samples)])
+        scale = objective_scale(model, units[0].layer)
+        total = total if scale == 1.0 else scale * total
     else:
-        total = sum(unit_objective(u, batch=k * samples + s) for k, u in enumerate(units) for s in range(samples))
+        total = sum(objective_scale(model, u.layer) * unit_objective(u, batch=k * samples + s)
+                    for k, u in enumerate(units) for s in range(samples))
     if diversity > 0 and samples > 1:
         for k, unit in enumerate(units):
             group = range(k * samples, (k + 1) * samples)
             total = total - diversity * diversity_term(diversity_layer(model, unit.layer), list(group))
     return total
+
+
+def objective_scale(model: Model, layer: str) -> float:
+    """What a unit's objective is multiplied by beside the diversity term: 1 for the network's own
+    layers; a derived layer's ``objective_scale`` (a dictionary's features: its RMS vector length,
+    which brings their pre-activations, about 1, to the size of the layer's channels, so one
+    diversity weight weighs both alike)."""
+    return float(model.derived[layer].objective_scale) if layer in model.derived else 1.0
 
 
 def diversity_layer(model: Model, layer: str) -> str:
