@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..data.resolve import resolve_source, training_extra
 from ..dictionaries import DictionaryConfig
-from ..dictionaries.config import DEFAULT_K, KINDS
+from ..dictionaries.config import DEFAULT_K, DENSE, KINDS
 from ..dictionaries.overview import feature_overview
 from ..featurevis.render import RenderConfig
 from .common import SOURCE_HELP, load_model, model_argument, no_progress
@@ -31,7 +31,7 @@ def add_commands(commands) -> None:
     cmd.add_argument("--kind", default=defaults.kind, choices=KINDS, help=f"dictionary kind (default {defaults.kind})")
     cmd.add_argument("--epochs", type=int, default=defaults.epochs, help=f"training epochs (TopK; default {defaults.epochs})")
     cmd.add_argument("--show", type=int, default=8,
-                     help="features drawn: the most frequent of those active at most at half of the positions (default 8)")
+                     help=f"features drawn: the most frequent of those active at most at {100 * DENSE:.0f} %% of the positions (default 8)")
     cmd.add_argument("--steps", type=int, default=256, help="optimization steps per feature visualization (default 256)")
     cmd.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")
     cmd.add_argument("-o", "--out", required=True, metavar="DIR", help="folder for dictionary.npz, report.json and features.png")

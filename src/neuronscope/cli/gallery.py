@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..gallery.config import DEFAULT_STEPS, DEFAULT_UNITS, GALLERY_FEATURES, GalleryConfig
+from ..dictionaries import DictionaryConfig
+from ..gallery.config import DEFAULT_STEPS, DEFAULT_UNITS, GalleryConfig
 from ..models import DEFAULT_MODEL
 from .common import MODEL_HELP, load_model, model_options
 
@@ -66,7 +67,7 @@ def _microscope(args: argparse.Namespace) -> None:
         layers=_names(args.layers), units=None if args.all else args.units,
         source=args.source, photos=_names(args.photos), samples=args.samples, examples=args.examples,
         classes=_names(args.classes) or (), mechanics=args.mechanics, atlas=args.atlas,
-        features=GALLERY_FEATURES if args.features else None,
+        features=DictionaryConfig() if args.features else None,
         progress=not args.no_progress)
     if args.steps is not None:
         config = replace(config, render=replace(config.render, steps=args.steps))

@@ -20,7 +20,7 @@ from ..errors import NeuronscopeError
 from ..models.derived import derived_name
 from ..models.model import Model
 from .dictionary import Dictionary
-from .rates import frequent_features
+from .rates import frequent_features, recorded_rates
 
 SUFFIX = "features"
 """The derived layer's name after the parent's: ``blocks.4.2.features``."""
@@ -71,10 +71,8 @@ class FeatureLayer:
     def ranked(self) -> list[int]:
         """The features that fire on the training vectors, most frequent first, without dense ones
         (``frequent_features``); every feature in order when the manifest has no firing rates."""
-        rates = self.dictionary.manifest.get("firing_rates")
-        if rates is None:
-            return list(range(self.channels))
-        return frequent_features(torch.tensor(rates))
+        rates = recorded_rates(self.dictionary)
+        return list(range(self.channels)) if rates is None else frequent_features(rates)
 
     def read(self, parent: torch.Tensor) -> torch.Tensor:
         return self.dictionary.pre_activation(parent)

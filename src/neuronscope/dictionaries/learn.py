@@ -41,7 +41,9 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
     so that no pass over ``source`` is made here.
     """
     info = model.spatial_layer(layer)
-    fingerprint = dictionary_fingerprint(model, info.name, config, source, also_train_on)
+    source_fingerprint = source.fingerprint()  # a folder's stats every file: once
+    fingerprint = dictionary_fingerprint(model, info.name, config, source_fingerprint,
+                                         also_train_on.fingerprint() if also_train_on is not None else None)
     cached = cached_path(cache_dir, fingerprint)
     if cached is not None and cached.exists():
         return Dictionary.load(cached)
@@ -60,7 +62,7 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
     dictionary = train(training.vectors, info.name, config, config.seed)
     rates = firing_rates(dictionary, training.vectors)
     manifest = build_manifest("dictionary", **model_fields(model), layer=info.name, source=source.name,
-                              source_fingerprint=source.fingerprint(), also_train_on=also_train_on and also_train_on.name,
+                              source_fingerprint=source_fingerprint, also_train_on=also_train_on and also_train_on.name,
                               settings=config.settings(), fingerprint=fingerprint, features=dictionary.features,
                               training_vectors=len(training),
                               training_images=len(train_keys) + (len(also_train_on.keys()) if also_train_on else 0),
@@ -75,11 +77,12 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
     return dictionary
 
 
-def dictionary_fingerprint(model: Model, layer: str, config: DictionaryConfig, source: ImageSource,
-                          also_train_on: ImageSource | None = None) -> str:
-    """What identifies a learned dictionary: the model's weights, the layer, the settings, the sources."""
-    sources = [s.fingerprint() for s in (source, also_train_on) if s is not None]
-    return stable_hash([VERSION, weights_digest(model), layer, model.input_size, "+".join(sources), config.settings()])
+def dictionary_fingerprint(model: Model, layer: str, config: DictionaryConfig, source_fingerprint: str,
+                          also_train_on_fingerprint: str | None = None) -> str:
+    """What identifies a learned dictionary: the model's weights, the layer, the settings, the
+    sources (by their fingerprints)."""
+    sources = source_fingerprint if also_train_on_fingerprint is None else f"{source_fingerprint}+{also_train_on_fingerprint}"
+    return stable_hash([VERSION, weights_digest(model), layer, model.input_size, sources, config.settings()])
 
 
 def cached_path(cache_dir: str | Path | None, fingerprint: str) -> Path | None:

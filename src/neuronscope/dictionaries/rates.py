@@ -19,3 +19,9 @@ def firing_rates(dictionary: Dictionary, vectors: torch.Tensor, batch: int = 819
 def frequent_features(rates: torch.Tensor) -> list[int]:
     """Features that fire, most frequent first, without the dense ones (``DENSE``)."""
     return [f for f in rates.argsort(descending=True).tolist() if 0 < rates[f] <= DENSE]
+
+
+def recorded_rates(dictionary: Dictionary) -> torch.Tensor | None:
+    """(F,) the firing rates ``learn_dictionary`` recorded in the manifest, or None."""
+    rates = dictionary.manifest.get("firing_rates")
+    return torch.tensor(rates) if rates is not None else None

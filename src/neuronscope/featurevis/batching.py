@@ -40,7 +40,7 @@ def halved(unit_ids: list[int], error: Exception, device: torch.device) -> list[
 
 
 def run_index(model: Model, layer: str) -> int:
-    return list(model._layer_table()).index(model.derived[layer].parent if layer in model.derived else layer)
+    return list(model._layer_table()).index(model.network_layer(layer))
 
 
 def batch_size(model: Model, units: list[Unit], config, samples: int) -> int:

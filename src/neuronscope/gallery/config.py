@@ -22,10 +22,6 @@ DEFAULT_STEPS = 128
 little less contrast (docs/gallery.md shows both), and the build takes a third less time.
 ``--steps`` sets more."""
 
-GALLERY_FEATURES = DictionaryConfig()
-"""The dictionaries of ``microscope --features``: the defaults (at most 200,000 training vectors
-per layer, a seeded sample, so that early layers with many positions take no longer than deep ones)."""
-
 DEFAULT_PHOTOS = ("chelsea", "coffee", "rocket")
 """Photos that get a page of their own when the image source is the bundled set."""
 
@@ -69,7 +65,7 @@ class GalleryConfig:
     source, the gallery's render steps for its icons)."""
     features: DictionaryConfig | None = None
     """Also a dictionary of features at each layer shown (``learn_dictionary`` over the gallery's
-    image source with these settings; ``GALLERY_FEATURES`` from ``microscope --features``): a
+    image source with these settings; ``microscope --features``: ``DictionaryConfig()``): a
     features section after each layer, its most frequent features rendered like units, a feature's
     page listing the neurons it is made of and a neuron's page the features it takes part in."""
     caricature_steps: int = 64

@@ -1,7 +1,8 @@
 """The gallery's dictionary features (``GalleryConfig.features``): a dictionary learned at each shown
 layer of the network (the vectors of every such layer from one pass; with the bundled photos, the
-extra images of ``data.extra_source`` join the training; each dictionary cached by its fingerprint), attached as the derived layer ``<layer>.features``, and the records that put neurons
-and features side by side on their pages."""
+extra images of ``data.extra_source`` join the training; each dictionary cached by its
+fingerprint), attached as the derived layer ``<layer>.features``, and the records that put
+neurons and features side by side on their pages."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -13,8 +14,10 @@ from ..data.resolve import training_extra
 from ..data.sources import ImageSource
 from ..dictionaries.basis import basis_summary, feature_neurons, neuron_features
 from ..dictionaries.config import DENSE
+from ..dictionaries.dictionary import Dictionary
 from ..dictionaries.layer import FeatureLayer, with_features
 from ..dictionaries.learn import cached_path, dictionary_fingerprint, learn_dictionary
+from ..dictionaries.rates import recorded_rates
 from ..dictionaries.samples import ActivationVectors
 from ..models.model import Model
 from ..stream import PassConfig, stream
@@ -30,8 +33,9 @@ def with_gallery_features(model: Model, config: GalleryConfig, source: ImageSour
     layers = network(model, make_plan(model, config.layers, config.units).layers)
     settings = replace(config.features, progress=config.progress)
     extra = training_extra(None, config.source)
-    pending = [layer for layer in layers
-               if not cached_path(cache, dictionary_fingerprint(model, layer, settings, source, extra)).exists()]
+    fingerprints = (source.fingerprint(), extra.fingerprint() if extra is not None else None)  # once for all layers
+    cached = {layer: cached_path(cache, dictionary_fingerprint(model, layer, settings, *fingerprints)) for layer in layers}
+    pending = [layer for layer in layers if not cached[layer].exists()]
     vectors = {}
     if pending:
         accumulators = [ActivationVectors(model, layer, settings.positions, settings.seed) for layer in pending]
@@ -39,8 +43,8 @@ def with_gallery_features(model: Model, config: GalleryConfig, source: ImageSour
                what="dictionary vectors")
         vectors = {a.layer: a.finish() for a in accumulators}
     for layer in layers:
-        dictionary = learn_dictionary(model, source, layer, settings, also_train_on=extra, cache_dir=cache,
-                                      vectors=vectors.pop(layer, None))
+        dictionary = (learn_dictionary(model, source, layer, settings, also_train_on=extra, cache_dir=cache,
+                                       vectors=vectors.pop(layer)) if layer in pending else Dictionary.load(cached[layer]))
         model = with_features(model, dictionary)
     return model
 
@@ -55,8 +59,8 @@ def feature_records(model: Model, shown: dict[str, list[int]]) -> dict[str, dict
         if not isinstance(layer, FeatureLayer) or name not in shown:
             continue
         dictionary = layer.dictionary
-        rates = dictionary.manifest.get("firing_rates")
-        rates = torch.tensor(rates) if rates is not None else torch.ones(dictionary.features)
+        rates = recorded_rates(dictionary)
+        rates = rates if rates is not None else torch.ones(dictionary.features)
         records[name] = {
             "dictionary": {"parent": layer.parent, "kind": dictionary.kind, "k": dictionary.k, "dense_above": DENSE,
                            "features": dictionary.features, "fingerprint": dictionary.fingerprint,

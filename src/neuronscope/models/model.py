@@ -102,7 +102,10 @@ class Model:
             if layer.name in self._layer_table() or layer.name in self._modules:
                 raise NeuronscopeError(f"{self.name} already has a layer named '{layer.name}': give the derived layer another name")
         merged = {**self.derived, **{layer.name: layer for layer in derived}}
-        return Model(self.module, self.info, tuple(merged.values()))
+        featured = Model(self.module, self.info, tuple(merged.values()))
+        # the same network: its probed layer table, size check and ReLU count hold as they are
+        featured._table, featured._fixed, featured._functional = self._table, self._fixed, self._functional
+        return featured
 
     @property
     def variant(self) -> str:
@@ -160,9 +163,12 @@ class Model:
     def depth(self, name: str) -> float:
         """Relative depth of a layer in [0, 1]: its position in run order among the network's
         layers (a derived layer: its parent's)."""
-        name = self.derived[name].parent if name in self.derived else self.layer(name).name
         names = list(self._layer_table())
-        return names.index(name) / max(1, len(names) - 1)
+        return names.index(self.network_layer(name)) / max(1, len(names) - 1)
+
+    def network_layer(self, name: str) -> str:
+        """The layer of the network that runs for ``name``: itself, or a derived layer's parent."""
+        return self.derived[name].parent if name in self.derived else self.layer(name).name
 
     @property
     def fixed_input_size(self) -> bool:
