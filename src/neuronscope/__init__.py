@@ -76,6 +76,15 @@ from .models import (
                           representative_layers,
                           wrap,
 )
+from .interpretability import (
+    InterpretabilityScores,
+    ScoreConfig,
+    UnitScore,
+    converged,
+    interpretability,
+    path_similarity,
+    with_random_directions,
+)
 from .names import INPUT, LOGITS
 from .predict import Prediction, Verdict, classify, verdicts
 from .readout import ImageReading, Reading, read_image, read_units
@@ -112,6 +121,9 @@ __all__ = [
     "MatchConfig", "MatchedUnits", "UnitMatches", "match_units", "matched_units",
     # activation atlases
     "Atlas", "AtlasConfig", "AtlasSamples", "activation_atlas",
+    # a verdict on every unit: interpretability scores and sanity checks
+    "InterpretabilityScores", "ScoreConfig", "UnitScore", "converged", "interpretability", "path_similarity",
+    "with_random_directions",
     # features that are not neurons: dictionaries
     "Dictionary", "DictionaryConfig", "FeatureOverview", "feature_examples", "feature_overview", "learn_dictionary",
     "with_features",

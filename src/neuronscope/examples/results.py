@@ -27,6 +27,9 @@ class ExamplesConfig:
             the model's preprocessing (``Model.prepare``: centre crop, resize).
         checkpoint_every: with a cache folder, save the running state every this many batches.
         progress: show a progress bar over images.
+        weakest: the bottom-k are the images whose spatial maximum is lowest (the weakly
+            activating images of an interpretability task, ties broken at random) instead of
+            the most negative activations; implies ``bottom``.
         workers: processes that decode and resize images while the model runs (a DataLoader);
             None: ``loading.default_workers`` (none for a few batches, else up to 4). Results
             do not depend on it.
@@ -39,6 +42,7 @@ class ExamplesConfig:
     checkpoint_every: int = 8
     progress: bool = True
     workers: int | None = None
+    weakest: bool = False
 
     def pass_config(self) -> PassConfig:
         """How the pass runs (batch, decoding workers, checkpoints, progress bar)."""

@@ -40,24 +40,42 @@ class TopKSummary:
     reader: str
     layers: tuple[str, ...]
     k: int
+    weakest: bool = False
 
     def __call__(self, view: BatchView) -> dict[str, LayerSummary]:
         positions = torch.tensor([p for p, _ in view.items], dtype=torch.long)[None]
         found = view.activations[self.reader]
-        return {name: summarize_layer(found[name], positions, self.k) for name in self.layers}
+        return {name: summarize_layer(found[name], positions, self.k, self.weakest) for name in self.layers}
 
 
-def summarize_layer(activations: torch.Tensor, positions: torch.Tensor, k: int) -> LayerSummary:
-    """A batch's activations of one layer ((B, C, H, W) or (B, C)) reduced to its top-k per channel."""
+TIE_BREAK = 1e-6
+"""With ``weakest``: the size of the deterministic noise added to activations (in float64) so
+that equal values (a ReLU's zeros, a ReLU6's sixes) are ranked, and located, at random."""
+
+
+def summarize_layer(activations: torch.Tensor, positions: torch.Tensor, k: int, weakest: bool = False) -> LayerSummary:
+    """A batch's activations of one layer ((B, C, H, W) or (B, C)) reduced to its top-k per channel
+    (by spatial maximum) and bottom-k (by spatial minimum; with ``weakest``, the k lowest spatial
+    maxima, ties broken by noise that depends only on the item's source position and the grid
+    position, so results do not depend on the batching)."""
     flat = activations.detach().float().cpu()
     grid = tuple(flat.shape[2:]) if flat.dim() == 4 else (1, 1)
     flat = flat.flatten(2) if flat.dim() == 4 else flat.unsqueeze(-1)
+    if weakest:
+        flat = flat.double() + TIE_BREAK * _position_noise(positions[0], flat.shape[1], flat.shape[2])
     high, high_at = flat.max(dim=2)
-    low, low_at = flat.min(dim=2)
+    low, low_at = (high, high_at) if weakest else flat.min(dim=2)
     index = positions.expand(flat.shape[1], -1)
     top = _best((high.T, index, high_at.T), k, descending=True)
     bottom = _best((low.T, index, low_at.T), k, descending=False)
     return LayerSummary(*top, *bottom, float(low.min()), grid)
+
+
+def _position_noise(positions: torch.Tensor, channels: int, cells: int) -> torch.Tensor:
+    """(B, C, P) values in [0, 1) that depend only on (source position, channel, grid cell)."""
+    seed = (positions.double()[:, None, None] * 7919.0 + torch.arange(channels, dtype=torch.float64)[None, :, None] * 104.729
+            + torch.arange(cells, dtype=torch.float64)[None, None, :] * 0.6180339887)
+    return torch.frac(torch.sin(seed) * 43758.5453).abs()
 
 
 def _best(columns, k: int, descending: bool):
@@ -108,15 +126,17 @@ def _merge(values, index, flat, descending: bool):
 
 class TopExamples:
     """An accumulator: every channel's top-k and bottom-k images of some layers of one model (by
-    the channel's spatial maximum and minimum on each image), and the keys they refer to."""
+    the channel's spatial maximum and minimum on each image; with ``weakest``, the bottom-k are
+    the images with the lowest spatial maximum), and the keys they refer to."""
 
-    def __init__(self, model: Model, layers: Sequence[str], k: int, size: tuple[int, int] | None = None) -> None:
+    def __init__(self, model: Model, layers: Sequence[str], k: int, size: tuple[int, int] | None = None,
+                 weakest: bool = False) -> None:
         self.reader = Reader.of(model, size)
         self.layers = list(dict.fromkeys(layers))
         self.k = k
-        self.name = f"examples {self.reader.key} k={k} {','.join(self.layers)}"
+        self.name = f"examples {self.reader.key} k={k}{' weakest' if weakest else ''} {','.join(self.layers)}"
         self.reads = {self.reader: tuple(self.layers)}
-        self.summarizer = TopKSummary(self.reader.key, tuple(self.layers), k)
+        self.summarizer = TopKSummary(self.reader.key, tuple(self.layers), k, weakest)
         self.running = {name: _Running(model.layer(name).channels, k) for name in self.layers}
         self.keys: dict[int, str] = {}
         self.images = 0

@@ -23,6 +23,8 @@ class Store:
         self.model, self.source, self.config = model, source, config
         self.settings = {"format": FORMAT, "k": config.k, "input_size": list(input_size),
                          "crop_fraction": model.crop_fraction, "weights": weights_digest(model)}
+        if config.weakest:  # another ranking of the bottom-k
+            self.settings["weakest"] = True
         if model.variant:  # derived layers (dictionary features) of the same name but another dictionary
             self.settings["variant"] = model.variant
         digest = stable_hash(self.settings)

@@ -75,7 +75,8 @@ class ExamplesPass:
         loaded = {name: self.store.load(name) for name in self.layers} if self.store is not None else {}
         self._found = {name: result for name, result in loaded.items() if result is not None}
         todo = [name for name in self.layers if name not in self._found]
-        self.accumulator = TopExamples(model, todo, config.k, self.input_size) if todo else None
+        self.accumulator = (TopExamples(model, todo, config.k, self.input_size, config.weakest)
+                            if todo else None)
         self.checkpoint = self.store.checkpoint_path(todo, config.batch) if self.store is not None and todo else None
 
     def finish(self, result) -> None:
@@ -95,7 +96,7 @@ class ExamplesPass:
         missing = [name for name in self.layers if name not in self._found]
         if missing:
             raise NeuronscopeError(f"the examples of {missing} are not computed yet: run their pass first")
-        return {name: _choose_bottom(self._found[name], self.config.bottom) for name in self.layers}
+        return {name: _choose_bottom(self._found[name], self.config.bottom, self.config.weakest) for name in self.layers}
 
 
 def example_image(model: Model, source: ImageSource, key: str, size: int | tuple[int, int] | None = None) -> np.ndarray:
@@ -126,8 +127,9 @@ def crop_box(image: np.ndarray, box: tuple[int, int, int, int], size: int = 96) 
     return canvas.permute(1, 2, 0).numpy()
 
 
-def _choose_bottom(result: LayerExamples, bottom: bool | None) -> LayerExamples:
+def _choose_bottom(result: LayerExamples, bottom: bool | None, weakest: bool = False) -> LayerExamples:
     keep = result.min_value < 0 if bottom is None else bottom
+    keep = keep or weakest
     if keep or result.bottom_values is None:
         return result
     return replace(result, bottom_values=None, bottom_index=None, bottom_pos=None)
