@@ -7,16 +7,20 @@ scoring a layer as a multiple of its examples pass.
 For Lite0 over the bundled photo crops, judged by Lite2 (``ScoreConfig`` defaults). Per layer:
 the layer's channels; as many random directions (``with_random_directions``, seed 0); as many
 dictionary features as channels, the most frequent non-dense ones of a dictionary at the
-defaults (trained as the ``features`` command trains it, cached under ``--cache``), all scored in
+defaults (trained as the ``features`` command trains it, without its quality report; cached under
+``--cache``), all scored in
 one call (one pass). The first ``--visual`` units of each kind also get a visualization-based
 score (one render each at the gallery's settings: 128 steps, 128 px). The neurons are scored
-again with task seed 1 (per-unit Spearman). The cost: the scoring call's time (pass, crops,
-similarity model, tasks; renders excluded) over a plain ``dataset_examples`` pass of the layer,
+again with task seed 1, at 20 and at 40 tasks (per-unit Spearman). The cost: the scoring call's time (pass, crops,
+similarity model, tasks; renders excluded; embeddings of crops that an earlier layer's call
+embedded are reused, as one ``Similarity`` judges all calls) over a plain ``dataset_examples`` pass of the layer,
 both in this process. Writes ``benchmarks/results/interpretability.json``.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +32,7 @@ from scipy.stats import spearmanr
 
 import neuronscope as ns
 from neuronscope.dictionaries import DictionaryConfig, learn_dictionary
-from neuronscope.interpretability import ScoreConfig, interpretability, with_random_directions
+from neuronscope.interpretability import ScoreConfig, Similarity, interpretability, with_random_directions
 from neuronscope.manifest import write_json
 
 LAYERS = ["blocks.1.1", "blocks.2.1", "blocks.3.2", "blocks.4.2", "blocks.5.3", "blocks.6.0"]
@@ -65,6 +69,9 @@ def main() -> None:
     parser.add_argument("--layers", nargs="+", default=LAYERS)
     parser.add_argument("--visual", type=int, default=8)
     parser.add_argument("--no-features", action="store_true")
+    parser.add_argument("--append", action="store_true", help="keep the layers already in --out")
+    parser.add_argument("--units", type=int, default=None,
+                        help="score only the first N channels and N random directions of each layer (default: all)")
     parser.add_argument("--cache", default=".cache/benchmarks")
     parser.add_argument("--out", default="benchmarks/results/interpretability.json")
     args = parser.parse_args()
@@ -72,17 +79,20 @@ def main() -> None:
     model = ns.load("efficientnet_lite0")
     source = ns.data.bundled_source()
     config = ScoreConfig(progress=False)
-    rows = {}
+    judge = Similarity(ns.load("efficientnet_lite2"), config.similarity_size)  # embeddings shared by all calls
+    previous = json.loads(Path(args.out).read_text()) if args.append and Path(args.out).exists() else {}
+    rows = previous.get("layers", {})
     for layer in args.layers:
         started = time.perf_counter()
         ns.dataset_examples(model, source, layer, ns.ExamplesConfig(progress=False))
         examples_s = time.perf_counter() - started
         studied = with_random_directions(model, layer)
-        units = [layer, f"{layer}.random"]
         channels = model.layer(layer).channels
+        units = ([layer, f"{layer}.random"] if args.units is None else
+                 [f"{name}:{i}" for name in (layer, f"{layer}.random") for i in range(min(args.units, channels))])
         features = []
         if not args.no_features:
-            dictionary = learn_dictionary(model, source, layer, DictionaryConfig(progress=False),
+            dictionary = learn_dictionary(model, source, layer, DictionaryConfig(report=False, progress=False),
                                           also_train_on=ns.data.extra_source(), cache_dir=Path(args.cache))
             studied = ns.with_features(studied, dictionary)
             features = [f"{layer}.features:{i}" for i in studied.derived[f"{layer}.features"].ranked()[:channels]]
@@ -92,19 +102,23 @@ def main() -> None:
         visualizations = render_first(studied, visual_units)
         render_s = time.perf_counter() - tick
         tick = time.perf_counter()
-        scores = interpretability(studied, source, units + features, config, visualizations=visualizations)
+        scores = interpretability(studied, source, units + features, config, visualizations=visualizations, judge=judge)
         scoring_s = time.perf_counter() - tick
-        again = interpretability(studied, source, layer, replace(config, seed=1))
-        first = [scores[u.unit] for u in again.units]
-        rho = {field: float(spearmanr([getattr(u, field) for u in first], [getattr(u, field) for u in again.units])[0])
-               for field in ("score", "right", "margin")}
-        rows[layer] = {"channels": channels, "kinds": kinds_of(studied, scores, layer), "seed_spearman": rho,
+        rho = {}
+        neurons = [u for u in units if not u.startswith(f"{layer}.random")]
+        for tasks in (20, 40):  # seed agreement at the paper's 20 tasks and at 40 (free: the pools are embedded once)
+            pair = [interpretability(studied, source, neurons, replace(config, tasks=tasks, seed=seed), judge=judge)
+                    for seed in (0, 1)]
+            for field in ("score", "right", "margin"):
+                rho[f"{field}@{tasks}"] = float(spearmanr([getattr(u, field) for u in pair[0].units],
+                                                          [getattr(u, field) for u in pair[1].units])[0])
+        rows[layer] = {"channels": channels, "tasks": config.tasks, "kinds": kinds_of(studied, scores, layer), "seed_spearman": rho,
                        "examples_pass_s": examples_s, "scoring_s": scoring_s, "scoring_timing": scores.timing,
                        "cost_vs_examples_pass": scoring_s / examples_s, "render_s": render_s,
                        "units_scored": len(scores.units)}
         print(layer, {k: round(v["mean_score"], 3) for k, v in rows[layer]["kinds"].items()}, rho,
               f"cost {scoring_s / examples_s:.1f}x", flush=True)
-        write_json(Path(args.out), {"benchmark": "interpretability", "machine": machine(), "config": config,
+        write_json(Path(args.out), {"benchmark": "interpretability", "command": " ".join(sys.argv[1:]), "machine": machine(), "config": config,
                                     "model": model.name, "similarity": scores.similarity, "source": source.name,
                                     "layers": rows})
 

@@ -163,3 +163,19 @@ def test_a_class_visualization_travels_the_path_of_its_class_at_the_last_layers(
     assert found[0].closer_to_class["bn2"]
     with pytest.raises(NeuronscopeError, match="no image"):
         path_similarity(lite0, ns.data.bundled_source(["coffee"]), {tabby: rendered.images}, ["bn2"])
+
+
+@pytest.mark.slow
+def test_the_score_command_writes_scores_and_a_sheet_of_the_best_and_worst_units(tmp_path, capsys):
+    from neuronscope.cli import main
+
+    out = tmp_path / "scores"
+    assert main(["score", "efficientnet_lite0", "blocks.1.1", "--units", "0", "1", "2", "--tasks", "10", "--no-progress",
+                 "-o", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert summary["blocks.1.1"]["scored"] == 3 and summary["blocks.1.1.random"]["units"] == 24
+    saved = json.loads((out / "scores.json").read_text())
+    assert [u["unit"] for u in saved["units"][:3]] == ["blocks.1.1:0", "blocks.1.1:1", "blocks.1.1:2"]
+    assert (out / "best-and-worst.png").stat().st_size > 10_000 and (out / "best-and-worst.json").exists()
+    assert main(["score", "efficientnet_lite0", "blocks.1.11", "-o", str(tmp_path / "x")]) == 2
+    assert "did you mean" in capsys.readouterr().err

@@ -63,6 +63,15 @@ from .featurevis.render import (
 from .featurevis.robustness import crop_robustness
 from .featurevis.transforms import TransformConfig
 from .gallery import BuildSummary, GalleryConfig, build_galleries, build_gallery
+from .interpretability import (
+                          InterpretabilityScores,
+                          ScoreConfig,
+                          UnitScore,
+                          converged,
+                          interpretability,
+                          path_similarity,
+                          with_random_directions,
+)
 from .models import (
                           DEFAULT_MODEL,
                           LayerInfo,
@@ -75,15 +84,6 @@ from .models import (
                           matched_layers,
                           representative_layers,
                           wrap,
-)
-from .interpretability import (
-    InterpretabilityScores,
-    ScoreConfig,
-    UnitScore,
-    converged,
-    interpretability,
-    path_similarity,
-    with_random_directions,
 )
 from .names import INPUT, LOGITS
 from .predict import Prediction, Verdict, classify, verdicts

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..dictionaries import DictionaryConfig
 from ..gallery.config import DEFAULT_STEPS, DEFAULT_UNITS, GalleryConfig
+from ..interpretability import ScoreConfig
 from ..models import DEFAULT_MODEL
 from .common import MODEL_HELP, load_model, model_options
 
@@ -37,6 +38,10 @@ def add_commands(commands) -> None:
     micro.add_argument("--features", action="store_true",
                        help="also a dictionary of features (TopK sparse autoencoder) at each layer: a features section "
                             "after it, its most frequent features shown like units, neurons and features cross-listed")
+    micro.add_argument("--scores", action="store_true",
+                       help="also score every channel of each layer (two-choice interpretability score, uncalibrated: "
+                            "0.5 = chance), beside random directions of the layer as the baseline: verdicts on unit "
+                            "pages, layer pages sortable by score, means per layer on the model page")
     micro.add_argument("--photos", default=None, help="comma-separated photos (bundled names, files or source keys) that get a page; \"all\" for every one, \"\" for none")
     micro.add_argument("--samples", type=int, default=GalleryConfig.samples, help=f"feature visualizations per unit (default {GalleryConfig.samples})")
     micro.add_argument("--examples", type=int, default=GalleryConfig.examples, help=f"dataset examples per unit (default {GalleryConfig.examples})")
@@ -68,7 +73,7 @@ def _microscope(args: argparse.Namespace) -> None:
         source=args.source, photos=_names(args.photos), samples=args.samples, examples=args.examples,
         classes=_names(args.classes) or (), mechanics=args.mechanics, atlas=args.atlas,
         features=DictionaryConfig() if args.features else None,
-        progress=not args.no_progress)
+        scores=ScoreConfig(progress=not args.no_progress) if args.scores else None, progress=not args.no_progress)
     if args.steps is not None:
         config = replace(config, render=replace(config.render, steps=args.steps))
     models = [load_model(args, source=name) for name in args.models]

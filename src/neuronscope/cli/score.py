@@ -30,7 +30,7 @@ def add_commands(commands) -> None:
     cmd.add_argument("--render", type=int, default=0, metavar="STEPS",
                      help="also render each unit once with this many steps and score its visualization (default: no)")
     cmd.add_argument("--seed", type=int, default=defaults.seed, help=f"seed of the task draws (default {defaults.seed})")
-    cmd.add_argument("-o", "--out", required=True, metavar="DIR", help="folder for scores.json and scores.png")
+    cmd.add_argument("-o", "--out", required=True, metavar="DIR", help="folder for scores.json and best-and-worst.png")
     no_progress(cmd)
     cmd.set_defaults(run=_score)
 

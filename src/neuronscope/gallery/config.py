@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from ..dictionaries.config import DictionaryConfig
 from ..errors import NeuronscopeError
 from ..featurevis.render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig
+from ..interpretability.config import ScoreConfig
 from ..models.digest import weights_digest
 
 if TYPE_CHECKING:
@@ -68,6 +69,14 @@ class GalleryConfig:
     image source with these settings; ``microscope --features``: ``DictionaryConfig()``): a
     features section after each layer, its most frequent features rendered like units, a feature's
     page listing the neurons it is made of and a neuron's page the features it takes part in."""
+    scores: ScoreConfig | None = None
+    """Also score every channel of each layer shown (``interpretability``, one examples pass per
+    layer over the gallery's image source, judged by another model's features; ``microscope
+    --scores``: ``ScoreConfig()``), with ``RANDOM_SCORED`` random directions of the layer as the
+    baseline and the shown dictionary features beside them; rendered units get a score from their
+    visualizations too. Unit pages show the verdict, layer pages sort by it, the model page lists
+    the means per layer. Not pinned: a later build without it keeps the scores, one with it
+    scores again only what changed (other settings, more rendered units)."""
     caricature_steps: int = 64
     """Steps of the photo pages' caricatures. Measured on chelsea through the 6 default layers: the
     cosine to the photo's activations is within 0.02 of 128 steps' at every layer (mean 0.836 vs

@@ -36,6 +36,7 @@ from .mechanics_views import decomposition_views
 from .pages import photo_slug
 from .photo_views import photo_views, prefetch_icons, read_photo
 from .plan import Plan, chunks, make_plan, network, spatial
+from .score_views import check_source, features_of, layer_records, score_key, score_layer, scored_units, visualizations
 from .state import BuildState
 from .unit_views import write_chunk, write_top_examples
 
@@ -68,6 +69,8 @@ class ModelBuild:
         self.model, self.config, self.source = model, config, source
         self.plan: Plan = make_plan(model, config.layers, config.units, config.classes)
         self.photos = _photo_names(config, source)
+        if config.scores is not None:
+            check_source(source, config.scores)
         self.folder = out / model.name
         self.summary = BuildSummary(self.folder)
         self.state: BuildState | None = None
@@ -189,6 +192,9 @@ class ModelBuild:
                 if self.config.mechanics and layer in grids:
                     with self._timed("mechanics_s"):
                         self._mechanics(layer, size)
+                if self.config.scores is not None and layer in grids:
+                    with self._timed("scores_s"):
+                        self._scores(layer, engine)
                 if layer in self.atlas_samples:
                     with self._timed("atlas_s"):
                         state.record_layer(layer, "atlas", atlas_view(
@@ -281,6 +287,23 @@ class ModelBuild:
         if sorted(map(int, known)) != shown:
             found = polysemanticity(self.model, self.found[layer], shown, self.images.inputs(self.model))
             self.state.record_layer(layer, "polysemanticity", {str(c): v for c, v in found.items()})
+
+    def _scores(self, layer: str, engine: Engine) -> None:
+        """Score every channel of ``layer``, its random directions and its shown features in one
+        call (its pass run by ``engine``), unless the layer's recorded scores were made with the
+        same settings, units and pictures."""
+        units, feature_layer = scored_units(self.model, layer, self._shown(features_of(layer)))
+        records = self.state.data["units"]
+        pictured = [unit for unit in [f"{layer}:{c}" for c in self._shown(layer)] + units if unit in records]
+        key = score_key(self.config.scores, self.state.data["settings"]["source"], units, pictured)
+        if self.state.layer(layer).get("scores", {}).get("key") == key:
+            return
+        scores = score_layer(self.model, self.source, layer, units, self.config.scores,
+                             visualizations(self.state.folder, records, pictured), self.folder / "_cache" / "examples",
+                             engine.pass_runner())
+        for name, record in layer_records(scores, layer, feature_layer, key).items():
+            self.state.layer(name)["scores"] = record
+        self.state.save()
 
     # --- helpers -------------------------------------------------------------------------------
 

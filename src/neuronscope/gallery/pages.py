@@ -106,7 +106,7 @@ class Pages:
                    "top": ", ".join(p["label"] for p in record["predictions"][:2])} for name, record in data["photos"].items()]
         return self._write(Path(model) / "index.html", "model.html", depth=1, crumbs=[(model, None)], model=model,
                            description=data.get("description", ""), layers=rows, photos=photos,
-                           others=self.comparisons.others())
+                           others=self.comparisons.others(), scores=_score_rows(data, layers))
 
     def _layer_pages(self, data: dict[str, Any], layer: str, around: tuple[str | None, str | None], source: str) -> int:
         model = data["model"]
@@ -116,14 +116,16 @@ class Pages:
         info["done"] = len(done)
         crumbs = [(model, "../index.html"), (layer, None)]
         polysemantic = record.get("polysemanticity", {})
+        scores = record.get("scores", {})
         units = [{"channel": c, "quality": data["units"][f"{layer}:{c}"]["quality"],
-                  "label": data["units"][f"{layer}:{c}"].get("label"), "cases": polysemantic.get(str(c))} for c in done]
+                  "label": data["units"][f"{layer}:{c}"].get("label"), "cases": polysemantic.get(str(c)),
+                  "score": scores.get("units", {}).get(str(c), {}).get("score")} for c in done]
         if polysemantic:  # most polysemantic-looking first
             units.sort(key=lambda u: -(u["cases"] if u["cases"] is not None else -1))
         count = self._write(Path(model) / layer / "index.html", "layer.html", depth=2, crumbs=crumbs, model=model,
                             layer=info, units=units, previous=around[0], next=around[1], sorted_by_cases=bool(polysemantic),
                             atlas=record.get("atlas"), dictionary=record.get("dictionary"),
-                            features_layer=record.get("features_of", {}).get("layer"))
+                            features_layer=record.get("features_of", {}).get("layer"), scores=scores or None)
         if record.get("atlas"):
             count += self._write(Path(model) / layer / "atlas.html", "atlas.html", depth=2,
                                  crumbs=[(model, "../index.html"), (layer, "index.html"), ("atlas", None)],
@@ -144,6 +146,7 @@ class Pages:
                 neurons_layer=basis.get("parent"),
                 features=_linked(data, features.get("layer"), features.get("units", {}).get(str(c), [])),
                 features_layer=features.get("layer"),
+                score=scores.get("units", {}).get(str(c)), similarity=scores.get("similarity"),
                 previous=done[i - 1] if i else None, next=done[i + 1] if i + 1 < len(done) else None)
         return count
 
@@ -153,6 +156,17 @@ class Pages:
         html = self.env.get_template(template).render(root=root, version=self.version, **context)
         atomic_write_bytes(self.out / path, html.encode())
         return 1
+
+
+def _score_rows(data: dict[str, Any], layers: list[str]) -> list[dict[str, Any]]:
+    """The model page's table of scores: each scored layer's mean of every kind (empty: none scored)."""
+    rows = []
+    for name in layers:
+        scores = data["layers"][name].get("scores")
+        if scores and "key" in scores:  # a layer of the network (a feature layer's scores are in its parent's means)
+            rows.append({"name": name, **scores["means"], "channels": len(scores["units"]),
+                         **{key: scores.get(key) for key in ("random_scored", "similarity", "tasks", "references")}})
+    return rows
 
 
 def _finite(value) -> float | None:

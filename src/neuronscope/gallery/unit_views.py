@@ -17,6 +17,7 @@ from ..examples.topk import Example, LayerExamples, crop_box
 from ..featurevis.render import render_units
 from ..featurevis.robustness import TRIALS, crop_robustness
 from ..images import save_png
+from ..interpretability.checks import JUDGED_STEPS, converged
 from ..models.model import Model
 from ..readout import channel_peaks
 from ..units import Unit
@@ -37,7 +38,8 @@ class RenderedChunk:
     ``images`` (units * samples, 3, H, W) on the CPU, unit-major; ``values`` the objective per
     image; ``peaks`` (units, samples) the spatial peak of each unit on its own images;
     ``robustness`` per image; ``notes`` the render warnings by image index; ``seed`` the first
-    image's seed (image i uses ``seed + i``)."""
+    image's seed (image i uses ``seed + i``); ``converged`` per image, whether its objective had
+    stopped rising by the last step (None: too few steps to judge, or a worker that did not say)."""
 
     layer: str
     channels: list[int]
@@ -47,6 +49,7 @@ class RenderedChunk:
     robustness: list[float]
     notes: dict[int, list[str]]
     seed: int
+    converged: list[bool | None] | None = None
 
 
 def render_pictures(model: Model, layer: str, channels: list[int], config: GalleryConfig) -> RenderedChunk:
@@ -62,7 +65,15 @@ def render_pictures(model: Model, layer: str, channels: list[int], config: Galle
     peaks = channel_peaks(model, result.images, each).view(len(channels), samples)
     robustness = crop_robustness(model, result.images, each)
     return RenderedChunk(layer, list(channels), result.images.detach().cpu(), result.values.tolist(), peaks,
-                         list(robustness), dict(result.notes), render.seed)
+                         list(robustness), dict(result.notes), render.seed, _converged(result.history))
+
+
+def _converged(history: torch.Tensor) -> list[bool | None]:
+    """Per image of a render, whether it converged (``interpretability.converged``); None for
+    every image of a render too short to judge."""
+    if history.shape[0] < JUDGED_STEPS:
+        return [None] * history.shape[1]
+    return list(converged(history))
 
 
 def write_chunk(model: Model, chunk: RenderedChunk, config: GalleryConfig, folder: Path, examples: LayerExamples,
@@ -94,6 +105,7 @@ def write_chunk(model: Model, chunk: RenderedChunk, config: GalleryConfig, folde
             "bottom": (_save_examples(inputs, examples, examples.bottom(c), "bottom", unit_folder, extent)
                        if examples.bottom_values is not None else []),
             "seeds": [chunk.seed + j * samples + s for s in range(samples)],
+            "converged": (chunk.converged or [None] * len(chunk.values))[j * samples : (j + 1) * samples],
             "warnings": list(dict.fromkeys(n for s in range(j * samples, (j + 1) * samples) for n in chunk.notes.get(s, []))),
         }
     return records

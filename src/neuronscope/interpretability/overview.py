@@ -56,10 +56,10 @@ class ScoreOverview:
                                    f"{self.scores.similarity}; 0.5 = chance, uncalibrated)")
 
     def save(self, folder: str | Path) -> Path:
-        """``scores.json`` and ``scores.png`` (+ .json) in ``folder``; returns the sheet's path."""
+        """``scores.json`` and ``best-and-worst.png`` (+ .json) in ``folder``; returns the sheet's path."""
         folder = Path(folder)
         self.scores.save(folder / "scores.json")
-        return save_sheet(folder / "scores.png", self.sheet(), self.scores.manifest)
+        return save_sheet(folder / "best-and-worst.png", self.sheet(), self.scores.manifest)
 
 
 def score_overview(model: Model, source: ImageSource, units: str | Sequence[str], config: ScoreConfig = ScoreConfig(), *,
