@@ -2,6 +2,7 @@
 (the bundled photos: whole photos; other sources: images), training, and the quality report."""
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ..models.model import Model
 from ..stream import PassConfig, Runner, stream
 from .config import DictionaryConfig
 from .dictionary import Dictionary
+from .finetune import FineTuning
 from .quality import QualityReport, spliced_agreement, stability, vector_quality
 from .rates import firing_rates
 from .samples import ActivationVectors, Vectors
@@ -59,17 +61,27 @@ def learn_dictionary(model: Model, source: ImageSource, layer: str, config: Dict
         raise NeuronscopeError(f"NMF needs a non-negative layer, but {info.name} has negative activations "
                                f"(down to {float(training.vectors.min()):.3g}): choose a ReLU output "
                                "(like blocks.5.3.act1) or kind='topk'")
+    start = time.perf_counter()
     dictionary = train(training.vectors, info.name, config, config.seed)
+    seconds = {"vectors": round(time.perf_counter() - start, 1)}
+    tuning = None
+    if config.kind == "topk" and config.finetune_epochs:
+        start = time.perf_counter()
+        tuning = FineTuning(model, [(source, train_keys)] + ([(also_train_on, also_train_on.keys())] if also_train_on else []),
+                            config)
+        dictionary = tuning(dictionary, config.seed)
+        seconds["finetune"] = round(time.perf_counter() - start, 1)
     rates = firing_rates(dictionary, training.vectors)
     manifest = build_manifest("dictionary", **model_fields(model), layer=info.name, source=source.name,
                               source_fingerprint=source_fingerprint, also_train_on=also_train_on and also_train_on.name,
                               settings=config.settings(), fingerprint=fingerprint, features=dictionary.features,
                               training_vectors=len(training),
                               training_images=len(train_keys) + (len(also_train_on.keys()) if also_train_on else 0),
-                              heldout_images=len(heldout_keys), firing_rates=[round(float(r), 6) for r in rates])
+                              heldout_images=len(heldout_keys), finetune_images=len(tuning.images) if tuning else 0,
+                              training_seconds=seconds, firing_rates=[round(float(r), 6) for r in rates])
     if config.report:
         manifest["quality"] = quality_report(model, dictionary, training, vectors.where(heldout),
-                                             subset(source, heldout_keys, "held out"), config).to_dict()
+                                             subset(source, heldout_keys, "held out"), config, tuning).to_dict()
     dictionary = replace(dictionary, manifest=manifest)
     if cached is not None:
         dictionary.save(cached)
@@ -100,10 +112,13 @@ def collect_vectors(model: Model, source: ImageSource, layer: str, config: Dicti
 
 
 def quality_report(model: Model, dictionary: Dictionary, training: Vectors, heldout: Vectors, heldout_source: ImageSource,
-                   config: DictionaryConfig) -> QualityReport:
-    """The report of ``quality`` for ``dictionary`` (trained on ``training`` with ``config``)."""
+                   config: DictionaryConfig, tuning: FineTuning | None = None) -> QualityReport:
+    """The report of ``quality`` for ``dictionary`` (trained on ``training`` with ``config``, then
+    fine-tuned by ``tuning`` if given: so is the second seed's dictionary)."""
     variance, l0, dead = vector_quality(dictionary, heldout.vectors)
     second = train(training.vectors, dictionary.layer, config, config.seed + 1)
+    if tuning is not None:
+        second = tuning(second, config.seed + 1)
     agreement, kl = spliced_agreement(model, dictionary, heldout_source, batch=config.image_batch)
     return QualityReport(round(variance, 4), round(l0, 2), round(dead, 4), round(stability(dictionary, second), 4),
                          round(agreement, 4), round(kl, 4), len(heldout), len(heldout_source))
