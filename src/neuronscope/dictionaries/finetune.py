@@ -35,6 +35,7 @@ from ..models.model import Model
 from ..names import LOGITS
 from .config import DictionaryConfig
 from .dictionary import Dictionary
+from .train import unit_rows_step
 
 
 class FineTuning:
@@ -113,14 +114,7 @@ class FineTuning:
                     log_p = self.teacher[index].to(log_q)
                     kl = (log_p.exp() * (log_p - log_q)).sum(1).mean()
                     loss = kl + config.finetune_mse_weight * _normalized_error(seen["original"], seen["reconstruction"], scale)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    with torch.no_grad():  # decoder rows stay at unit length, as in ``train``
-                        decoder.grad -= (decoder.grad * decoder).sum(1, keepdim=True) * decoder
-                    optimizer.step()
-                    schedule.step()
-                    with torch.no_grad():
-                        decoder /= decoder.norm(dim=1, keepdim=True).clamp_min(1e-12)
+                    unit_rows_step(loss, optimizer, schedule, decoder)  # decoder rows stay at unit length
                     seen.clear()
                     bar.update()
         bar.close()

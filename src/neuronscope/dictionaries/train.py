@@ -27,6 +27,19 @@ def train(vectors: torch.Tensor, layer: str, config: DictionaryConfig, seed: int
     return _train_topk(vectors, layer, config, seed)
 
 
+def unit_rows_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, schedule, decoder: torch.Tensor) -> None:
+    """One optimizer step on ``loss`` that keeps the decoder's rows at unit length: the gradient
+    along each row is dropped before the step, and the rows are normalized after it."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    with torch.no_grad():
+        decoder.grad -= (decoder.grad * decoder).sum(1, keepdim=True) * decoder
+    optimizer.step()
+    schedule.step()
+    with torch.no_grad():
+        decoder /= decoder.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
 def _train_topk(vectors: torch.Tensor, layer: str, config: DictionaryConfig, seed: int) -> Dictionary:
     data = vectors.double()
     mean = data.mean(0)
@@ -69,14 +82,7 @@ def _train_topk(vectors: torch.Tensor, layer: str, config: DictionaryConfig, see
                 aux = aux_codes @ decoder
                 target = residual.detach()
                 loss = loss + config.aux_weight * (target - aux).pow(2).sum(1).mean() / target.pow(2).sum(1).mean().clamp_min(1e-12)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            with torch.no_grad():  # keep decoder rows at unit length: drop the gradient along them
-                decoder.grad -= (decoder.grad * decoder).sum(1, keepdim=True) * decoder
-            optimizer.step()
-            schedule.step()
-            with torch.no_grad():
-                decoder /= decoder.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            unit_rows_step(loss, optimizer, schedule, decoder)
             bar.update()
     bar.close()
     return Dictionary(layer, "topk", k, mean.float(), scale, encoder.detach(), encoder_bias.detach(),
