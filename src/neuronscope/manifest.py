@@ -64,12 +64,14 @@ def build_manifest(kind: str, **fields: Any) -> dict[str, Any]:
 def model_fields(model: Any) -> dict[str, Any]:
     """How a manifest names a `Model`: ``model`` (its name) and ``model_spec`` (how to load it again;
     absent for a model built with ``wrap`` in Python), and ``derived_layers`` (each derived
-    layer's fingerprint, e.g. a dictionary's, and the file it was loaded from) when it has any."""
+    layer's fingerprint, e.g. a dictionary's, and the file it was loaded from, or the ``recipe``
+    that makes it again, e.g. random directions' seed) when it has any."""
     fields = {"model": model.name}
     if model.spec is not None:
         fields["model_spec"] = model.spec.to_dict()
     if getattr(model, "derived", None):
-        fields["derived_layers"] = {name: {"fingerprint": layer.fingerprint, "file": layer.file}
+        fields["derived_layers"] = {name: {"fingerprint": layer.fingerprint, "file": layer.file,
+                                           **(getattr(layer, "recipe", None) or {})}
                                     for name, layer in model.derived.items()}
     return fields
 

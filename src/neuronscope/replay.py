@@ -20,6 +20,7 @@ from .errors import NeuronscopeError
 from .featurevis import objectives as obj
 from .featurevis.caricature import CaricatureConfig
 from .featurevis.render import RenderConfig, Result, render, render_units
+from .interpretability.baseline import with_random_directions
 from .models import available_models, load
 from .models.model import Model
 from .models.spec import ModelSpec
@@ -102,6 +103,17 @@ def _load(manifest: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise NeuronscopeError(f"cannot read the manifest {path}: {error}") from None
 
 
+def _with_recorded(model: Model, derived: Mapping[str, Any]) -> Model:
+    """``model`` with a manifest's derived layers: random directions made again from their seed,
+    dictionary features loaded from their files."""
+    random = {name: entry for name, entry in derived.items()
+              if isinstance(entry, Mapping) and "random_directions_seed" in entry}
+    for name, entry in random.items():
+        model = with_random_directions(model, name.rpartition(".")[0], int(entry["random_directions_seed"]))
+    features = {name: entry for name, entry in derived.items() if name not in random}
+    return with_recorded_features(model, features) if features else model
+
+
 def _manifest_model(data: Mapping[str, Any], loaded: dict[str, Model], required: bool = False) -> Model | None:
     """The model a manifest was made with: by its ``model_spec`` (how it was loaded), else by its
     zoo name; None (or, if ``required``, an error) when the manifest cannot say."""
@@ -116,7 +128,7 @@ def _manifest_model(data: Mapping[str, Any], loaded: dict[str, Model], required:
             return loaded[key]
         featured = json.dumps([key, derived], sort_keys=True)
         if featured not in loaded:
-            loaded[featured] = with_recorded_features(loaded[key], derived)
+            loaded[featured] = _with_recorded(loaded[key], derived)
         return loaded[featured]
     if required:
         raise NeuronscopeError(f"model '{name}' is not in the zoo ({', '.join(available_models())}) and the manifest "

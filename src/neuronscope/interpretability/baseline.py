@@ -45,6 +45,11 @@ class RandomDirections:
     def fingerprint(self) -> str:
         return stable_hash(["random directions", self.parent, self.channels, self.seed])
 
+    @property
+    def recipe(self) -> dict:
+        """What a manifest records to make the layer again (no file needed)."""
+        return {"random_directions_seed": self.seed}
+
     def ranked(self) -> list[int]:
         return list(range(self.channels))
 
