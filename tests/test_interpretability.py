@@ -121,7 +121,7 @@ def test_two_task_seeds_agree_on_a_layer_of_40_units(lite0, judge, tmp_path):
     assert spearmanr(first, second)[0] >= 0.8
     assert runs[1].timing["examples_s"] < runs[0].timing["examples_s"]  # the second run reads the cached pass
     saved = json.loads(runs[0].save(tmp_path / "scores.json").read_text())
-    assert saved["similarity"] == "efficientnet_lite2" and len(saved["units"]) == 40
+    assert saved["similarity"] == "efficientnet_lite2" and len(saved["scores"]) == 40
     assert saved["summary"]["blocks.2.1"]["scored"] == 40
 
 
@@ -175,7 +175,7 @@ def test_the_score_command_writes_scores_and_a_sheet_of_the_best_and_worst_units
     summary = json.loads(capsys.readouterr().out.splitlines()[0])
     assert summary["blocks.1.1"]["scored"] == 3 and summary["blocks.1.1.random"]["units"] == 24
     saved = json.loads((out / "scores.json").read_text())
-    assert [u["unit"] for u in saved["units"][:3]] == ["blocks.1.1:0", "blocks.1.1:1", "blocks.1.1:2"]
+    assert [u["unit"] for u in saved["scores"][:3]] == ["blocks.1.1:0", "blocks.1.1:1", "blocks.1.1:2"]
     assert (out / "best-and-worst.png").stat().st_size > 10_000 and (out / "best-and-worst.json").exists()
     assert main(["score", "efficientnet_lite0", "blocks.1.11", "-o", str(tmp_path / "x")]) == 2
     assert "did you mean" in capsys.readouterr().err

@@ -88,8 +88,8 @@ class InterpretabilityScores:
 
     def to_dict(self) -> dict:
         return {**self.manifest, "similarity": self.similarity, "summary": self.summary(), "timing": self.timing,
-                "units": [asdict(u) for u in self.units]}
+                "scores": [asdict(u) for u in self.units]}
 
     def save(self, path: str | Path) -> Path:
-        """Write the scores as JSON (atomically)."""
+        """Write the scores as JSON (atomically): the manifest, ``summary`` per layer, ``scores`` per unit."""
         return write_json(Path(path), self.to_dict())
