@@ -17,7 +17,7 @@ from ..examples.topk import Example, LayerExamples, crop_box
 from ..featurevis.render import render_units
 from ..featurevis.robustness import TRIALS, crop_robustness
 from ..images import save_png
-from ..interpretability.checks import JUDGED_STEPS, converged
+from ..interpretability.checks import converged
 from ..models.model import Model
 from ..readout import channel_peaks
 from ..units import Unit
@@ -65,15 +65,7 @@ def render_pictures(model: Model, layer: str, channels: list[int], config: Galle
     peaks = channel_peaks(model, result.images, each).view(len(channels), samples)
     robustness = crop_robustness(model, result.images, each)
     return RenderedChunk(layer, list(channels), result.images.detach().cpu(), result.values.tolist(), peaks,
-                         list(robustness), dict(result.notes), render.seed, _converged(result.history))
-
-
-def _converged(history: torch.Tensor) -> list[bool | None]:
-    """Per image of a render, whether it converged (``interpretability.converged``); None for
-    every image of a render too short to judge."""
-    if history.shape[0] < JUDGED_STEPS:
-        return [None] * history.shape[1]
-    return list(converged(history))
+                         list(robustness), dict(result.notes), render.seed, converged(result.history))
 
 
 def write_chunk(model: Model, chunk: RenderedChunk, config: GalleryConfig, folder: Path, examples: LayerExamples,

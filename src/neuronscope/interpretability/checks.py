@@ -25,20 +25,21 @@ PLATEAU_WINDOW = 0.1
 PLATEAU_RISE = 0.01
 """...and calls an image converged when that rise is below 1 % of the objective's size."""
 JUDGED_STEPS = 20
-"""Renders of fewer steps are not judged (``converged`` says False for all their images)."""
+"""Renders of fewer steps are not judged (``converged`` says None for all their images)."""
 
 
-def converged(history: torch.Tensor | np.ndarray, window: float = PLATEAU_WINDOW, rise: float = PLATEAU_RISE) -> list[bool]:
+def converged(history: torch.Tensor | np.ndarray, window: float = PLATEAU_WINDOW,
+              rise: float = PLATEAU_RISE) -> list[bool | None]:
     """For a render's (steps, N) objective history: had each image's objective stopped rising when
     the render ended? (The rule of the IMI stimuli, which were optimized until the objective
     plateaued: here, the mean over the last ``window`` of the steps is less than ``rise`` times
     its own size above the mean over the ``window`` before; noise from the random transforms
-    averages out over the window.) Fewer than ``JUDGED_STEPS`` steps: not judged, all False."""
+    averages out over the window.) Fewer than ``JUDGED_STEPS`` steps: not judged, all None."""
     values = np.asarray(history, dtype=np.float64)
     steps = values.shape[0]
     width = max(1, int(round(steps * window)))
     if steps < JUDGED_STEPS or 2 * width > steps:
-        return [False] * values.shape[1]
+        return [None] * values.shape[1]
     last = values[-width:].mean(axis=0)
     before = values[-2 * width : -width].mean(axis=0)
     return [bool(g <= rise * max(abs(v), 1e-12)) for g, v in zip(last - before, last)]

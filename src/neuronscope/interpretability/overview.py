@@ -16,11 +16,10 @@ from ..examples.topk import crop_box, example_image
 from ..featurevis.render import RenderConfig, render_units
 from ..images import contact_sheet, save_sheet
 from ..models.model import Model
-from ..units import parse_unit
 from .baseline import SUFFIX, with_random_directions
 from .config import ScoreConfig
 from .result import InterpretabilityScores, UnitScore
-from .score import interpretability
+from .score import channels_by_layer, interpretability
 
 SHEET_UNITS = 5
 """Units in each half of the sheet (the best, the worst)."""
@@ -68,7 +67,7 @@ def score_overview(model: Model, source: ImageSource, units: str | Sequence[str]
     """Score ``units`` (a layer, or addresses of one layer) and, with ``baseline``, as many random
     directions of that layer; with ``render``, render each once for its visualization-based score."""
     addresses = [units] if isinstance(units, str) else list(units)
-    layers = list(dict.fromkeys(parse_unit(model, a).layer for a in addresses))
+    layers = list(channels_by_layer(model, addresses))
     if baseline:
         for layer in layers:
             model = with_random_directions(model, layer)
@@ -80,11 +79,7 @@ def score_overview(model: Model, source: ImageSource, units: str | Sequence[str]
 
 
 def _rendered(model: Model, addresses: list[str], render: RenderConfig) -> dict[str, torch.Tensor]:
-    units = []
-    for address in addresses:
-        unit = parse_unit(model, address)
-        channels = range(model.layer(unit.layer).channels) if unit.channel is None else [unit.channel]
-        units += [f"{unit.layer}:{c}" for c in channels]
+    units = [f"{layer}:{c}" for layer, channels in channels_by_layer(model, addresses).items() for c in channels]
     result = render_units(model, units, render)
     return {unit: result.images[i : i + 1] for i, unit in enumerate(units)}
 

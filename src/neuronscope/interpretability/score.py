@@ -15,7 +15,7 @@ import torch
 
 from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
-from ..examples import ExamplesConfig, ExamplesPass
+from ..examples import ExamplesConfig, dataset_examples
 from ..examples.inputs import ExampleImages
 from ..examples.receptive import effective_extent
 from ..examples.results import LayerExamples
@@ -23,7 +23,7 @@ from ..examples.topk import crop_box
 from ..manifest import build_manifest
 from ..models.model import Model
 from ..models.spec import load
-from ..stream import Runner, stream
+from ..stream import Runner
 from ..units import parse_unit
 from .config import ScoreConfig, similarity_model_name
 from .result import InterpretabilityScores, UnitScore
@@ -51,25 +51,20 @@ def interpretability(model: Model, source: ImageSource, units: str | Sequence[st
     other units of the same layer embeds nothing twice); by default one of ``config.similarity``.
     """
     started = time.perf_counter()
-    wanted = _channels_by_layer(model, units)
+    wanted = channels_by_layer(model, units)
     if judge is None:
         similarity_name = similarity_model_name(model.name, config)
         judge = Similarity(load(similarity_name).to(model.device), config.similarity_size, batch=config.batch)
     elif judge.model.name == model.name:
         raise NeuronscopeError(f"{model.name} cannot judge its own units: give a Similarity of another model")
     similarity_name = judge.model.name
-    found = ExamplesPass(model, source, list(wanted), ExamplesConfig(k=config.pool, weakest=True, batch=config.batch,
-                                                                     progress=config.progress), cache_dir)
-    if found.accumulator is not None:
-        result = stream(source, [found.accumulator], ExamplesConfig(batch=config.batch, progress=config.progress).pass_config(),
-                        checkpoint=found.checkpoint, runner=runner, what=f"interpretability {model.name}")
-        found.finish(result)
-        result.forget_checkpoint()
+    found = dataset_examples(model, source, list(wanted), ExamplesConfig(k=config.pool, weakest=True, batch=config.batch,
+                                                                         progress=config.progress), cache_dir, runner)
     passed = time.perf_counter()
     images = ExampleImages(source)
     scored = []
     for layer, channels in wanted.items():
-        scored += _score_layer(model, found.results[layer], channels, judge, images, config, visualizations or {})
+        scored += _score_layer(model, found[layer], channels, judge, images, config, visualizations or {})
     manifest = build_manifest("interpretability", model=model, similarity=similarity_name, config=asdict(config),
                               source={"name": source.name, "fingerprint": source.fingerprint(), "items": len(source)})
     timing = {"examples_s": passed - started, "scoring_s": time.perf_counter() - passed,
@@ -77,7 +72,8 @@ def interpretability(model: Model, source: ImageSource, units: str | Sequence[st
     return InterpretabilityScores(model.name, similarity_name, scored, manifest, timing)
 
 
-def _channels_by_layer(model: Model, units: str | Sequence[str]) -> dict[str, list[int]]:
+def channels_by_layer(model: Model, units: str | Sequence[str]) -> dict[str, list[int]]:
+    """Layer -> channels of ``units`` (layer names for all their channels, or ``layer:channel``), in order."""
     addresses = [units] if isinstance(units, str) else list(units)
     if not addresses:
         raise NeuronscopeError("interpretability needs at least one unit or layer")
