@@ -380,7 +380,7 @@ def _handlers() -> list[tuple[str, ast.FunctionDef]]:
 
 def test_every_handler_is_short_and_every_command_module_small():
     handlers = _handlers()
-    assert len(handlers) == 23  # 16 commands here, compare, atlas, features, score, microscope and serve, fetch in their modules
+    assert len(handlers) == 24  # 16 commands here, compare, atlas, features, score, ablate, microscope and serve, fetch in their modules
     for module, function in handlers:
         body = function.body[1:] if isinstance(function.body[0], ast.Expr) else function.body  # not the docstring
         lines = function.body[-1].end_lineno - body[0].lineno + 1
@@ -395,4 +395,4 @@ def test_the_parser_lists_every_command_in_order():
     commands = build_parser()._subparsers._group_actions[0].choices
     assert list(commands) == ["models", "layers", "photos", "classify", "activations", "render", "render-layer", "accentuate",
                               "caricature", "attribute", "groups", "dictionary", "grid", "weights", "mechanics",
-                              "views", "compare", "atlas", "features", "score", "microscope", "serve", "fetch"]
+                              "views", "compare", "atlas", "features", "score", "ablate", "microscope", "serve", "fetch"]

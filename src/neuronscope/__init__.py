@@ -72,6 +72,17 @@ from .interpretability import (
                           path_similarity,
                           with_random_directions,
 )
+from .interventions import (
+                          Ablate,
+                          AblationCheckConfig,
+                          ActivationMeans,
+                          Intervention,
+                          ScaleGroup,
+                          Steer,
+                          ablation_check,
+                          intervene,
+                          mean_activations,
+)
 from .models import (
                           DEFAULT_MODEL,
                           LayerInfo,
@@ -124,6 +135,9 @@ __all__ = [
     # a verdict on every unit: interpretability scores and sanity checks
     "InterpretabilityScores", "ScoreConfig", "UnitScore", "converged", "interpretability", "path_similarity",
     "with_random_directions",
+    # causal tests: ablate or steer units and watch the prediction
+    "Ablate", "AblationCheckConfig", "ActivationMeans", "Intervention", "ScaleGroup", "Steer", "ablation_check", "intervene",
+    "mean_activations",
     # features that are not neurons: dictionaries
     "Dictionary", "DictionaryConfig", "FeatureOverview", "feature_examples", "feature_overview", "learn_dictionary",
     "with_features",

@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import NeuronscopeError
-from . import atlas, attribution, basics, circuits, compare, features, featurevis, fetch, gallery, score
+from . import atlas, attribution, basics, circuits, compare, features, featurevis, fetch, gallery, interventions, score
 
-AREAS = (basics, featurevis, attribution, circuits, compare, atlas, features, score, gallery, fetch)
+AREAS = (basics, featurevis, attribution, circuits, compare, atlas, features, score, interventions, gallery, fetch)
 """Each area's ``add_commands(subparsers)``, in the order ``--help`` lists the commands."""
 
 
