@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..capture import Copies, capture
 from ..errors import NeuronscopeError
 from ..factorization import nmf
 from ..featurevis import objectives
@@ -164,3 +165,23 @@ def neuron_groups(model: Model, image: str | np.ndarray | torch.Tensor, layer: s
                         x[0].detach().cpu(), build_manifest(
                             "neuron groups", model=model, image=image_name(image), layer=info.name, k=k, seed=seed,
                             negatives=negatives, reconstruction_error=found.error))
+
+
+def group_links(model: Model, earlier: NeuronGroups, later: NeuronGroups) -> np.ndarray:
+    """(k_later, k_earlier): how much each group of the earlier layer contributes to each group of
+    the later one on their image (Building Blocks' group-to-group attribution). A later group's
+    score is its part of the later layer, ``sum_p S_g(p) <C_g, a(p)>``; its gradient at the earlier
+    layer is split over the earlier groups as ``sum S C * grad`` (see ``attribution``)."""
+    if model.depth(earlier.layer) >= model.depth(later.layer):
+        raise NeuronscopeError(f"'{earlier.layer}' does not run before '{later.layer}': give the earlier groups first")
+    if not torch.equal(earlier.image, later.image):
+        raise NeuronscopeError("the two sets of groups were made on different images")
+    copies = Copies(later.k)
+    maps = torch.from_numpy(later.maps).float()
+    directions = torch.from_numpy(later.directions).float()
+    with capture(model, [earlier.layer, later.layer], replace={earlier.layer: copies}) as cap:
+        found = cap(earlier.image[None].to(model.device, model.dtype))[later.layer]
+        parts = torch.einsum("gchw,gc->ghw", found, directions.to(found))
+        scores = (parts * maps.to(found)).flatten(1).sum(1)
+        (gradients,) = torch.autograd.grad(scores.sum(), copies.tensor)
+    return earlier.attribution(gradients)

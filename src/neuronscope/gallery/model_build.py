@@ -324,8 +324,10 @@ class ModelBuild:
         return sorted(network(self.model, known | set(self.plan.layers)), key=self._order)
 
     def _pending_photos(self) -> list[str]:
+        """Photos whose page is missing, was made for other layers, or before it had its interface."""
         shown = self._photo_layers()
-        return [name for name in self.photos if (self.state.photo(name) or {}).get("layers") != shown]
+        return [name for name in self.photos
+                if (self.state.photo(name) or {}).get("layers") != shown or "interactive" not in self.state.photo(name)]
 
     def _photo_image(self, name: str):
         """A photo page's image: a bundled photo, a file, or an item of the source by key."""

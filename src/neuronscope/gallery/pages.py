@@ -19,6 +19,9 @@ from ..manifest import atomic_write_bytes
 from .compare_views import COMPARE, KEY, Comparisons, pair_slug
 from .state import MANIFEST
 
+ASSETS = ("style.css", "photo.js")
+"""Files of ``static/`` every gallery carries at its root."""
+
 
 def _environment() -> Environment:
     return Environment(loader=PackageLoader("neuronscope.gallery", "templates"),
@@ -56,7 +59,8 @@ class Pages:
             count += self._write(Path(model) / "photos" / f"{photo_slug(name)}.html", "photo.html", depth=2,
                                  crumbs=[(model, "../index.html"), (name, None)], model=model, name=name,
                                  slug=photo_slug(name), record=record, rendered=set(data["units"]),
-                                 others=self.comparisons.caricatures(name, record, depths))
+                                 others=self.comparisons.caricatures(name, record, depths),
+                                 explore=_explore_units(record, data["units"], photo_slug(name)))
         return count + self.write_index()
 
     def write_comparison(self, matches) -> int:
@@ -85,7 +89,8 @@ class Pages:
             models.append({"name": data["model"], "layers": len(data["layers"]), "units": len(data["units"]),
                            "photos": len(data["photos"]), "built": data["runs"][-1]["started"] if data["runs"] else "",
                            "thumb": thumb})
-        atomic_write_bytes(self.out / "style.css", resources.files("neuronscope.gallery").joinpath("static/style.css").read_bytes())
+        for asset in ASSETS:
+            atomic_write_bytes(self.out / asset, resources.files("neuronscope.gallery").joinpath(f"static/{asset}").read_bytes())
         pairs = [json.loads(p.read_text())["models"] for p in sorted((self.out / COMPARE).glob(f"*/{KEY}"))]
         comparisons = [{"a": a, "b": b, "href": f"{COMPARE}/{pair_slug(a, b)}.html"} for a, b in pairs
                        if (self.out / COMPARE / f"{pair_slug(a, b)}.html").exists()]
@@ -167,6 +172,18 @@ def _score_rows(data: dict[str, Any], layers: list[str]) -> list[dict[str, Any]]
             rows.append({"name": name, **scores["means"], "channels": len(scores["units"]),
                          **{key: scores.get(key) for key in ("random_scored", "similarity", "tasks", "references")}})
     return rows
+
+
+def _explore_units(record: dict[str, Any], units: dict[str, Any], slug: str) -> dict[str, Any] | None:
+    """What a photo's interface needs to know of the rest of the gallery: the units of its layers
+    that have a page (their pictures are shown and linked), and the semantic dictionary's icons."""
+    interactive = record.get("interactive")
+    if not interactive:
+        return None
+    layers = set(interactive["layers"])
+    icons = record["dictionary"] or {}
+    return {"slug": slug, "rendered": sorted(u for u in units if u.rsplit(":", 1)[0] in layers),
+            "icons": {icons["layer"]: icons["channels"]} if icons else {}}
 
 
 def _finite(value) -> float | None:

@@ -19,12 +19,13 @@ from ..attribution.groups import neuron_groups
 from ..attribution.hidden import attribute_all_classes, default_layer
 from ..errors import NeuronscopeError
 from ..featurevis.caricature import CaricatureConfig, Caricatures, caricature
-from ..images import factor_colors, save_png
+from ..images import factor_colors, heat_overlay, save_png
 from ..models.model import Model
 from ..names import LOGITS
 from ..predict import top_classes
 from ..readout import ImageReading, read_image
 from .config import GalleryConfig
+from .photo_interface import interface_data
 
 GROUPS = 4
 """Neuron groups per photo."""
@@ -33,6 +34,12 @@ CARICATURE_BATCH = 3
 stops after its deepest layer, so the shallow ones do not run through the whole network. On
 Lite0's 6 gallery layers at 224 px on a 2-core CPU, two batches of 3 take 256 ms a step, one
 batch of 6 takes 336 ms."""
+SHARED_CLASSES = 2
+"""When the two parts of the class-attribution factorization share this many of their top 4
+classes, they do not tell classes apart (chelsea's both read "Egyptian cat, tiger cat, tabby,
+lynx"), and the page shows the top classes' own maps instead."""
+CLASS_MAPS = 3
+"""Classes whose attribution map replaces such a factorization."""
 ICON_SIZE = 64
 """Side of the semantic dictionary's channel icons (rendered like the units, at most 128 steps,
 cached across photos)."""
@@ -58,6 +65,7 @@ def photo_views(model: Model, image: np.ndarray, reading: ImageReading | None, l
     deepest = dictionary_layer(model, layers)
     if deepest is None:  # no layer with enough positions for groups and a dictionary
         record["groups"] = record["dictionary"] = None
+        record["interactive"] = interface_data(model, reading, layers, config, folder)
         return record
     groups = neuron_groups(model, reading, deepest, k=GROUPS)
     record["groups"] = {"layer": deepest, "file": save_png(folder / "groups.png", groups.overlay()).name,
@@ -65,8 +73,12 @@ def photo_views(model: Model, image: np.ndarray, reading: ImageReading | None, l
                         "channels": [[int(c) for c in np.argsort(-d)[:4]] for d in groups.directions]}
 
     dictionary = semantic_dictionary(model, reading, deepest, top=1, config=_icon_config(config), cache=icon_cache)
+    channels = sorted({int(c) for c in dictionary.channels[..., 0].flatten()})
+    for c in channels:  # the icons, for the interface's panel too
+        save_png(folder / f"icon_{c}.png", dictionary.icons[c])
     record["dictionary"] = {"layer": deepest, "file": save_png(folder / "dictionary.png", dictionary.mosaic()).name,
-                            "channels": sorted({int(c) for c in dictionary.channels[..., 0].flatten()})}
+                            "channels": channels}
+    record["interactive"] = interface_data(model, reading, layers, config, folder)
     return record
 
 
@@ -118,17 +130,29 @@ def _caricatures(model: Model, image: np.ndarray, layers: list[str], steps: int)
 
 def _class_factors(model: Model, image: np.ndarray, reference, folder: Path) -> dict[str, Any] | None:
     """Where the evidence for the classes lies: NMF (k=2) of all classes' attribution at the last
-    spatial layer; None for models without classes or without a spatial layer of 2+ positions."""
+    spatial layer when its parts support different classes; when they name the same ones (at least
+    ``SHARED_CLASSES`` of their top 4), the top classes' own attribution maps instead. None for
+    models without classes or without a spatial layer of 2+ positions."""
     if model.num_classes is None:
         return None
     head = default_layer(model)
     height, width = model.layer(head).spatial
     if height * width < 2:
         return None
-    factors = class_factors(attribute_all_classes(model, image, head), k=2)
-    return {"layer": head, "file": save_png(folder / "factors.png", factors.overlay(reference)).name,
-            "classes": [[label for _, label in factors.top(f, 4)] for f in range(len(factors.maps))],
-            "colors": [_hex(c) for c in factor_colors(len(factors.maps))]}
+    everything = attribute_all_classes(model, image, head)
+    factors = class_factors(everything, k=2)
+    named = [[label for _, label in factors.top(f, 4)] for f in range(len(factors.maps))]
+    shared = len(set(named[0]) & set(named[1]))
+    if shared < SHARED_CLASSES:
+        return {"layer": head, "mode": "parts", "shared": shared,
+                "file": save_png(folder / "factors.png", factors.overlay(reference)).name,
+                "classes": named, "colors": [_hex(c) for c in factor_colors(len(factors.maps))]}
+    top = everything.scores.argsort(descending=True)[:CLASS_MAPS].tolist()
+    spatial = everything.spatial
+    maps = [{"label": everything.targets[k], "total": float(spatial[k].sum()),
+             "file": save_png(folder / f"class_{i}.png", heat_overlay(reference, spatial[k], (0.1, 0.75, 0.3))).name}
+            for i, k in enumerate(top)]
+    return {"layer": head, "mode": "classes", "shared": shared, "named": named, "maps": maps}
 
 
 def _positions(model: Model, layer: str) -> int:

@@ -5,9 +5,12 @@
     found.units("blocks.6.0")  # the units of the next layer that changed most
     print(found.summary())
 
-The edited and the unedited image run as two rows of one batch, through one capture that
-replaces the edited layers' values (derived layers, such as dictionary features, write their
-change back into their parent layer), so the rest of the network sees the edit.
+The image runs once up to the first edited layer; there its output becomes 1 + n rows (the
+unedited one, then one per edit set), which the rest of the network runs as a batch, through one
+capture that replaces the edited layers' values (derived layers, such as dictionary features,
+write their change back into their parent layer). Like ``attribution``'s copies, this relies on
+the network treating batch rows independently after that layer (true of CNNs and ViTs in eval
+mode; a skip connection from before it broadcasts over the rows).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ def intervene(model: Model, image, edits: Edit | Sequence[Edit], *, downstream: 
     for layer in layers:
         model.layer(layer)
     outputs = edited_forward(model, model.input(image, size), [resolved], layers)
-    changes = {layer: (_channel_means(outputs[layer][0]), _channel_means(outputs[layer][1])) for layer in layers}
+    changes = {layer: (_channel_means(outputs[layer][0]), _channel_means(outputs[layer][-1])) for layer in layers}
     logits = outputs.get(LOGITS)
     return Intervention(
         edits=[edit.label for edit in resolved],
@@ -60,16 +63,17 @@ def resolve_edits(model: Model, edits: Edit | Sequence[Edit]) -> list[LayerEdit]
 
 def edited_forward(model: Model, inputs: torch.Tensor, edit_sets: Sequence[Sequence[LayerEdit]],
                    layers: Sequence[str] = ()) -> dict[str, torch.Tensor]:
-    """Run one image (``inputs``, (1, C, H, W)) as 1 + len(edit_sets) rows: row 0 unedited, row r with
-    the edits of ``edit_sets[r - 1]``. Returns the logits (if the model has classes) and ``layers``,
-    each (1 + len(edit_sets), ...)."""
+    """Run one image (``inputs``, (1, C, H, W)) as 1 + len(edit_sets) rows from the first edited
+    layer on: row 0 unedited, row r with the edits of ``edit_sets[r - 1]``. Returns the logits (if
+    the model has classes) and ``layers``, each (1 + len(edit_sets), ...) (a layer before the first
+    edit: one row)."""
     if inputs.shape[0] != 1:
         raise NeuronscopeError(f"edited_forward runs one image, got a batch of {inputs.shape[0]}")
     edited = list(dict.fromkeys(edit.layer for edits in edit_sets for edit in edits))
     replace = {layer: _RowEdits(layer, edit_sets) for layer in edited}
     wanted = ([LOGITS] if model.num_classes is not None else []) + list(layers)
     with torch.no_grad(), capture(model, list(dict.fromkeys([*wanted, *edited])), replace=replace) as cap:
-        found = cap(inputs.expand(1 + len(edit_sets), *inputs.shape[1:]))
+        found = cap(inputs)
     return {layer: found[layer] for layer in wanted}
 
 
@@ -82,12 +86,15 @@ def next_layers(model: Model, edits: Sequence[LayerEdit]) -> list[str]:
 
 
 class _RowEdits:
-    """The ``replace`` function of one layer: row r > 0 gets the edits of set r - 1 at this layer."""
+    """The ``replace`` function of one layer: row r > 0 gets the edits of set r - 1 at this layer
+    (the first edited layer receives one row and makes the rows)."""
 
     def __init__(self, layer: str, edit_sets: Sequence[Sequence[LayerEdit]]) -> None:
         self.rows = [[edit for edit in edits if edit.layer == layer] for edits in edit_sets]
 
     def __call__(self, values: torch.Tensor) -> torch.Tensor:
+        if values.shape[0] == 1:
+            values = values.expand(1 + len(self.rows), *values.shape[1:])
         rows = [values[:1]]
         for row, edits in enumerate(self.rows, 1):
             value = values[row:row + 1]
