@@ -8,8 +8,8 @@ from ..errors import NeuronscopeError
 from ..interventions import Ablate, Steer, intervene, mean_activations
 from ..interventions.edits import Region
 from ..models.model import Model
-from ..units import parse_unit
 from ..stream import PassConfig
+from ..units import parse_unit
 from .common import SOURCE_HELP, image_and_model, load_model, no_progress, print_table, split_list
 
 
