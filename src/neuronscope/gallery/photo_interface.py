@@ -48,9 +48,17 @@ DATA_FILE = "interactive.js"
 
 
 def hover_layers(model: Model, layers: list[str]) -> list[str]:
-    """The layers of ``layers`` that the interface explores: spatial, at most ``HOVER_GRID`` a side."""
-    return [layer for layer in layers if model.layer(layer).spatial is not None
-            and max(model.layer(layer).spatial) <= HOVER_GRID]
+    """The layers of ``layers`` that the interface explores: spatial, at most ``HOVER_GRID`` a side,
+    each followed by the model's dictionary features of it (a derived layer), where it has them."""
+    found = []
+    for layer in layers:
+        info = model.layer(layer)
+        if info.spatial is None or max(info.spatial) > HOVER_GRID or layer in model.derived:
+            continue
+        found.append(layer)
+        found += [name for name, derived in model.derived.items()
+                  if derived.parent == layer and derived.kind.endswith("features") and name not in found]
+    return found
 
 
 def interface_data(model: Model, reading: ImageReading, layers: list[str], config: GalleryConfig,
@@ -98,7 +106,7 @@ def _groups_data(model: Model, x: torch.Tensor, shown: list[str], gradients: dic
                  classes: list[int], config: GalleryConfig, folder: Path) -> dict[str, Any] | None:
     """Neuron groups of the two deepest explored layers (one when only one is), drawn, attributed
     to the classes and linked to each other."""
-    grouped = [layer for layer in shown if np.prod(model.layer(layer).spatial) >= GROUPS][-2:]
+    grouped = [layer for layer in shown if layer not in model.derived and np.prod(model.layer(layer).spatial) >= GROUPS][-2:]
     if not grouped:
         return None
     sets = [neuron_groups(model, x, layer, k=GROUPS) for layer in grouped]

@@ -76,6 +76,7 @@
     var layer = data.layers[state.layer], p = state.position, cols = layer.grid[1];
     root.querySelector(".panel-title").textContent =
       layer.name + " at x=" + (p % cols) + ", y=" + Math.floor(p / cols) + (state.pinned ? " (pinned: click the photo to unpin)" : "");
+    root.querySelector(".attribution-head").textContent = "attribution here";
     var classes = root.querySelector(".position-classes");
     classes.innerHTML = "";
     data.classes.forEach(function (c, i) {
@@ -95,6 +96,26 @@
         el("div", {}, [el("a", { href: unitLink(layer.name, c), text: key }), el("br"),
           el("span", { "class": "num", text: values[i].toFixed(2) + " " }), bar, el("br"), button])]);
       list.appendChild(item);
+    });
+  }
+
+  function drawGroupPanel(layer, g, i) {
+    root.querySelector(".panel-title").textContent =
+      "group " + i + " of " + layer + ": where it is active (yellow); hover the photo for positions";
+    root.querySelector(".attribution-head").textContent = "the group's attribution";
+    var classes = root.querySelector(".position-classes");
+    classes.innerHTML = "";
+    data.classes.forEach(function (c, k) {
+      classes.appendChild(el("tr", {}, [el("td", { text: c.label }),
+        el("td", { "class": "num " + (g.attribution[k] < 0 ? "neg" : "pos"), text: signed(g.attribution[k], 3) })]));
+    });
+    var list = root.querySelector(".position-units");
+    list.innerHTML = "";
+    g.channels.forEach(function (c) {
+      var key = layer + ":" + c;
+      list.appendChild(el("li", {}, [picture(layer, c, "example"), hasPicture(key) ? picture(layer, c, "fv") : null,
+        el("div", {}, [el("a", { href: unitLink(layer, c), text: key }), el("br"),
+          el("span", { "class": "muted", text: "among the group's strongest channels" })])]));
     });
   }
 
@@ -172,7 +193,7 @@
           el("figcaption", { text: "group " + i + " \u00b7 attribution:" }), shares, thumbs, button, effect]);
         function show() {
           state.layer = layerIndex; state.group = g; state.position = null; state.pinned = false;
-          pressLayer(layerIndex); drawStage();
+          pressLayer(layerIndex); drawStage(); drawGroupPanel(set.layer, g, i);
         }
         card.addEventListener("mouseenter", show); card.addEventListener("focus", show);
         row.appendChild(card);
