@@ -18,7 +18,7 @@ from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
 from ..models.model import Model
 from ..names import LOGITS
-from ..stream import BatchView, PassConfig, Reader, stream
+from ..stream import BatchView, PassConfig, Reader, Unsaved, stream
 
 PLATEAU_WINDOW = 0.1
 """Convergence compares the mean objective over the last tenth of the steps with the tenth before."""
@@ -87,7 +87,7 @@ def path_similarity(model: Model, source: ImageSource, visualizations: Mapping[i
     return found
 
 
-class ClassMeans:
+class ClassMeans(Unsaved):
     """An accumulator: per layer, the sum of spatially pooled activations of all images, and of
     the images of each predicted class."""
 
@@ -112,11 +112,6 @@ class ClassMeans:
                 self.sums[layer][index] = self.sums[layer].get(index, 0.0) + value
                 self.total[layer] = self.total.get(layer, 0.0) + value
 
-    def state(self) -> dict[str, np.ndarray]:
-        raise NeuronscopeError("class means are not checkpointed")  # one short pass; never given a checkpoint
-
-    def restore(self, arrays) -> None:
-        raise NeuronscopeError("class means are not checkpointed")
 
 
 @dataclass(frozen=True)

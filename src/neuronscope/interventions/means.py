@@ -19,7 +19,7 @@ from ..data.sources import ImageSource
 from ..errors import NeuronscopeError
 from ..manifest import model_fields
 from ..models.model import Model
-from ..stream import BatchView, PassConfig, Reader, stream
+from ..stream import BatchView, PassConfig, Reader, Unsaved, stream
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def mean_activations(model: Model, source: ImageSource | str | None, layers: Seq
     return ActivationMeans(maps, sums.images, images.name, model_fields(model))
 
 
-class _LayerSums:
+class _LayerSums(Unsaved):
     """An accumulator: the float64 sum of each layer's maps over the images of the pass."""
 
     def __init__(self, model: Model, layers: tuple[str, ...]) -> None:
@@ -69,11 +69,6 @@ class _LayerSums:
             self.totals[layer] = self.totals.get(layer, 0.0) + total
         self.images += len(items)
 
-    def state(self) -> dict[str, np.ndarray]:
-        raise NeuronscopeError("layer sums are not checkpointed")  # one short pass; never given a checkpoint
-
-    def restore(self, arrays) -> None:
-        raise NeuronscopeError("layer sums are not checkpointed")
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ batch into a small partial result (``summarize``, where the model runs: this pro
 worker) and merges it in source order (``merge``, here). Dataset examples, the comparison's
 running moments and atlas samples are accumulators; so is anything that reads a dataset once.
 """
-from .accumulator import Accumulator, BatchView, Reader
+from .accumulator import Accumulator, BatchView, Reader, Unsaved
 from .run import BatchParts, PassConfig, PassPlan, PassResult, Runner, local_batches, stream
 
-__all__ = ["Accumulator", "BatchParts", "BatchView", "PassConfig", "PassPlan", "PassResult", "Reader", "Runner",
+__all__ = ["Accumulator", "BatchParts", "BatchView", "PassConfig", "PassPlan", "PassResult", "Reader", "Runner", "Unsaved",
            "local_batches", "stream"]

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..data.loading import Preparer
+from ..errors import NeuronscopeError
 
 if TYPE_CHECKING:
     from ..models.model import Model
@@ -69,3 +70,16 @@ class Accumulator(Protocol):
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         """Continue from a checkpoint's arrays (``state``'s output)."""
+
+
+class Unsaved:
+    """For an accumulator of one short pass that is never given a checkpoint: ``state`` and
+    ``restore`` refuse, saying so."""
+
+    name: str
+
+    def state(self) -> dict[str, np.ndarray]:
+        raise NeuronscopeError(f"{self.name}: not checkpointed (a short pass; give it no checkpoint)")
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        raise NeuronscopeError(f"{self.name}: not checkpointed (a short pass; give it no checkpoint)")
