@@ -23,7 +23,7 @@ def add_commands(commands) -> None:
     cmd.add_argument("--mean-over", default=None, metavar="SOURCE",
                      help=f"set the units to their mean over these images instead of zero ({SOURCE_HELP})")
     cmd.add_argument("--steer", type=float, default=None, metavar="ALPHA",
-                     help="add ALPHA to each unit instead of ablating it (a feature: ALPHA x its decoder atom)")
+                     help="add ALPHA to each unit instead of ablating it (a feature: to its pre-activation)")
     cmd.add_argument("--region", default=None, metavar="X0,Y0,X1,Y1",
                      help="only inside this box of the layer's grid (columns X0..X1-1, rows Y0..Y1-1)")
     cmd.add_argument("--top", type=int, default=5, help="classes and units to list (default 5)")

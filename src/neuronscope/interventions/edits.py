@@ -5,7 +5,7 @@
     Ablate("blocks.4.2", region=(2, 2, 5, 5))       every channel inside a box of the layer's grid
     Ablate("blocks.4.2:17", means=means)            set to its mean over a source (``mean_activations``)
     Ablate("blocks.4.2.features:40")                a dictionary feature (written back into blocks.4.2)
-    Steer("blocks.4.2:17", 3.0)                     add 3 to the channel (to a feature: 3 x its atom)
+    Steer("blocks.4.2:17", 3.0)                     add 3 to the channel (a feature: to its pre-activation)
     ScaleGroup(groups, 1)                           neuron group 1 removed (scale 0) or scaled
 
 An edit is a value: ``resolve(model)`` checks its addresses and returns ``LayerEdit``s, pure
@@ -74,8 +74,10 @@ class Ablate:
 
 @dataclass(frozen=True)
 class Steer:
-    """Add ``alpha`` to a unit (a channel everywhere, or one neuron): a dictionary feature's
-    ``alpha`` moves the parent layer by ``alpha`` times the feature's decoder atom."""
+    """Add ``alpha`` to a unit (a channel everywhere, or one neuron). For a TopK dictionary feature
+    ``alpha`` raises its pre-activation; the dictionary's own encoding then decides its code (where
+    it joins the k active features, the parent layer moves along its decoder atom, and the feature
+    it displaces drops out)."""
 
     unit: str
     alpha: float
