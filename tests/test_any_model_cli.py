@@ -64,6 +64,7 @@ def commands(spec: str, layer: str, earlier: str, unit: str, label: str) -> dict
         "weights": ["weights", spec, unit, "--from", earlier, "--top", "2", "--steps", "4", "-o", "weights.png", *quick],
         "mechanics": ["mechanics", spec, unit, "--from", earlier, "--steps", "4", "--size", "32", "-o", "mech.png", *quick],
         "views": ["views", spec, unit, "--steps", "4", "-o", "views.png", *quick],
+        "ablate": ["ablate", "chelsea", "--model", spec, unit, f"{earlier}:1@1,1"],  # two layers: rows made at the first
     }
 
 
