@@ -2,6 +2,7 @@
 and beats random channels where it is not; edits at derived layers and of neuron groups change
 exactly what they say."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,3 +99,31 @@ def test_the_ablate_command_prints_the_class_changes_and_writes_them(zoo_loaded_
     assert "does not take --mean-over or --region" in capsys.readouterr().err
     assert main(["ablate", "chelsea", "blocks.5.3", "--region", "0,0,4"]) == 2
     assert "four integers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec, units", [
+    ("efficientnet_lite0", ["blocks.5.3:3", "blocks.2.1:1@1,1"]),
+    (f"{Path(__file__).parent / 'user_models' / 'plumbing.py'}:vit", ["blocks.2:5", "blocks.1:1@1,1"]),  # plumbing only
+])
+def test_rows_made_at_the_first_edit_equal_the_whole_batch_run_from_the_input(spec, units, lite0):
+    from neuronscope.capture import capture
+    from neuronscope.names import LOGITS
+
+    model = lite0 if spec == "efficientnet_lite0" else ns.load(spec, device="cpu")
+    x = model.input("chelsea")
+    edits = [edit for unit in units for edit in ns.Ablate(unit).resolve(model)]
+    fast = edited_forward(model, x, [edits])[LOGITS]
+
+    def edit_second_row(layer):
+        def replace(values):
+            out = values.clone()
+            for edit in edits:
+                if edit.layer == layer:
+                    out[1:] = edit.apply(out[1:])
+            return out
+        return replace
+
+    layers = sorted({edit.layer for edit in edits})
+    with torch.no_grad(), capture(model, [LOGITS, *layers], replace={layer: edit_second_row(layer) for layer in layers}) as cap:
+        slow = cap(x.expand(2, *x.shape[1:]))[LOGITS]
+    assert torch.allclose(fast, slow, atol=1e-5) and not torch.allclose(fast[0], fast[1], atol=1e-4)
