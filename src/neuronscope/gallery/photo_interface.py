@@ -20,15 +20,16 @@ import numpy as np
 import torch
 
 from ..attribution.groups import NeuronGroups, group_links, neuron_groups
-from ..attribution.hidden import attribute
+from ..attribution.hidden import attribute, label_of
 from ..featurevis import objectives
 from ..featurevis.render import render
 from ..images import save_png
-from ..interventions import Ablate, LayerEdit, ScaleGroup, edited_forward
+from ..interventions import Ablate, LayerEdit, ScaleGroup, edited_logits
 from ..manifest import atomic_write_bytes
 from ..models.model import Model
 from ..names import LOGITS
 from ..readout import ImageReading
+from ..units import Unit
 from .config import GalleryConfig
 
 HOVER_GRID = 28
@@ -74,12 +75,12 @@ def interface_data(model: Model, reading: ImageReading, layers: list[str], confi
     classes = [int(k) for k in probabilities.argsort(descending=True)[:TOP_CLASSES]]
     data: dict[str, Any] = {"classes": [{"index": k, "label": _label(model, k), "probability": _round(probabilities[k], 4)}
                                         for k in classes], "layers": []}
-    gradients = {}
+    gradients, seen = {}, ImageReading(x, {})
     for layer in shown:
         found = attribute(model, classes, x, layer)
-        gradients[layer] = found.gradients
+        gradients[layer], seen.activations[layer] = found.gradients, found.activations[None]
         data["layers"].append(_layer_data(model, x, layer, found.activations, found.values, classes))
-    data["groups"] = _groups_data(model, x, shown, gradients, classes, config, folder)
+    data["groups"] = _groups_data(model, seen, shown, gradients, classes, config, folder)
     text = "window.neuronscopePhoto = " + json.dumps(data, separators=(",", ":")) + ";\n"
     atomic_write_bytes(folder / DATA_FILE, text.encode())
     return {"file": DATA_FILE, "layers": shown, "classes": [c["label"] for c in data["classes"]],
@@ -102,19 +103,19 @@ def _layer_data(model: Model, x: torch.Tensor, layer: str, activations: torch.Te
     }
 
 
-def _groups_data(model: Model, x: torch.Tensor, shown: list[str], gradients: dict[str, torch.Tensor],
+def _groups_data(model: Model, seen: ImageReading, shown: list[str], gradients: dict[str, torch.Tensor],
                  classes: list[int], config: GalleryConfig, folder: Path) -> dict[str, Any] | None:
     """Neuron groups of the two deepest explored layers (one when only one is), drawn, attributed
-    to the classes and linked to each other."""
+    to the classes and linked to each other. ``seen``: the photo's activations at ``shown``."""
     grouped = [layer for layer in shown if layer not in model.derived and np.prod(model.layer(layer).spatial) >= GROUPS][-2:]
     if not grouped:
         return None
-    sets = [neuron_groups(model, x, layer, k=GROUPS) for layer in grouped]
+    sets = [neuron_groups(model, seen, layer, k=GROUPS) for layer in grouped]
     pictures = _draw_groups(model, sets, config)
     found = []
     for i, groups in enumerate(sets):
         shares = groups.attribution(gradients[groups.layer])  # (classes, k)
-        effects = _effects(model, x, [list(ScaleGroup(groups, g).resolve(model)) for g in range(groups.k)], classes)
+        effects = _effects(model, seen.x, [list(ScaleGroup(groups, g).resolve(model)) for g in range(groups.k)], classes)
         found.append({"layer": groups.layer, "items": [
             {"picture": save_png(folder / f"group_{i}_{g}.png", pictures[i * GROUPS + g]).name,
              "channels": [int(c) for c in np.argsort(-groups.directions[g])[:4]],
@@ -135,16 +136,12 @@ def _draw_groups(model: Model, sets: list[NeuronGroups], config: GalleryConfig) 
 
 def _effects(model: Model, x: torch.Tensor, edits: list[list[LayerEdit]], classes: list[int]) -> list[list[float]]:
     """For each edit set, the change of each class's probability (after - before)."""
-    found = []
-    for start in range(0, len(edits), ABLATION_BATCH):
-        logits = edited_forward(model, x, edits[start:start + ABLATION_BATCH])[LOGITS]
-        probabilities = logits.softmax(1)[:, classes]
-        found += (probabilities[1:] - probabilities[:1]).numpy().round(4).tolist()
-    return found
+    probabilities = edited_logits(model, x, edits, ABLATION_BATCH).softmax(1)[:, classes]
+    return (probabilities[1:] - probabilities[:1]).numpy().round(4).tolist()
 
 
 def _label(model: Model, k: int) -> str:
-    return model.labels[k] if model.labels else str(k)
+    return label_of(model, Unit(LOGITS, k))
 
 
 def _round(value: torch.Tensor, digits: int) -> float:

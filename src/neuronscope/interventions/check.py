@@ -15,13 +15,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from ..attribution.hidden import attribute
+from ..attribution.hidden import attribute, label_of
 from ..errors import NeuronscopeError
 from ..models.model import Model
 from ..names import LOGITS
 from ..units import parse_target
 from .edits import Ablate, LayerEdit
-from .intervene import edited_forward
+from .intervene import edited_logits
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,11 @@ def ablation_check(model: Model, image, layers: Sequence[str], config: AblationC
         raise NeuronscopeError(f"{model.name} has no class output: the check compares class drops")
     inputs = model.input(image)
     if target is None:
-        with torch.no_grad():
-            target = int(edited_forward(model, inputs, [])[LOGITS][0].argmax())
+        target = int(edited_logits(model, inputs, [])[0].argmax())
     unit = parse_target(model, target)
     if unit.layer != LOGITS:
         raise NeuronscopeError(f"the check's target must be a class, got '{target}'")
-    label = model.labels[unit.channel] if model.labels else str(unit.channel)
+    label = label_of(model, unit)
     generator = np.random.default_rng(config.seed)
     rows = []
     for layer in layers:
@@ -94,7 +93,7 @@ def ablation_check(model: Model, image, layers: Sequence[str], config: AblationC
                 raise NeuronscopeError(f"k={k} is more than the {info.channels} channels of '{info.name}'")
             draws = [generator.choice(info.channels, size=k, replace=False) for _ in range(config.trials)]
             sets = [_zeroed(model, info.name, ranked[:k])] + [_zeroed(model, info.name, draw) for draw in draws]
-            logits = _logits(model, inputs, sets, config.batch)
+            logits = edited_logits(model, inputs, sets, config.batch).double().cpu().numpy()
             drops = logits[0, unit.channel] - logits[1:, unit.channel]
             probabilities = torch.softmax(torch.as_tensor(logits), dim=1).numpy()[:, unit.channel]
             falls = probabilities[0] - probabilities[1:]
@@ -106,11 +105,3 @@ def ablation_check(model: Model, image, layers: Sequence[str], config: AblationC
 def _zeroed(model: Model, layer: str, channels: np.ndarray) -> list[LayerEdit]:
     return list(Ablate([f"{layer}:{int(c)}" for c in channels]).resolve(model))
 
-
-def _logits(model: Model, inputs: torch.Tensor, sets: list[list[LayerEdit]], batch: int) -> np.ndarray:
-    """(1 + len(sets), classes) float64: the unedited logits, then one row per edit set."""
-    rows = []
-    for start in range(0, len(sets), batch):
-        found = edited_forward(model, inputs, sets[start:start + batch])[LOGITS].double().cpu().numpy()
-        rows.append(found if start == 0 else found[1:])
-    return np.concatenate(rows)

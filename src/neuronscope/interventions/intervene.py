@@ -35,8 +35,6 @@ def intervene(model: Model, image, edits: Edit | Sequence[Edit], *, downstream: 
     recorded (default: the shown layer after the deepest edit)."""
     resolved = resolve_edits(model, edits)
     layers = list(downstream) if downstream is not None else next_layers(model, resolved)
-    for layer in layers:
-        model.layer(layer)
     outputs = edited_forward(model, model.input(image, size), [resolved], layers)
     changes = {layer: (_channel_means(outputs[layer][0]), _channel_means(outputs[layer][-1])) for layer in layers}
     logits = outputs.get(LOGITS)
@@ -75,6 +73,19 @@ def edited_forward(model: Model, inputs: torch.Tensor, edit_sets: Sequence[Seque
     with torch.no_grad(), capture(model, list(dict.fromkeys([*wanted, *edited])), replace=replace) as cap:
         found = cap(inputs)
     return {layer: found[layer] for layer in wanted}
+
+
+def edited_logits(model: Model, inputs: torch.Tensor, edit_sets: Sequence[Sequence[LayerEdit]],
+                  batch: int = 32) -> torch.Tensor:
+    """(1 + len(edit_sets), classes): the unedited logits, then one row per edit set, run
+    ``batch`` edit sets per forward pass (``edited_forward``)."""
+    if model.num_classes is None:
+        raise NeuronscopeError(f"{model.name} has no class output to compare before and after the edits")
+    rows = []
+    for start in range(0, max(1, len(edit_sets)), batch):
+        found = edited_forward(model, inputs, edit_sets[start:start + batch])[LOGITS]
+        rows.append(found if start == 0 else found[1:])
+    return torch.cat(rows)
 
 
 def next_layers(model: Model, edits: Sequence[LayerEdit]) -> list[str]:
