@@ -3,6 +3,7 @@ classes and the units of the next layer change."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from ..errors import NeuronscopeError
 from ..interventions import Ablate, Steer, intervene, mean_activations
@@ -59,7 +60,7 @@ def _edits(model: Model, args: argparse.Namespace) -> list:
     if args.mean_over is None:
         return [edit]
     layers = [parse_unit(model, unit).layer for unit in args.units]
-    return [Ablate(args.units, region=region, means=mean_activations(model, args.mean_over, layers, PassConfig(progress=not args.no_progress)))]
+    return [replace(edit, means=mean_activations(model, args.mean_over, layers, PassConfig(progress=not args.no_progress)))]
 
 
 def _region(text: str | None) -> Region | None:
