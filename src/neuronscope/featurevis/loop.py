@@ -25,6 +25,7 @@ before, and ``asdict`` gives the same flat settings, so manifests written before
 from __future__ import annotations
 
 import functools
+import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -67,6 +68,19 @@ def nadam(parameters: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Op
 OPTIMIZERS: dict[str, OptimizerFactory] = {"adam": adam, "nadam": nadam}
 """The optimizers a config can name."""
 
+SCHEDULES = ("constant", "cosine")
+"""Learning-rate schedules: ``constant`` (Lucid's), ``cosine`` (from ``lr`` down to
+``FINAL_LR_FRACTION`` of it at the last step, half a cosine)."""
+FINAL_LR_FRACTION = 0.05
+
+
+def scheduled_lr(schedule: str, lr: float, step: int, steps: int) -> float:
+    """The learning rate of 0-based ``step`` of ``steps`` under ``schedule``."""
+    if schedule == "constant" or steps <= 1:
+        return lr
+    progress = step / (steps - 1)
+    return lr * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress)))
+
 
 @dataclass(frozen=True)
 class LoopConfig:
@@ -99,6 +113,8 @@ class LoopConfig:
     transparency: bool = False
     """Accumulate |d objective / d image| over the steps: where the image matters (MaCo's
     transparency map), returned as ``Optimized.transparency`` (a render's ``Result.alpha``)."""
+    schedule: str = "constant"
+    """Learning-rate schedule over the steps: ``constant`` or ``cosine`` (see ``SCHEDULES``)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -113,6 +129,8 @@ class LoopConfig:
                                    "or give a factory (parameters, lr) -> optimizer")
         if not isinstance(self.views, int) or self.views < 1:
             raise NeuronscopeError(f"views must be a positive integer, got {self.views!r}")
+        if self.schedule not in SCHEDULES:
+            raise NeuronscopeError(f"unknown schedule '{self.schedule}': choose one of {', '.join(SCHEDULES)}")
 
     @property
     def transform_config(self) -> TransformConfig:
@@ -204,7 +222,8 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
                              else (model, torch.contiguous_format))
     transform = RandomAffine(config.transform_config, seeds[:1] * (count + offset) if config.shared_transforms else
                              [*([seeds[0]] * offset), *seeds], shared=config.shared_transforms)
-    opt = config.optimizer_factory(param.parameters(), config.lr if config.lr is not None else param.default_lr)
+    lr = config.lr if config.lr is not None else param.default_lr
+    opt = config.optimizer_factory(param.parameters(), lr)
     history, snapshots, notes = [], {}, {}
     step_box = [0]
     model_seconds, start = 0.0, time.perf_counter()
@@ -217,6 +236,8 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
         try:
             for step in range(config.steps):
                 step_box[0] = step
+                for group in opt.param_groups:
+                    group["lr"] = scheduled_lr(config.schedule, lr, step, config.steps)
                 opt.zero_grad(set_to_none=True)
                 images = param()
                 # the views and penalties read a leaf copy: their gradients add up there, and go

@@ -48,7 +48,7 @@ DEFAULT_DIVERSITY_WEIGHT = 8.0
 Lite0 the samples then differ clearly while each keeps about 70 % of the unit's activation."""
 INIT_STEPS = 200
 """Steps that fit the parameterization to an ``init`` image before the render starts."""
-UNCHANGED = {"optimizer": None, "views": 1, "shared_transforms": False}
+UNCHANGED = {"optimizer": None, "views": 1, "shared_transforms": False, "schedule": "constant"}
 """Settings left out of ``pixel_settings`` at these values: the pictures made before the
 settings existed keep their fingerprints."""
 
