@@ -102,7 +102,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     report = {"model": "efficientnet_lite0", "threads": args.threads, "started_utc": started, **machine(),
-              "torch": torch.__version__}
+              "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     if args.before:
         with worktree(args.before) as tree:
             report["before"] = {"revision": args.before, **main_job_vs_reference(args.threads, tree / "src")}

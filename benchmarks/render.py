@@ -112,7 +112,7 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
     import neuronscope as ns
     from neuronscope.featurevis.render import RenderConfig
 
-    model = ns.load(MODEL)
+    model = ns.load(MODEL, device=spec["device"])
     model.layers  # the one-time probe forward is not part of the measurement
     rss_loaded = _rss_mb()
     units = [f"{LAYER}:{c}" for c in spec["channels"]]
@@ -147,6 +147,7 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
         _seed(0)
         usage, start = _usage(), time.perf_counter()
         result = ns.render_units(model, units, config(spec["steps"]))
+        _synchronize(spec["device"])
         wall = time.perf_counter() - start
         runs.append({"wall_s": wall, "timing": {k: float(v) for k, v in result.timing.items()}, **_usage_since(usage)})
     wall_all = time.perf_counter() - t_all
@@ -186,7 +187,7 @@ def worker_floor(spec: dict, workdir: Path) -> dict:
                 "folded_channels_last": (_folded(ns.load(MODEL).module, spec["shapes"][0]), torch.channels_last)}
     report = {}
     for name, (module, memory_format) in variants.items():
-        report[name] = _floor_times(module.to(memory_format=memory_format), memory_format, spec)
+        report[name] = _floor_times(module.to(spec["device"], memory_format=memory_format), memory_format, spec)
     report["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     return report
 
@@ -254,8 +255,8 @@ def _floor_times(module, memory_format, spec: dict) -> dict:
     offset = 0
     for shape in spec["shapes"]:
         _seed(0)
-        x = (torch.rand(*shape) * 2 - 1).contiguous(memory_format=memory_format).requires_grad_(True)
-        chans = torch.tensor([channels[(offset + i) % len(channels)] for i in range(shape[0])])
+        x = (torch.rand(*shape) * 2 - 1).to(spec["device"]).contiguous(memory_format=memory_format).requires_grad_(True)
+        chans = torch.tensor([channels[(offset + i) % len(channels)] for i in range(shape[0])], device=spec["device"])
         offset += shape[0]
         for _ in range(3):
             step(x, chans)
@@ -263,6 +264,7 @@ def _floor_times(module, memory_format, spec: dict) -> dict:
         for _ in range(spec["calls"]):
             start = time.perf_counter()
             step(x, chans)
+            _synchronize(spec["device"])
             times.append(time.perf_counter() - start)
         per_shape.append({"shape": shape, "ms_per_call": _summary([t * 1000 for t in times], 2)})
     per_step_median = sum(p["ms_per_call"]["median"] for p in per_shape) / 1000
@@ -296,7 +298,7 @@ def worker_lucent(spec: dict, workdir: Path) -> dict:
         get_model_layers = None
         version = None
 
-    wrapped = ns.load(MODEL)
+    wrapped = ns.load(MODEL, device=spec["device"])
     model = wrapped.module
     if spec["lucent_weights"] == "trainable":
         model.requires_grad_(True)  # as a model loaded by a user has them; ns.load freezes them
@@ -319,6 +321,7 @@ def worker_lucent(spec: dict, workdir: Path) -> dict:
         images = render_vis(model, objective, param_f=lambda: image(spec["size"], batch=len(chans)),
                             transforms=standard + [lite0_norm], thresholds=(steps,), preprocess=False,
                             progress=False, show_image=False)
+        _synchronize(spec["device"])
         wall = time.perf_counter() - start
         used = _usage_since(usage)
         # render_vis leaves a hook on every module; clear them so the next call starts like a fresh
@@ -371,6 +374,14 @@ def _lucent_get_model_layers():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_model_layers
+
+
+def _synchronize(device: str) -> None:
+    """Wait for the accelerator's queued work (wall times of a GPU run)."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
 
 
 WORKERS = {"ours": worker_ours, "floor": worker_floor, "lucent": worker_lucent}
@@ -427,11 +438,15 @@ def spawn(name: str, python: Path | str, spec: dict, workdir: Path, quiet_s: flo
     return report
 
 
-def setup_baseline(choice: str) -> tuple[str, Path | str, dict]:
-    """Run setup_lucent.sh (a check when the venv is ready); fall back to lucent_like if it fails."""
+def setup_baseline(choice: str, python: str | None = None) -> tuple[str, Path | str, dict]:
+    """Run setup_lucent.sh (a check when the venv is ready); fall back to lucent_like if it fails.
+    ``python``: an interpreter that already imports Lucent (no venv is built)."""
     info: dict = {"requested": choice}
     if choice == "lucent_like":
         return "lucent_like", sys.executable, info
+    if python is not None:
+        info["python"] = python
+        return "lucent", python, info
     start = time.perf_counter()
     proc = subprocess.run(["bash", str(HERE / "setup_lucent.sh")], capture_output=True, text=True)
     info["setup_s"] = round(time.perf_counter() - start, 1)
@@ -485,6 +500,9 @@ def main() -> None:
     parser.add_argument("--warmup-steps", type=int, default=8)
     parser.add_argument("--floor-calls", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]: where every method runs")
+    parser.add_argument("--lucent-python", default=None,
+                        help="an interpreter that imports Lucent 0.1.8 already (default: benchmarks/.venv-lucent)")
     parser.add_argument("--baseline", choices=["auto", "lucent", "lucent_like"], default="auto",
                         help="auto: real Lucent if benchmarks/setup_lucent.sh succeeds, else the re-implementation")
     parser.add_argument("--lucent-weights", choices=["trainable", "frozen"], default="trainable",
@@ -509,8 +527,9 @@ def main() -> None:
 
     channels = list(range(FIRST_CHANNEL, FIRST_CHANNEL + args.units))
     common = {"channels": channels, "steps": args.steps, "size": args.size, "threads": args.threads,
+              "device": args.device,
               "warmup_steps": args.warmup_steps}
-    baseline, baseline_python, setup_info = setup_baseline(args.baseline)
+    baseline, baseline_python, setup_info = setup_baseline(args.baseline, args.lucent_python)
     started = datetime.now(timezone.utc)
     with tempfile.TemporaryDirectory(prefix="ns-render-bench-") as tmp:
         workdir = Path(tmp)
@@ -535,7 +554,9 @@ def main() -> None:
         "wall_s": round((datetime.now(timezone.utc) - started).total_seconds(), 1),
         "neuronscope_source": _source_state(),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__},
+                    "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+                    "device": args.device,
+                    "gpu": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else None},
         "settings": {"model": MODEL, "layer": LAYER, "lucent_layer": lucent["lucent_layer"], "channels": channels,
                      "steps": args.steps, "size": args.size, "threads": args.threads, "quick": args.quick,
                      "warmup_steps": args.warmup_steps, "repeats": {"neuronscope": args.repeats, "lucent": args.lucent_repeats}},

@@ -70,7 +70,7 @@ def worker_lucent(spec: dict, workdir: Path) -> dict:
 
     import neuronscope as ns
 
-    wrapped = ns.load(MODEL)
+    wrapped = ns.load(MODEL, device=spec["device"])
     model = wrapped.module.requires_grad_(True)  # as a user's loaded model has them
     classes = [wrapped.class_index(name) for name in CLASSES]
 
@@ -89,6 +89,7 @@ def worker_lucent(spec: dict, workdir: Path) -> dict:
         images = render.render_vis(model, objective, param_f=lambda: param.image(size, batch=len(targets)),
                                    transforms=transform.standard_transforms + [lite0_norm], thresholds=thresholds,
                                    preprocess=False, progress=False, show_image=False)
+        synchronize(spec["device"])
         wall = time.perf_counter() - start
         for m in model.modules():  # render_vis leaves its hooks behind
             m._forward_hooks.clear()
@@ -105,7 +106,7 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
     import neuronscope as ns
     from neuronscope.featurevis.render import RenderConfig
 
-    model = ns.load(MODEL)
+    model = ns.load(MODEL, device=spec["device"])
     model.layers  # the one-time probe forward is not part of the measurement
     variant = dict(VARIANTS[spec["variant"]])
     budgets = variant.pop("budgets", None)
@@ -124,6 +125,7 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
             config = RenderConfig(steps=steps, seed=0, progress=False, snapshots=kept, **variant)
             start = time.perf_counter()
             result = ns.render_units(model, units, config)
+            synchronize(spec["device"])
             wall = time.perf_counter() - start
             stacks += [result.snapshots[k].numpy() for k in kept]
             runs.append({"steps": steps, "wall_s": round(wall, 2), "batch_size": result.manifest.get("batch_size")})
@@ -134,6 +136,14 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
 
 
 WORKERS = {"lucent": worker_lucent, "ours": worker_ours}
+
+
+def synchronize(device: str) -> None:
+    """Wait for the accelerator's queued work (wall times of a GPU run)."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
 
 
 # --------------------------------------------------------------------------- evaluation (parent)
@@ -173,6 +183,21 @@ def time_to_target(values: list[list[float]], checkpoints: list[int], scheduled:
     return times
 
 
+def settled(values: list[list[float]], checkpoints: list[int], fraction: float) -> list[int | None]:
+    """Per item, the first checkpoint from which its value stays at or above ``fraction`` of its
+    final value (None: a non-positive final value)."""
+    out = []
+    for i in range(len(values[0])):
+        final = values[-1][i]
+        if final <= 0:
+            out.append(None)
+            continue
+        below = [k for row, k in zip(values, checkpoints) if row[i] < fraction * final]
+        later = [k for k in checkpoints if not below or k > max(below)]
+        out.append(later[0] if later else checkpoints[-1])
+    return out
+
+
 def summarize(raw: dict, workdir: Path, threads: int) -> dict:
     import numpy as np
     import torch
@@ -209,6 +234,8 @@ def summarize(raw: dict, workdir: Path, threads: int) -> dict:
                              "robustness": robustness(model, group, stack[-1]),
                              "time_to_target_s": time_to_target(values, ours["checkpoints"], ours["scheduled"], target,
                                                                 per_step)}
+            if not ours["scheduled"]:  # what stopping each item once it has plateaued could save
+                entries[name]["steps_to_95pct_of_own_final"] = settled(values, ours["checkpoints"], 0.95)
         report[group] = {"units": units_of(group), "lucent_512": [round(v, 3) for v in best],
                          "target": f"{TARGET} x Lucent's value at 512 steps", **entries}
     report["ratios"] = ratios(report)
@@ -248,13 +275,32 @@ def spawn(name: str, python: Path | str, spec: dict, workdir: Path) -> dict:
     return report
 
 
+def gpu_name(device: str) -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else None
+
+
+def commit() -> str:
+    """The checked-out revision, with a + when the tree has changes."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "benchmarks"], capture_output=True, text=True,
+                           cwd=HERE).stdout.strip()
+    return head + ("+" if dirty else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]: where every method runs")
+    parser.add_argument("--lucent-python", default=str(LUCENT_PYTHON),
+                        help="an interpreter that imports Lucent 0.1.8 (default: benchmarks/.venv-lucent, built if missing)")
     parser.add_argument("--quick", action="store_true", help="16 steps: a smoke check")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="neuronscope variants to run")
     parser.add_argument("--out", default=str(HERE / "results" / "time_to_quality.json"))
     parser.add_argument("--keep", default=None, help="keep the workers' images and reports in this folder")
+    parser.add_argument("--from", dest="again", default=None, metavar="DIR",
+                        help="no runs: summarize again the images and reports kept in DIR by --keep")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -278,18 +324,24 @@ def main() -> None:
         raise SystemExit(f"unknown variants {unknown}: choose from {', '.join(VARIANTS)}")
     for name in set(VARIANTS) - set(chosen):
         del VARIANTS[name]
-    if not LUCENT_PYTHON.exists():
+    if args.lucent_python == str(LUCENT_PYTHON) and not LUCENT_PYTHON.exists():
         subprocess.run(["bash", str(HERE / "setup_lucent.sh")], check=True)
     steps = 16 if args.quick else 512
-    base = {"threads": args.threads, "steps": steps, "checkpoints": [k for k in CHECKPOINTS if k <= steps] or [steps]}
+    base = {"threads": args.threads, "device": args.device, "steps": steps, "checkpoints": [k for k in CHECKPOINTS if k <= steps] or [steps]}
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ttq-"))
     workdir.mkdir(parents=True, exist_ok=True)
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
     facts = machine()
-    raw = {"lucent": spawn("lucent", LUCENT_PYTHON, {**base, "worker": "lucent"}, workdir)}
-    for name in VARIANTS:
-        raw[f"ours_{name}"] = spawn(f"ours_{name}", sys.executable, {**base, "worker": "ours", "variant": name}, workdir)
+    if args.again:
+        workdir = Path(args.again)
+        raw = {path.stem: json.loads(path.read_text()) for path in workdir.glob("*.json")}
+    else:
+        raw = {"lucent": spawn("lucent", args.lucent_python, {**base, "worker": "lucent"}, workdir)}
+        for name in VARIANTS:
+            raw[f"ours_{name}"] = spawn(f"ours_{name}", sys.executable, {**base, "worker": "ours", "variant": name},
+                                        workdir)
     report = {"benchmark": "time_to_quality", "started_utc": started, **facts, "threads": args.threads,
+              "device": args.device, "gpu": gpu_name(args.device), "neuronscope_commit": commit(),
               "model": MODEL, "steps_lucent": steps, "variants": {k: {**v, "budgets": list(v.get("budgets", ()))}
                                                                   for k, v in VARIANTS.items()},
               "runs": raw, **summarize(raw, workdir, args.threads), "wall_s": round(time.perf_counter() - t0, 1)}

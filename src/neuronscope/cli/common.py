@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..dictionaries import Dictionary, with_features
 from ..errors import NeuronscopeError
-from ..featurevis.loop import OPTIMIZERS
+from ..featurevis.loop import OPTIMIZERS, SCHEDULES
 from ..featurevis.param import PARAMS
 from ..featurevis.render import RenderConfig
 from ..featurevis.transforms import PRESETS
@@ -87,6 +87,8 @@ def render_options(parser: argparse.ArgumentParser) -> None:
                         help=f"transform preset: {', '.join(PRESETS)} (default: zoom for classes, lucid for channels; "
                              "maco: random crops of a large image with noise, as MaCo's authors)")
     parser.add_argument("--optimizer", default=None, choices=sorted(OPTIMIZERS), help="default adam")
+    parser.add_argument("--schedule", default=defaults.schedule, choices=SCHEDULES,
+                        help=f"learning-rate schedule over the steps (default {defaults.schedule}; constant: Lucid's)")
     parser.add_argument("--views", type=int, default=1, metavar="N",
                         help="random views per step, gradients summed (default 1; MaCo's authors use 6)")
     parser.add_argument("--transparency", action="store_true",
@@ -97,7 +99,7 @@ def render_options(parser: argparse.ArgumentParser) -> None:
 def render_config(args: argparse.Namespace) -> RenderConfig:
     """The RenderConfig of ``render_options``."""
     return RenderConfig(steps=args.steps, size=args.size, param=args.param, lr=args.lr, seed=args.seed,
-                        transforms=args.transforms, optimizer=args.optimizer, views=args.views,
+                        transforms=args.transforms, optimizer=args.optimizer, views=args.views, schedule=args.schedule,
                         transparency=args.transparency, progress=not args.no_progress)
 
 

@@ -16,12 +16,14 @@ if TYPE_CHECKING:
 DEFAULT_UNITS = 6
 """Units per layer in a default build: the first channels of each layer (``--all`` for every one)."""
 
-DEFAULT_STEPS = 128
-"""Steps per feature visualization in a gallery. Measured on Lite0's 6 default layers x 6 units x
-3 samples against 192 steps (the default before): the unit's activation reaches 0.91-0.95 of
-192 steps' (median per layer), the pictures are the same patterns from the same seeds with a
-little less contrast (docs/gallery.md shows both), and the build takes a third less time.
-``--steps`` sets more."""
+DEFAULT_STEPS = 96
+"""Steps per feature visualization in a gallery (also the photo pages' dictionary icons and
+neuron-group pictures). Measured on Lite0's 6 default layers x 6 units x 3 samples against 128
+steps (the default before; ``benchmarks/gallery_steps.py``): the unit's activation reaches
+0.93-0.96 of 128 steps' (median per layer), crop/rescale robustness 0.787 vs 0.779 (median), the
+visualization-based interpretability score 0.721 vs 0.724 (mean); the same patterns from the same
+seeds; rendering takes a fifth less time. 64 steps: activation 0.83-0.89, score 0.715. A cosine
+learning-rate schedule did worse at equal steps. ``--steps`` sets more."""
 
 DEFAULT_PHOTOS = ("chelsea", "coffee", "rocket")
 """Photos that get a page of their own when the image source is the bundled set."""
@@ -77,10 +79,12 @@ class GalleryConfig:
     visualizations too. Unit pages show the verdict, layer pages sort by it, the model page lists
     the means per layer. Not pinned: a later build without it keeps the scores, one with it
     scores again only what changed (other settings, more rendered units)."""
-    caricature_steps: int = 64
-    """Steps of the photo pages' caricatures. Measured on chelsea through the 6 default layers: the
-    cosine to the photo's activations is within 0.02 of 128 steps' at every layer (mean 0.836 vs
-    0.850) and the pictures look the same; 128 steps take twice as long."""
+    caricature_steps: int = 48
+    """Steps of the photo pages' caricatures. Measured on chelsea, coffee and rocket through the 6
+    default layers (``benchmarks/gallery_steps.py --part caricatures``): the cosine to the photo's
+    activations is within 0.017 of 64 steps' at every layer (mean per layer; 64 steps were within
+    0.02 of 128 steps' before) and the pictures look the same; 32 steps lose up to 0.05, and a
+    cosine learning-rate schedule washes them out."""
     progress: bool = True
 
     def __post_init__(self) -> None:
