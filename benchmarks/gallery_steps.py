@@ -19,6 +19,10 @@ records per variant:
 ``CARICATURE_STEPS``, the seconds of the caricatures of 3 photos through the 6 gallery layers (as
 the photo page makes them) and each layer's cosine between the caricature's and the photo's
 activations (the caricature objective's own measure; 1 = the layer sees the same).
+``--part photo_pictures``: the photo pages' other renders, the semantic dictionary's channel icons
+(64 px; all 3 photos' channels in one batch) and the neuron groups' pictures (96 px; 4 groups at
+each of the two deepest layers per photo), at each of ``PICTURE_STEPS``: seconds and each
+picture's objective as a fraction of the most steps'.
 
 A measurement, never a test. Run it on an idle machine: the times are wall clock.
 """
@@ -59,6 +63,49 @@ VARIANTS = {
 REFERENCE = "constant_128"
 CARICATURE_STEPS = (64, 48, 32)
 PHOTOS = ("chelsea", "coffee", "rocket")
+PICTURE_STEPS = (96, 64, 48)
+
+
+def photo_pictures(model: ns.Model, layers: list[str]) -> dict:
+    """Seconds and objective values of the dictionary icons and group pictures at each step count."""
+    from neuronscope.attribution.dictionary import dictionary_channels
+    from neuronscope.attribution.groups import neuron_groups
+    from neuronscope.data.photos import load_image
+    from neuronscope.featurevis import objectives
+    from neuronscope.featurevis.render import render
+    from neuronscope.gallery.photo_interface import GROUP_PICTURE, GROUPS, hover_layers
+    from neuronscope.gallery.photo_views import ICON_SIZE, dictionary_layer, read_photo
+
+    deepest = dictionary_layer(model, layers)
+    images = {photo: load_image(photo) for photo in PHOTOS}
+    icons = sorted({c for image in images.values() for c in dictionary_channels(model, image, deepest, top=1)})
+    grouped = [layer for layer in hover_layers(model, layers) if layer not in model.derived][-2:]
+    sets = []
+    for image in images.values():
+        reading = read_photo(model, image, grouped)
+        sets += [neuron_groups(model, reading, layer, k=GROUPS) for layer in grouped]
+    directions = [(groups.layer, torch.from_numpy(d).float()) for groups in sets for d in groups.directions]
+    objective = sum(objectives.direction(layer, d, batch=i) for i, (layer, d) in enumerate(directions))
+    rows, first = {}, {}
+    for steps in PICTURE_STEPS:
+        row = {}
+        start = time.perf_counter()
+        values = ns.render_units(model, [f"{deepest}:{c}" for c in icons],
+                                 RenderConfig(steps=steps, size=ICON_SIZE, progress=False)).values
+        row["icons_s"] = round(time.perf_counter() - start, 1)
+        start = time.perf_counter()
+        group_values = render(model, objective, RenderConfig(steps=steps, size=GROUP_PICTURE, progress=False),
+                              batch=len(directions)).values
+        row["groups_s"] = round(time.perf_counter() - start, 1)
+        first = first or {"icons": values, "groups": group_values}
+        for name, found in (("icons", values), ("groups", group_values)):
+            ratio = (found / first[name]).tolist()
+            row[f"{name}_over_{PICTURE_STEPS[0]}_steps"] = {"median": round(statistics.median(ratio), 3),
+                                                            "min": round(min(ratio), 3)}
+        rows[str(steps)] = row
+        print(f"photo pictures at {steps} steps: {row}", flush=True)
+    return {"icons": {"layer": deepest, "channels": icons}, "groups": {"layers": grouped, "pictures": len(directions)},
+            "steps": rows}
 
 
 def caricature_steps(model: ns.Model, layers: list[str]) -> dict:
@@ -93,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--part", choices=["units", "caricatures"], default="units")
+    parser.add_argument("--part", choices=["units", "caricatures", "photo_pictures"], default="units")
     parser.add_argument("--sheets", default=None, help="write a contact sheet per variant into this folder")
     parser.add_argument("--out", default=str(HERE / "results" / "gallery_steps.json"))
     args = parser.parse_args()
@@ -105,9 +152,9 @@ def main() -> None:
               **machine(), "threads": args.threads, "torch": torch.__version__}
     model = ns.load("efficientnet_lite0")
     layers = representative_layers(model)
-    if args.part == "caricatures":
-        report.update({"model": model.name, "layers": layers, "photos": list(PHOTOS),
-                       "caricatures": caricature_steps(model, layers)})
+    if args.part != "units":
+        measure = caricature_steps if args.part == "caricatures" else photo_pictures
+        report.update({"model": model.name, "layers": layers, "photos": list(PHOTOS), args.part: measure(model, layers)})
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=1))
         return

@@ -1,4 +1,6 @@
 """The one loop's extension points: callbacks, a stop criterion, the optimizer, a start image, Ctrl-C."""
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -79,6 +81,31 @@ def test_an_unset_learning_rate_is_the_parameterizations_own(tiny):
     for kind in ("pixel", "maco"):
         optimize(tiny, obj.channel("2", 1), make_param(kind, (32, 32), [0]), quiet(steps=1, optimizer=sgd))
     assert made == [0.05, 1.0]
+
+
+def test_a_cosine_schedule_sets_the_optimizer_rate_every_step_and_changes_the_fingerprint(tiny):
+    rates = []
+
+    def sgd(parameters, lr):
+        optimizer = torch.optim.SGD(parameters, lr=lr)
+        step = optimizer.step
+
+        def recorded(*args, **kwargs):
+            rates.append(optimizer.param_groups[0]["lr"])
+            return step(*args, **kwargs)
+
+        optimizer.step = recorded
+        return optimizer
+
+    optimize(tiny, obj.channel("2", 1), make_param("pixel", (32, 32), [0]), quiet(steps=5, lr=0.2, optimizer=sgd,
+                                                                                 schedule="cosine"))
+    assert rates == pytest.approx([0.2 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * k / 4))) for k in range(5)])
+    assert rates[0] == pytest.approx(0.2) and rates[-1] == pytest.approx(0.01)
+    constant, cosine = RenderConfig(), RenderConfig(schedule="cosine")
+    assert "schedule" not in constant.pixel_settings()  # pictures made before the option keep their fingerprint
+    assert constant.fingerprint(tiny) != cosine.fingerprint(tiny)
+    with pytest.raises(ns.NeuronscopeError, match="unknown schedule 'linear': choose one of constant, cosine"):
+        LoopConfig(schedule="linear")
 
 
 def test_render_and_caricature_configs_are_loop_configs_checked_in_one_place():

@@ -30,7 +30,7 @@ from ..models.model import Model
 from ..names import LOGITS
 from ..readout import ImageReading
 from ..units import Unit
-from .config import GalleryConfig
+from .config import THUMBNAIL_STEPS, GalleryConfig
 
 HOVER_GRID = 28
 """Layers whose grid is at most this many positions a side can be explored position by position
@@ -130,7 +130,7 @@ def _draw_groups(model: Model, sets: list[NeuronGroups], config: GalleryConfig) 
     directions = [torch.from_numpy(d).float() for groups in sets for d in groups.directions]
     layers = [groups.layer for groups in sets for _ in range(groups.k)]
     objective = sum(objectives.direction(layer, d, batch=i) for i, (layer, d) in enumerate(zip(layers, directions)))
-    settings = replace(config.render, size=GROUP_PICTURE, steps=min(128, config.render.steps), progress=False)
+    settings = replace(config.render, size=GROUP_PICTURE, steps=min(THUMBNAIL_STEPS, config.render.steps), progress=False)
     return render(model, objective, settings, batch=len(directions)).images.detach().cpu()
 
 

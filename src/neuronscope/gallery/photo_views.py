@@ -24,7 +24,7 @@ from ..models.model import Model
 from ..names import LOGITS
 from ..predict import top_classes
 from ..readout import ImageReading, read_image
-from .config import GalleryConfig
+from .config import THUMBNAIL_STEPS, GalleryConfig
 from .photo_interface import interface_data
 
 GROUPS = 4
@@ -41,7 +41,7 @@ lynx"), and the page shows the top classes' own maps instead."""
 CLASS_MAPS = 3
 """Classes whose attribution map replaces such a factorization."""
 ICON_SIZE = 64
-"""Side of the semantic dictionary's channel icons (rendered like the units, at most 128 steps,
+"""Side of the semantic dictionary's channel icons (rendered like the units, at most ``THUMBNAIL_STEPS``,
 cached across photos)."""
 
 
@@ -111,7 +111,7 @@ def prefetch_icons(model: Model, readings: list[ImageReading], layers: list[str]
 
 
 def _icon_config(config: GalleryConfig):
-    return replace(config.render, size=ICON_SIZE, steps=min(128, config.render.steps), progress=False)
+    return replace(config.render, size=ICON_SIZE, steps=min(THUMBNAIL_STEPS, config.render.steps), progress=False)
 
 
 def _caricatures(model: Model, image: np.ndarray, layers: list[str], steps: int) -> Caricatures:
