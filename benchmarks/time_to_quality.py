@@ -52,8 +52,10 @@ VARIANTS = {
     "cosine_lr0.05": {"schedule": "cosine", "budgets": (32, 64, 128, 256)},
     "cosine_lr0.1": {"schedule": "cosine", "lr": 0.1, "budgets": (32, 64, 128, 256)},
     "cosine_lr0.2": {"schedule": "cosine", "lr": 0.2, "budgets": (32, 64, 128, 256)},
+    "views2": {"views": 2, "max_steps": 256},
 }
-"""neuronscope variants: RenderConfig settings, and the step budgets of a scheduled one."""
+"""neuronscope variants: RenderConfig settings, the step budgets of a scheduled one, and
+``max_steps`` where a constant-rate curve stops before 512."""
 
 
 def units_of(group: str) -> list[str]:
@@ -110,14 +112,15 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
     model.layers  # the one-time probe forward is not part of the measurement
     variant = dict(VARIANTS[spec["variant"]])
     budgets = variant.pop("budgets", None)
+    steps_cap = min(spec["steps"], variant.pop("max_steps", spec["steps"]))
     report = {}
     for group in GROUPS:
         units = units_of(group)
         ns.render_units(model, units, RenderConfig(steps=2, seed=0, progress=False, **variant))  # warm-up
         runs = []
         if budgets is None:
-            kept = tuple(k for k in spec["checkpoints"] if k <= spec["steps"])
-            plan = [(spec["steps"], kept)]
+            kept = tuple(k for k in spec["checkpoints"] if k <= steps_cap)
+            plan = [(steps_cap, kept)]
         else:
             plan = [(b, (b,)) for b in budgets if b <= spec["steps"]] or [(spec["steps"], (spec["steps"],))]
         stacks = []
@@ -263,6 +266,10 @@ def ratios(report: dict) -> dict:
 # --------------------------------------------------------------------------- parent
 
 def spawn(name: str, python: Path | str, spec: dict, workdir: Path) -> dict:
+    done = workdir / f"{name}.json"
+    if done.exists():  # a --keep folder of an interrupted or earlier run: what is there is reused
+        print(f"time_to_quality: {name} reused from {workdir}", file=sys.stderr, flush=True)
+        return json.loads(done.read_text())
     print(f"time_to_quality: {name} ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -298,7 +305,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="16 steps: a smoke check")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="neuronscope variants to run")
     parser.add_argument("--out", default=str(HERE / "results" / "time_to_quality.json"))
-    parser.add_argument("--keep", default=None, help="keep the workers' images and reports in this folder")
+    parser.add_argument("--keep", default=None, help="keep the workers' images and reports in this folder; "
+                        "methods already there are reused (a killed run resumes; a new variant runs alone)")
     parser.add_argument("--from", dest="again", default=None, metavar="DIR",
                         help="no runs: summarize again the images and reports kept in DIR by --keep")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
