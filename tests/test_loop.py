@@ -1,4 +1,5 @@
 """The one loop's extension points: callbacks, a stop criterion, the optimizer, a start image, Ctrl-C."""
+import functools
 import math
 
 import pytest
@@ -86,8 +87,8 @@ def test_an_unset_learning_rate_is_the_parameterizations_own(tiny):
 def test_a_cosine_schedule_sets_the_optimizer_rate_every_step_and_changes_the_fingerprint(tiny):
     rates = []
 
-    def sgd(parameters, lr):
-        optimizer = torch.optim.SGD(parameters, lr=lr)
+    def sgd(parameters, lr, own=None):  # own: a factory that sets its own rate
+        optimizer = torch.optim.SGD(parameters, lr=own or lr)
         step = optimizer.step
 
         def recorded(*args, **kwargs):
@@ -101,6 +102,11 @@ def test_a_cosine_schedule_sets_the_optimizer_rate_every_step_and_changes_the_fi
                                                                                  schedule="cosine"))
     assert rates == pytest.approx([0.2 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * k / 4))) for k in range(5)])
     assert rates[0] == pytest.approx(0.2) and rates[-1] == pytest.approx(0.01)
+    for schedule, last in (("constant", 0.3), ("cosine", 0.015)):  # the schedule scales the factory's own rate
+        rates.clear()
+        optimize(tiny, obj.channel("2", 1), make_param("pixel", (32, 32), [0]),
+                 quiet(steps=5, lr=0.2, optimizer=functools.partial(sgd, own=0.3), schedule=schedule))
+        assert rates[0] == pytest.approx(0.3) and rates[-1] == pytest.approx(last)
     constant, cosine = RenderConfig(), RenderConfig(schedule="cosine")
     assert "schedule" not in constant.pixel_settings()  # pictures made before the option keep their fingerprint
     assert constant.fingerprint(tiny) != cosine.fingerprint(tiny)

@@ -69,17 +69,17 @@ OPTIMIZERS: dict[str, OptimizerFactory] = {"adam": adam, "nadam": nadam}
 """The optimizers a config can name."""
 
 SCHEDULES = ("constant", "cosine")
-"""Learning-rate schedules: ``constant`` (Lucid's), ``cosine`` (from ``lr`` down to
+"""Learning-rate schedules: ``constant`` (Lucid's), ``cosine`` (from the optimizer's rate down to
 ``FINAL_LR_FRACTION`` of it at the last step, half a cosine)."""
 FINAL_LR_FRACTION = 0.05
 
 
-def scheduled_lr(schedule: str, lr: float, step: int, steps: int) -> float:
-    """The learning rate of 0-based ``step`` of ``steps`` under ``schedule``."""
+def lr_factor(schedule: str, step: int, steps: int) -> float:
+    """The factor on the optimizer's starting rate at 0-based ``step`` of ``steps`` under ``schedule``."""
     if schedule == "constant" or steps <= 1:
-        return lr
+        return 1.0
     progress = step / (steps - 1)
-    return lr * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 @dataclass(frozen=True)
@@ -222,8 +222,8 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
                              else (model, torch.contiguous_format))
     transform = RandomAffine(config.transform_config, seeds[:1] * (count + offset) if config.shared_transforms else
                              [*([seeds[0]] * offset), *seeds], shared=config.shared_transforms)
-    lr = config.lr if config.lr is not None else param.default_lr
-    opt = config.optimizer_factory(param.parameters(), lr)
+    opt = config.optimizer_factory(param.parameters(), config.lr if config.lr is not None else param.default_lr)
+    starting_rates = [group["lr"] for group in opt.param_groups]  # a factory may set its own
     history, snapshots, notes = [], {}, {}
     step_box = [0]
     model_seconds, start = 0.0, time.perf_counter()
@@ -236,8 +236,9 @@ def optimize(model, objective, param: ImageParam, config: LoopConfig | None = No
         try:
             for step in range(config.steps):
                 step_box[0] = step
-                for group in opt.param_groups:
-                    group["lr"] = scheduled_lr(config.schedule, lr, step, config.steps)
+                if config.schedule != "constant":
+                    for group, rate in zip(opt.param_groups, starting_rates):
+                        group["lr"] = rate * lr_factor(config.schedule, step, config.steps)
                 opt.zero_grad(set_to_none=True)
                 images = param()
                 # the views and penalties read a leaf copy: their gradients add up there, and go

@@ -17,8 +17,8 @@ DEFAULT_UNITS = 6
 """Units per layer in a default build: the first channels of each layer (``--all`` for every one)."""
 
 DEFAULT_STEPS = 96
-"""Steps per feature visualization in a gallery (also the photo pages' dictionary icons and
-neuron-group pictures). Measured on Lite0's 6 default layers x 6 units x 3 samples against 128
+"""Steps per feature visualization in a gallery (the photo pages' thumbnails take at most
+``THUMBNAIL_STEPS``). Measured on Lite0's 6 default layers x 6 units x 3 samples against 128
 steps (the default before; ``benchmarks/gallery_steps.py``): the unit's activation reaches
 0.93-0.96 of 128 steps' (median per layer), crop/rescale robustness 0.787 vs 0.779 (median), the
 visualization-based interpretability score 0.721 vs 0.724 (mean); the same patterns from the same
