@@ -1,4 +1,5 @@
-"""What several benchmarks share: the machine they ran on, and the code of another revision."""
+"""What several benchmarks share: the machine they ran on, the code they measured (and that of
+another revision), and waiting for an accelerator."""
 from __future__ import annotations
 
 import os
@@ -24,6 +25,28 @@ def cpu_model() -> str:
 def machine() -> dict:
     """The facts a benchmark's JSON records about the machine."""
     return {"cpu": cpu_model(), "cpus": os.cpu_count(), "load_1min_before": round(os.getloadavg()[0], 2)}
+
+
+def source_state() -> dict:
+    """The commit and the uncommitted files of the package the numbers belong to (read-only git)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": git("rev-parse", "HEAD") or None,
+            "uncommitted": git("status", "--porcelain", "--", "src/neuronscope").splitlines()}
+
+
+def synchronize(device: str) -> None:
+    """Wait for the accelerator's queued work (wall times of a GPU run); nothing on a CPU."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device)
 
 
 @contextmanager

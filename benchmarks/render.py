@@ -46,6 +46,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from common import source_state, synchronize
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LUCENT_VENV = HERE / ".venv-lucent"
@@ -147,7 +149,7 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
         _seed(0)
         usage, start = _usage(), time.perf_counter()
         result = ns.render_units(model, units, config(spec["steps"]))
-        _synchronize(spec["device"])
+        synchronize(spec["device"])
         wall = time.perf_counter() - start
         runs.append({"wall_s": wall, "timing": {k: float(v) for k, v in result.timing.items()}, **_usage_since(usage)})
     wall_all = time.perf_counter() - t_all
@@ -264,7 +266,7 @@ def _floor_times(module, memory_format, spec: dict) -> dict:
         for _ in range(spec["calls"]):
             start = time.perf_counter()
             step(x, chans)
-            _synchronize(spec["device"])
+            synchronize(spec["device"])
             times.append(time.perf_counter() - start)
         per_shape.append({"shape": shape, "ms_per_call": _summary([t * 1000 for t in times], 2)})
     per_step_median = sum(p["ms_per_call"]["median"] for p in per_shape) / 1000
@@ -321,7 +323,7 @@ def worker_lucent(spec: dict, workdir: Path) -> dict:
         images = render_vis(model, objective, param_f=lambda: image(spec["size"], batch=len(chans)),
                             transforms=standard + [lite0_norm], thresholds=(steps,), preprocess=False,
                             progress=False, show_image=False)
-        _synchronize(spec["device"])
+        synchronize(spec["device"])
         wall = time.perf_counter() - start
         used = _usage_since(usage)
         # render_vis leaves a hook on every module; clear them so the next call starts like a fresh
@@ -374,14 +376,6 @@ def _lucent_get_model_layers():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_model_layers
-
-
-def _synchronize(device: str) -> None:
-    """Wait for the accelerator's queued work (wall times of a GPU run)."""
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
 
 
 WORKERS = {"ours": worker_ours, "floor": worker_floor, "lucent": worker_lucent}
@@ -458,18 +452,6 @@ def setup_baseline(choice: str, python: str | None = None) -> tuple[str, Path | 
     info["fallback_reason"] = "setup_lucent.sh failed; ran benchmarks/lucent_like.py (a re-implementation) instead"
     print(f"render bench: {info['fallback_reason']}", file=sys.stderr)
     return "lucent_like", sys.executable, info
-
-
-def _source_state() -> dict:
-    """The commit and the uncommitted files of the package the numbers belong to (read-only git)."""
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    return {"commit": git("rev-parse", "HEAD") or None,
-            "uncommitted": git("status", "--porcelain", "--", "src/neuronscope").splitlines()}
 
 
 def evaluate(images, channels: list[int]) -> list[float]:
@@ -552,7 +534,7 @@ def main() -> None:
                  f"{MODEL}, {args.steps} Adam steps, {args.size} px images, torch.set_num_threads({args.threads})"),
         "started_utc": started.isoformat(timespec="seconds"),
         "wall_s": round((datetime.now(timezone.utc) - started).total_seconds(), 1),
-        "neuronscope_source": _source_state(),
+        "neuronscope_source": source_state(),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                     "device": args.device,

@@ -38,6 +38,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from common import machine, source_state, synchronize
+
 HERE = Path(__file__).resolve().parent
 LUCENT_PYTHON = HERE / ".venv-lucent" / "bin" / "python"
 MODEL = "efficientnet_lite0"
@@ -141,14 +143,6 @@ def worker_ours(spec: dict, workdir: Path) -> dict:
 WORKERS = {"lucent": worker_lucent, "ours": worker_ours}
 
 
-def synchronize(device: str) -> None:
-    """Wait for the accelerator's queued work (wall times of a GPU run)."""
-    import torch
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-
-
 # --------------------------------------------------------------------------- evaluation (parent)
 
 def evaluate(model, group: str, stack) -> list[list[float]]:
@@ -176,7 +170,7 @@ def robustness(model, group: str, images) -> list[float]:
     return [round(r, 3) for r in crop_robustness(model, torch.from_numpy(images.astype("float32")), units_of(group))]
 
 
-def time_to_target(values: list[list[float]], checkpoints: list[int], scheduled: bool, target: list[float],
+def time_to_target(values: list[list[float]], checkpoints: list[int], target: list[float],
                    s_per_image_step: dict[int, float]) -> list[float | None]:
     """Per item, seconds to its target: the first checkpoint (or budget) reaching it."""
     times = []
@@ -221,7 +215,7 @@ def summarize(raw: dict, workdir: Path, threads: int) -> dict:
                               "values": [[round(v, 3) for v in row] for row in lucent_values],
                               "robustness": robustness(model, group, stack[-1])}}
         entries["lucent"]["time_to_target_s"] = time_to_target(
-            lucent_values, lucent["checkpoints"], False, target, {k: lucent_step for k in lucent["checkpoints"]})
+            lucent_values, lucent["checkpoints"], target, {k: lucent_step for k in lucent["checkpoints"]})
         for name in VARIANTS:
             ours = raw[f"ours_{name}"][group]
             stack = np.load(workdir / f"ours_{name}_{group}.npy")
@@ -235,7 +229,7 @@ def summarize(raw: dict, workdir: Path, threads: int) -> dict:
                              "values": [[round(v, 3) for v in row] for row in values],
                              "final_over_lucent_512": [round(v / b, 3) if b > 0 else None for v, b in zip(values[-1], best)],
                              "robustness": robustness(model, group, stack[-1]),
-                             "time_to_target_s": time_to_target(values, ours["checkpoints"], ours["scheduled"], target,
+                             "time_to_target_s": time_to_target(values, ours["checkpoints"], target,
                                                                 per_step)}
             if not ours["scheduled"]:  # what stopping each item once it has plateaued could save
                 entries[name]["steps_to_95pct_of_own_final"] = settled(values, ours["checkpoints"], 0.95)
@@ -288,14 +282,6 @@ def gpu_name(device: str) -> str | None:
     return torch.cuda.get_device_name(device) if device.startswith("cuda") else None
 
 
-def commit() -> str:
-    """The checked-out revision, with a + when the tree has changes."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "benchmarks"], capture_output=True, text=True,
-                           cwd=HERE).stdout.strip()
-    return head + ("+" if dirty else "")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -323,9 +309,6 @@ def main() -> None:
         (Path(args.workdir) / f"{name}.json").write_text(json.dumps(report))
         return
 
-    sys.path.insert(0, str(HERE))
-    from common import machine
-
     chosen = args.variants.split(",")
     unknown = sorted(set(chosen) - set(VARIANTS))
     if unknown:
@@ -349,7 +332,7 @@ def main() -> None:
             raw[f"ours_{name}"] = spawn(f"ours_{name}", sys.executable, {**base, "worker": "ours", "variant": name},
                                         workdir)
     report = {"benchmark": "time_to_quality", "started_utc": started, **facts, "threads": args.threads,
-              "device": args.device, "gpu": gpu_name(args.device), "neuronscope_commit": commit(),
+              "device": args.device, "gpu": gpu_name(args.device), "neuronscope_source": source_state(),
               "model": MODEL, "steps_lucent": steps, "variants": {k: {**v, "budgets": list(v.get("budgets", ()))}
                                                                   for k, v in VARIANTS.items()},
               "runs": raw, **summarize(raw, workdir, args.threads), "wall_s": round(time.perf_counter() - t0, 1)}
