@@ -71,9 +71,8 @@ def photo_pictures(model: ns.Model, layers: list[str]) -> dict:
     from neuronscope.attribution.dictionary import dictionary_channels
     from neuronscope.attribution.groups import neuron_groups
     from neuronscope.data.photos import load_image
-    from neuronscope.featurevis import objectives
     from neuronscope.featurevis.render import render
-    from neuronscope.gallery.photo_interface import GROUP_PICTURE, GROUPS, hover_layers
+    from neuronscope.gallery.photo_interface import GROUP_PICTURE, GROUPS, groups_objective, hover_layers
     from neuronscope.gallery.photo_views import ICON_SIZE, dictionary_layer, read_photo
 
     deepest = dictionary_layer(model, layers)
@@ -84,8 +83,7 @@ def photo_pictures(model: ns.Model, layers: list[str]) -> dict:
     for image in images.values():
         reading = read_photo(model, image, grouped)
         sets += [neuron_groups(model, reading, layer, k=GROUPS) for layer in grouped]
-    directions = [(groups.layer, torch.from_numpy(d).float()) for groups in sets for d in groups.directions]
-    objective = sum(objectives.direction(layer, d, batch=i) for i, (layer, d) in enumerate(directions))
+    objective, count = groups_objective(sets)
     rows, first = {}, {}
     for steps in PICTURE_STEPS:
         row = {}
@@ -95,7 +93,7 @@ def photo_pictures(model: ns.Model, layers: list[str]) -> dict:
         row["icons_s"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
         group_values = render(model, objective, RenderConfig(steps=steps, size=GROUP_PICTURE, progress=False),
-                              batch=len(directions)).values
+                              batch=count).values
         row["groups_s"] = round(time.perf_counter() - start, 1)
         first = first or {"icons": values, "groups": group_values}
         for name, found in (("icons", values), ("groups", group_values)):
@@ -104,7 +102,7 @@ def photo_pictures(model: ns.Model, layers: list[str]) -> dict:
                                                             "min": round(min(ratio), 3)}
         rows[str(steps)] = row
         print(f"photo pictures at {steps} steps: {row}", flush=True)
-    return {"icons": {"layer": deepest, "channels": icons}, "groups": {"layers": grouped, "pictures": len(directions)},
+    return {"icons": {"layer": deepest, "channels": icons}, "groups": {"layers": grouped, "pictures": count},
             "steps": rows}
 
 

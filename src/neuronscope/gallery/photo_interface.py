@@ -127,11 +127,16 @@ def _groups_data(model: Model, seen: ImageReading, shown: list[str], gradients: 
 
 def _draw_groups(model: Model, sets: list[NeuronGroups], config: GalleryConfig) -> torch.Tensor:
     """Every group's direction feature-visualized, all sets in one batch."""
-    directions = [torch.from_numpy(d).float() for groups in sets for d in groups.directions]
-    layers = [groups.layer for groups in sets for _ in range(groups.k)]
-    objective = sum(objectives.direction(layer, d, batch=i) for i, (layer, d) in enumerate(zip(layers, directions)))
+    objective, count = groups_objective(sets)
     settings = replace(config.render, size=GROUP_PICTURE, steps=min(THUMBNAIL_STEPS, config.render.steps), progress=False)
-    return render(model, objective, settings, batch=len(directions)).images.detach().cpu()
+    return render(model, objective, settings, batch=count).images.detach().cpu()
+
+
+def groups_objective(sets: list[NeuronGroups]) -> tuple[objectives.Objective, int]:
+    """The objective of the group pictures: item i of the batch follows the i-th group's direction
+    (sets one after another); with the number of items."""
+    directions = [(groups.layer, torch.from_numpy(d).float()) for groups in sets for d in groups.directions]
+    return sum(objectives.direction(layer, d, batch=i) for i, (layer, d) in enumerate(directions)), len(directions)
 
 
 def _effects(model: Model, x: torch.Tensor, edits: list[list[LayerEdit]], classes: list[int]) -> list[list[float]]:
