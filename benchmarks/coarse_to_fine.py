@@ -61,6 +61,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from time_to_quality import CLASSES, MODEL, TARGET
+
     import neuronscope as ns
     from neuronscope.featurevis.loop import LoopConfig, optimize
     from neuronscope.featurevis.objectives.units import units_objective
@@ -68,7 +70,6 @@ def main() -> None:
     from neuronscope.featurevis.render import RenderConfig
     from neuronscope.featurevis.transforms import ZOOM
     from neuronscope.units import parse_unit, unit_score
-    from time_to_quality import CLASSES, MODEL, TARGET
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     facts = machine()
