@@ -53,7 +53,8 @@ def kinds_of(model, scores, layer: str) -> dict[str, dict]:
             continue
         scored = [u for u in units if u.score is not None]
         visual = [u for u in scored if u.visual_score is not None]
-        out[kind] = {"units": len(units), "constant": len(units) - len(scored),
+        out[kind] = {"units": len(units), "constant": sum(u.constant for u in units),
+                     "one_photo": sum(u.one_group for u in units),
                      "mean_score": float(np.mean([u.score for u in scored])),
                      "mean_right": float(np.mean([u.right for u in scored])),
                      "mean_margin": float(np.mean([u.margin for u in scored])),
@@ -104,19 +105,23 @@ def main() -> None:
         tick = time.perf_counter()
         scores = interpretability(studied, source, units + features, config, visualizations=visualizations, judge=judge)
         scoring_s = time.perf_counter() - tick
+        apart = interpretability(studied, source, units + features, replace(config, other_groups=True), judge=judge)
         rho = {}
         neurons = [u for u in units if not u.startswith(f"{layer}.random")]
         for tasks in (20, 40):  # seed agreement at the paper's 20 tasks and at 40 (free: the pools are embedded once)
             pair = [interpretability(studied, source, neurons, replace(config, tasks=tasks, seed=seed), judge=judge)
                     for seed in (0, 1)]
+            both = [(a, b) for a, b in zip(*(p.units for p in pair)) if a.score is not None and b.score is not None]
             for field in ("score", "right", "margin"):
-                rho[f"{field}@{tasks}"] = float(spearmanr([getattr(u, field) for u in pair[0].units],
-                                                          [getattr(u, field) for u in pair[1].units])[0])
-        rows[layer] = {"channels": channels, "tasks": config.tasks, "kinds": kinds_of(studied, scores, layer), "seed_spearman": rho,
+                rho[f"{field}@{tasks}"] = float(spearmanr([getattr(a, field) for a, _ in both],
+                                                          [getattr(b, field) for _, b in both])[0])
+        rows[layer] = {"channels": channels, "tasks": config.tasks, "kinds": kinds_of(studied, scores, layer),
+                       "kinds_other_photos": kinds_of(studied, apart, layer), "seed_spearman": rho,
                        "examples_pass_s": examples_s, "scoring_s": scoring_s, "scoring_timing": scores.timing,
                        "cost_vs_examples_pass": scoring_s / examples_s, "render_s": render_s,
                        "units_scored": len(scores.units)}
-        print(layer, {k: round(v["mean_score"], 3) for k, v in rows[layer]["kinds"].items()}, rho,
+        print(layer, {k: round(v["mean_score"], 3) for k, v in rows[layer]["kinds"].items()},
+              {k: round(v["mean_score"], 3) for k, v in rows[layer]["kinds_other_photos"].items()}, rho,
               f"cost {scoring_s / examples_s:.1f}x", flush=True)
         write_json(Path(args.out), {"benchmark": "interpretability", "command": " ".join(sys.argv[1:]), "machine": machine(), "config": config,
                                     "model": model.name, "similarity": scores.similarity, "source": source.name,

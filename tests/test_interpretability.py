@@ -41,6 +41,22 @@ def test_the_task_is_answered_right_when_strong_and_weak_images_differ_and_at_ch
     assert 0.4 < np.mean(alike) < 0.6
 
 
+def test_a_query_is_never_compared_with_references_of_its_own_photo():
+    rng = np.random.default_rng(1)
+    # strong images of photo "a" are all near one point: only a shared photo tells them apart
+    photo_a, elsewhere = _unit_rows(rng.normal(0, 1, (1, 256))), _unit_rows(rng.normal(0, 1, (40, 256)))
+    strong = np.concatenate([_unit_rows(photo_a + rng.normal(0, 0.005, (20, 256))), elsewhere[:20]])
+    order = np.r_[0:10, 20:30, 10:20, 30:40]  # ranks 0-19: ten of photo a, ten others; same for ranks 20-39
+    strong, strong_groups = strong[order], [("a" if i < 20 else f"o{i}") for i in order]
+    weak = _unit_rows(rng.normal(0, 1, (40, 256)))
+    weak_groups = [f"w{i}" for i in range(40)]
+    same_photo = two_choice(strong, weak, 200, 9, 20, task_rng(0, "u"), 10.0)
+    apart = two_choice(strong, weak, 200, 9, 20, task_rng(0, "u"), 10.0, groups=(strong_groups, weak_groups))
+    assert same_photo.margin > 0.1 and abs(apart.margin) < 0.05  # the photo's look no longer answers the task
+    one_photo = two_choice(strong, weak, 20, 9, 20, task_rng(0, "u"), 10.0, groups=(["a"] * 40, weak_groups))
+    assert one_photo is None
+
+
 def _unit_rows(values: np.ndarray) -> np.ndarray:
     return values / np.linalg.norm(values, axis=1, keepdims=True)
 
@@ -123,6 +139,10 @@ def test_two_task_seeds_agree_on_a_layer_of_40_units(lite0, judge, tmp_path):
     saved = json.loads(runs[0].save(tmp_path / "scores.json").read_text())
     assert saved["similarity"] == "efficientnet_lite2" and len(saved["scores"]) == 40
     assert saved["summary"]["blocks.2.1"]["scored"] == 40
+    apart = interpretability(lite0, ns.data.bundled_source(), "blocks.2.1",
+                             ScoreConfig(other_groups=True, progress=False), judge=judge, cache_dir=tmp_path)
+    # crops of one photo overlap: matched only across photos, the tasks get harder for every unit
+    assert apart.mean("blocks.2.1") < runs[0].mean("blocks.2.1") - 0.03
 
 
 @pytest.mark.slow

@@ -30,13 +30,16 @@ def add_commands(commands) -> None:
     cmd.add_argument("--render", type=int, default=0, metavar="STEPS",
                      help="also render each unit once with this many steps and score its visualization (default: no)")
     cmd.add_argument("--seed", type=int, default=defaults.seed, help=f"seed of the task draws (default {defaults.seed})")
+    cmd.add_argument("--other-photos", action="store_true",
+                     help="draw a query's references only from other photos (source groups) than its own")
     cmd.add_argument("-o", "--out", required=True, metavar="DIR", help="folder for scores.json and best-and-worst.png")
     no_progress(cmd)
     cmd.set_defaults(run=_score)
 
 
 def _score(args: argparse.Namespace) -> None:
-    config = ScoreConfig(tasks=args.tasks, similarity=args.similarity, seed=args.seed, progress=not args.no_progress)
+    config = ScoreConfig(tasks=args.tasks, similarity=args.similarity, seed=args.seed, other_groups=args.other_photos,
+                         progress=not args.no_progress)
     render = RenderConfig(steps=args.render, size=128, progress=not args.no_progress) if args.render > 0 else None
     units = [f"{args.layer}:{c}" for c in args.units] if args.units else args.layer
     overview = score_overview(load_model(args), resolve_source(args.source), units, config,

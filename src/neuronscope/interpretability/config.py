@@ -42,6 +42,14 @@ class ScoreConfig:
         constant_below: a unit whose strongest and weakest peaks differ by less than this
             fraction of the layer's largest such range (or by less than 1e-8) is flagged as
             constant (dead) and not scored.
+        other_groups: a query's references come only from other groups of the source
+            (``ImageSource.group``: the bundled crops' photo) than the query's own, the offline
+            stand-in for the paper's distinct images: a crop is then never matched with crops of
+            its own photo, which overlap it. Off by default: on the bundled 11 photos it lowers
+            every score by about 0.1 and leaves deep units too few related references
+            (docs/interpretability.md); for a folder of distinct images it changes nothing.
+            A unit whose strongest or weakest images all come from one group is then not scored
+            (``UnitScore.one_group``).
         seed: seed of the task draws (a unit's draws depend on it and on the unit's address only).
         batch: images per forward pass of the examples pass and of the similarity model.
         progress: show progress bars.
@@ -56,6 +64,7 @@ class ScoreConfig:
     similarity_size: int = 128
     crop_mass: float = 0.8
     constant_below: float = 1e-6
+    other_groups: bool = False
     seed: int = 0
     batch: int = 32
     progress: bool = True

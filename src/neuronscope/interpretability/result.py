@@ -18,6 +18,8 @@ class UnitScore:
     answered right, ``margin`` their mean delta; ``visual_*`` the same with the unit's feature
     visualizations as the strong references (None when it has none). Both None for a ``constant`` unit (dead: its
     strongest and weakest images peak at the same value), which is flagged instead of scored.
+    ``one_group``: with ``ScoreConfig.other_groups``, its strongest or weakest images all come
+    from one group of the source (one photo), so no task could be posed; not scored either.
     ``strongest``: (key, (top, left, bottom, right)) of its strongest images, for sheets and pages.
     """
 
@@ -32,6 +34,7 @@ class UnitScore:
     visual_margin: float | None = None
     constant: bool = False
     peak_range: float = 0.0
+    one_group: bool = False
     strongest: list[tuple[str, tuple[int, int, int, int]]] = field(default_factory=list)
 
     @property
@@ -39,6 +42,8 @@ class UnitScore:
         """A word for pages: constant, or how the score compares with chance."""
         if self.constant:
             return "constant (dead): not scored"
+        if self.one_group:
+            return "one photo: its strongest or weakest images all come from one source group, not scored"
         if self.score is None:
             return "not scored"
         return "clear" if self.score >= 0.8 else "mixed" if self.score >= 0.65 else "unclear"

@@ -13,6 +13,7 @@ kept beside it.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,23 +32,42 @@ class TaskOutcome:
 
 
 def two_choice(strong: np.ndarray, weak: np.ndarray, tasks: int, references: int, query_from: int,
-               rng: np.random.Generator, sharpness: float, strong_references: np.ndarray | None = None) -> TaskOutcome:
+               rng: np.random.Generator, sharpness: float, strong_references: np.ndarray | None = None,
+               groups: tuple[Sequence[str], Sequence[str]] | None = None) -> TaskOutcome | None:
     """Answer ``tasks`` tasks drawn from a unit's pools of embeddings, (n+, D) ``strong`` and
-    (n-, D) ``weak`` (unit length rows, strongest and weakest first). Each task draws
-    ``references`` references from the first ``query_from`` rows of a pool and its query from the
-    rows after them. With ``strong_references`` (R, D), e.g. the unit's feature visualizations,
-    those are every task's strong references."""
-    deltas = np.empty(tasks)
-    for t in range(tasks):
-        positive = strong[rng.integers(query_from, len(strong))]
-        negative = weak[rng.integers(query_from, len(weak))]
-        e_plus = strong[rng.permutation(query_from)[:references]] if strong_references is None else strong_references
-        e_minus = weak[rng.permutation(query_from)[:references]]
-        deltas[t] = ((_mean_similarity(positive, e_plus) - _mean_similarity(positive, e_minus))
-                     - (_mean_similarity(negative, e_plus) - _mean_similarity(negative, e_minus)))
+    (n-, D) ``weak`` (unit length rows, strongest and weakest first). Each task draws its query
+    from the rows from ``query_from`` on and ``references`` references from the first
+    ``query_from`` rows of the pool that are not the query. With ``groups`` (the source group,
+    e.g. the photo, of each row of both pools), a query's references come from other groups
+    only: the ``query_from`` strongest (weakest) rows of other groups. With ``strong_references``
+    (R, D), e.g. the unit's feature visualizations, those are every task's strong references.
+    None when no task can be posed (every row of a pool in one group)."""
+    deltas = []
+    for _ in range(tasks):
+        q_plus, q_minus = rng.integers(query_from, len(strong)), rng.integers(query_from, len(weak))
+        plus_rows = _reference_rows(len(strong), q_plus, query_from, groups and groups[0])
+        minus_rows = _reference_rows(len(weak), q_minus, query_from, groups and groups[1])
+        if not len(plus_rows) or not len(minus_rows):
+            continue
+        e_plus = strong[rng.permutation(plus_rows)[:references]] if strong_references is None else strong_references
+        e_minus = weak[rng.permutation(minus_rows)[:references]]
+        positive, negative = strong[q_plus], weak[q_minus]
+        deltas.append((_mean_similarity(positive, e_plus) - _mean_similarity(positive, e_minus))
+                      - (_mean_similarity(negative, e_plus) - _mean_similarity(negative, e_minus)))
+    if not deltas:
+        return None
+    deltas = np.asarray(deltas)
     right = (deltas > 0).mean() + 0.5 * (deltas == 0).mean()
     soft = 1.0 / (1.0 + np.exp(-sharpness * deltas))
     return TaskOutcome(float(soft.mean()), float(right), float(deltas.mean()), deltas)
+
+
+def _reference_rows(rows: int, query: int, query_from: int, groups: Sequence[str] | None) -> np.ndarray:
+    """The rows a query's references are drawn from: the first ``query_from``, or with ``groups``
+    the first ``query_from`` of the groups other than the query's."""
+    if groups is None:
+        return np.arange(query_from)
+    return np.array([i for i in range(rows) if groups[i] != groups[query]][:query_from], dtype=int)
 
 
 def task_rng(seed: int, unit: str) -> np.random.Generator:
