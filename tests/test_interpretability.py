@@ -25,6 +25,7 @@ from neuronscope.interpretability import (
 from neuronscope.interpretability.tasks import task_rng
 
 QUIET = ScoreConfig(progress=False)
+TWENTY = ScoreConfig(tasks=20, references=9, query_from=20, sharpness=10.0)
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +36,9 @@ def judge():
 def test_the_task_is_answered_right_when_strong_and_weak_images_differ_and_at_chance_when_not():
     rng = np.random.default_rng(0)
     unit = lambda rows, centre: _unit_rows(rng.normal(centre, 0.3, (rows, 16)))  # noqa: E731
-    apart = two_choice(unit(40, 1.0), unit(40, -1.0), 20, 9, 20, task_rng(0, "a"), 10.0)
+    apart = two_choice(unit(40, 1.0), unit(40, -1.0), TWENTY, task_rng(0, "a"))
     assert apart.right == 1.0 and apart.score > 0.9 and apart.margin > 0.5
-    alike = [two_choice(unit(40, 0.0), unit(40, 0.0), 20, 9, 20, task_rng(s, "b"), 10.0).right for s in range(40)]
+    alike = [two_choice(unit(40, 0.0), unit(40, 0.0), TWENTY, task_rng(s, "b")).right for s in range(40)]
     assert 0.4 < np.mean(alike) < 0.6
 
 
@@ -50,10 +51,11 @@ def test_a_query_is_never_compared_with_references_of_its_own_photo():
     strong, strong_groups = strong[order], [("a" if i < 20 else f"o{i}") for i in order]
     weak = _unit_rows(rng.normal(0, 1, (40, 256)))
     weak_groups = [f"w{i}" for i in range(40)]
-    same_photo = two_choice(strong, weak, 200, 9, 20, task_rng(0, "u"), 10.0)
-    apart = two_choice(strong, weak, 200, 9, 20, task_rng(0, "u"), 10.0, groups=(strong_groups, weak_groups))
+    many = ScoreConfig(tasks=200)
+    same_photo = two_choice(strong, weak, many, task_rng(0, "u"))
+    apart = two_choice(strong, weak, many, task_rng(0, "u"), groups=(strong_groups, weak_groups))
     assert same_photo.margin > 0.1 and abs(apart.margin) < 0.05  # the photo's look no longer answers the task
-    one_photo = two_choice(strong, weak, 20, 9, 20, task_rng(0, "u"), 10.0, groups=(["a"] * 40, weak_groups))
+    one_photo = two_choice(strong, weak, TWENTY, task_rng(0, "u"), groups=(["a"] * 40, weak_groups))
     assert one_photo is None
 
 

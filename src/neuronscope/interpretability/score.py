@@ -116,13 +116,12 @@ def _score_layer(model: Model, examples: LayerExamples, channels: list[int], jud
         strong, weak = (np.stack([embedded[item] for item in pool]) for pool in pools[channel])
         groups = tuple([images.source.group(key) for key, _ in pool] for pool in pools[channel]) \
             if config.other_groups else None
-        outcome = two_choice(strong, weak, config.tasks, config.references, config.query_from, task_rng(config.seed, address),
-                             config.sharpness, groups=groups)
+        outcome = two_choice(strong, weak, config, task_rng(config.seed, address), groups=groups)
         visual = None
         if address in visualizations:
             references = judge.embed(visualizations[address].float().cpu())
-            visual = two_choice(strong, weak, config.tasks, config.references, config.query_from, task_rng(config.seed + 1, address),
-                                config.sharpness, strong_references=references, groups=groups)
+            visual = two_choice(strong, weak, config, task_rng(config.seed + 1, address), strong_references=references,
+                                groups=groups)
         if outcome is None:  # every strong (or weak) image comes from one group: no task can be posed
             scores.append(UnitScore(address, examples.layer, channel, None, None, None, peak_range=float(ranges[channel]),
                                     one_group=True, strongest=pools[channel][0][:STRONGEST_KEPT]))

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import ScoreConfig
+
 
 @dataclass(frozen=True)
 class TaskOutcome:
@@ -31,19 +33,20 @@ class TaskOutcome:
     deltas: np.ndarray
 
 
-def two_choice(strong: np.ndarray, weak: np.ndarray, tasks: int, references: int, query_from: int,
-               rng: np.random.Generator, sharpness: float, strong_references: np.ndarray | None = None,
+def two_choice(strong: np.ndarray, weak: np.ndarray, config: ScoreConfig, rng: np.random.Generator,
+               strong_references: np.ndarray | None = None,
                groups: tuple[Sequence[str], Sequence[str]] | None = None) -> TaskOutcome | None:
-    """Answer ``tasks`` tasks drawn from a unit's pools of embeddings, (n+, D) ``strong`` and
-    (n-, D) ``weak`` (unit length rows, strongest and weakest first). Each task draws its query
-    from the rows from ``query_from`` on and ``references`` references from the first
+    """Answer ``config.tasks`` tasks drawn from a unit's pools of embeddings, (n+, D) ``strong``
+    and (n-, D) ``weak`` (unit length rows, strongest and weakest first). Each task draws its query
+    from the rows from ``config.query_from`` on and ``config.references`` references from the first
     ``query_from`` rows of the pool that are not the query. With ``groups`` (the source group,
     e.g. the photo, of each row of both pools), a query's references come from other groups
     only: the ``query_from`` strongest (weakest) rows of other groups. With ``strong_references``
     (R, D), e.g. the unit's feature visualizations, those are every task's strong references.
     None when no task can be posed (every row of a pool in one group)."""
+    references, query_from = config.references, config.query_from
     deltas = []
-    for _ in range(tasks):
+    for _ in range(config.tasks):
         q_plus, q_minus = rng.integers(query_from, len(strong)), rng.integers(query_from, len(weak))
         plus_rows = _reference_rows(len(strong), q_plus, query_from, groups and groups[0])
         minus_rows = _reference_rows(len(weak), q_minus, query_from, groups and groups[1])
@@ -58,7 +61,7 @@ def two_choice(strong: np.ndarray, weak: np.ndarray, tasks: int, references: int
         return None
     deltas = np.asarray(deltas)
     right = (deltas > 0).mean() + 0.5 * (deltas == 0).mean()
-    soft = 1.0 / (1.0 + np.exp(-sharpness * deltas))
+    soft = 1.0 / (1.0 + np.exp(-config.sharpness * deltas))
     return TaskOutcome(float(soft.mean()), float(right), float(deltas.mean()), deltas)
 
 
