@@ -117,15 +117,15 @@ def _score_layer(model: Model, examples: LayerExamples, channels: list[int], jud
         groups = tuple([images.source.group(key) for key, _ in pool] for pool in pools[channel]) \
             if config.other_groups else None
         outcome = two_choice(strong, weak, config, task_rng(config.seed, address), groups=groups)
-        visual = None
-        if address in visualizations:
-            references = judge.embed(visualizations[address].float().cpu())
-            visual = two_choice(strong, weak, config, task_rng(config.seed + 1, address), strong_references=references,
-                                groups=groups)
         if outcome is None:  # every strong (or weak) image comes from one group: no task can be posed
             scores.append(UnitScore(address, examples.layer, channel, None, None, None, peak_range=float(ranges[channel]),
                                     one_group=True, strongest=pools[channel][0][:STRONGEST_KEPT]))
             continue
+        visual = None
+        if address in visualizations:  # embedded only for a unit that is scored
+            references = judge.embed(visualizations[address].float().cpu())
+            visual = two_choice(strong, weak, config, task_rng(config.seed + 1, address), strong_references=references,
+                                groups=groups)
         scores.append(UnitScore(address, examples.layer, channel, outcome.score, outcome.right, outcome.margin,
                                 *((visual.score, visual.right, visual.margin) if visual else (None, None, None)),
                                 peak_range=float(ranges[channel]), strongest=pools[channel][0][:STRONGEST_KEPT]))
