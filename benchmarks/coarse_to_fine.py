@@ -61,7 +61,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from time_to_quality import CLASSES, MODEL, TARGET
+    from time_to_quality import CLASSES, MODEL, TARGET, evaluate, time_to_target
 
     import neuronscope as ns
     from neuronscope.featurevis.loop import LoopConfig, optimize
@@ -69,7 +69,8 @@ def main() -> None:
     from neuronscope.featurevis.param.fourier import FourierImage
     from neuronscope.featurevis.render import RenderConfig
     from neuronscope.featurevis.transforms import ZOOM
-    from neuronscope.units import parse_unit, unit_score
+    from neuronscope.manifest import write_json
+    from neuronscope.units import parse_unit
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     facts = machine()
@@ -82,10 +83,9 @@ def main() -> None:
     objective = units_objective(model, parsed, 1, 0.0)
     seeds = list(range(len(units)))
 
-    def logits(images) -> list[float]:
-        with torch.no_grad(), ns.capture(model, ["logits"]) as cap:
-            acts = cap(images.float())
-            return [round(float(unit_score(acts, u, i)), 2) for i, u in enumerate(parsed)]
+    def logits(*images) -> list[list[float]]:
+        """The class logits of each batch of images, untransformed (time_to_quality's scoring)."""
+        return [[round(v, 2) for v in row] for row in evaluate(model, "classes", [i.float().numpy() for i in images])]
 
     def plain(**settings) -> dict:
         start = time.perf_counter()
@@ -93,7 +93,7 @@ def main() -> None:
                                                             snapshots=CHECKPOINTS, **settings))
         wall = time.perf_counter() - start
         return {"coarse_s": 0.0, "s_per_step": wall / max(CHECKPOINTS),
-                "values": {k: logits(result.snapshots[k]) for k in CHECKPOINTS}}
+                "values": dict(zip(CHECKPOINTS, logits(*(result.snapshots[k] for k in CHECKPOINTS))))}
 
     def coarse(size: int, steps: int, carry: bool) -> dict:
         ratio = size / SIDE
@@ -113,7 +113,7 @@ def main() -> None:
         moments = kept["adam"].state[small.spectrum]
         with torch.no_grad():
             big.spectrum.copy_(embed(small.spectrum.detach(), size, big.spectrum.shape))
-            at_switch = logits(big())
+            (at_switch,) = logits(big())
 
         def carried_adam(parameters, lr):
             adam = torch.optim.Adam(parameters, lr=lr)
@@ -132,7 +132,7 @@ def main() -> None:
                                                           optimizer=carried_adam, snapshots=CHECKPOINTS))
         fine_s = time.perf_counter() - start
         return {"coarse_s": coarse_s, "s_per_step": fine_s / max(CHECKPOINTS), "at_switch": at_switch,
-                "values": {k: logits(run.snapshots[k]) for k in CHECKPOINTS}}
+                "values": dict(zip(CHECKPOINTS, logits(*(run.snapshots[k] for k in CHECKPOINTS))))}
 
     plans = {"defaults": lambda: plain(), "lr0.1": lambda: plain(lr=0.1)}
     for size, steps in COARSE:
@@ -142,24 +142,22 @@ def main() -> None:
     report = {}
     for name, plan in plans.items():
         found = plan()
-        times = []
-        for i, goal in enumerate(targets):
-            reached = [k for k in CHECKPOINTS if found["values"][k][i] >= goal]
-            times.append(round(found["coarse_s"] + min(reached) * found["s_per_step"], 1) if reached else None)
+        fine = time_to_target([found["values"][k] for k in CHECKPOINTS], list(CHECKPOINTS), targets,
+                              {k: found["s_per_step"] for k in CHECKPOINTS})
+        times = [None if t is None else round(found["coarse_s"] + t, 1) for t in fine]
         done = [t for t in times if t is not None]
         found.update({"time_to_target_s": times, "reached": len(done),
                       "mean_logit": {k: round(sum(v) / len(v), 2) for k, v in found["values"].items()}})
         found["coarse_s"], found["s_per_step"] = round(found["coarse_s"], 1), round(found["s_per_step"], 3)
         report[name] = found
         print(name, found["reached"], "of 8 reach the target; mean logit", found["mean_logit"], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
+    write_json(args.out, {
         "benchmark": "coarse_to_fine", "started_utc": started, **facts, "threads": args.threads,
         **source_state(), "model": MODEL, "classes": CLASSES, "targets": [round(t, 2) for t in targets],
         "checkpoints": list(CHECKPOINTS), "plans": report,
         "note": "batch of 8 classes at once; s_per_step is per batch step (8 images); time_to_target_s includes "
                 "the coarse phase; at_switch = logits of the embedded 224-px image before the fine phase",
-    }, indent=1))
+    })
     print(f"wrote {args.out}")
 
 

@@ -48,6 +48,7 @@ from neuronscope.featurevis.render import DEFAULT_DIVERSITY_WEIGHT, RenderConfig
 from neuronscope.featurevis.robustness import crop_robustness  # noqa: E402
 from neuronscope.images import contact_sheet  # noqa: E402
 from neuronscope.interpretability import ScoreConfig, Similarity, similarity_model_name  # noqa: E402
+from neuronscope.manifest import write_json  # noqa: E402
 from neuronscope.models.depth import representative_layers  # noqa: E402
 from neuronscope.units import parse_unit, unit_score  # noqa: E402
 
@@ -153,8 +154,7 @@ def main() -> None:
     if args.part != "units":
         measure = caricature_steps if args.part == "caricatures" else photo_pictures
         report.update({"model": model.name, "layers": layers, "photos": list(PHOTOS), args.part: measure(model, layers)})
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=1))
+        write_json(Path(args.out), report)
         return
     units = [f"{layer}:{c}" for layer in layers for c in range(UNITS_PER_LAYER)]
     source = bundled_source()
@@ -194,8 +194,7 @@ def main() -> None:
         row["activation"] = [round(a, 3) for a in row["activation"]]
     report.update({"model": model.name, "layers": layers, "units": units, "samples": SAMPLES,
                    "diversity": DEFAULT_DIVERSITY_WEIGHT, "reference": REFERENCE, "variants": rows})
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    write_json(Path(args.out), report)
     print(json.dumps({k: {x: v[x] for x in ("render_s", "time_over_reference", "visual_score_mean",
                                             "robustness_median", "activation_over_reference_median_per_layer")}
                       for k, v in rows.items()}, indent=1))

@@ -299,6 +299,8 @@ def main() -> None:
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from neuronscope.manifest import write_json  # atomic; also in the Lucent venv, whose workers import neuronscope
+
     if args.worker:
         import torch
 
@@ -306,7 +308,7 @@ def main() -> None:
         torch.set_num_threads(spec["threads"])
         name = "lucent" if args.worker == "lucent" else f"ours_{spec['variant']}"
         report = WORKERS[args.worker](spec, Path(args.workdir))
-        (Path(args.workdir) / f"{name}.json").write_text(json.dumps(report))
+        write_json(Path(args.workdir) / f"{name}.json", report)  # atomic: --keep reuses what exists
         return
 
     chosen = args.variants.split(",")
@@ -336,8 +338,7 @@ def main() -> None:
               "model": MODEL, "steps_lucent": steps, "variants": {k: {**v, "budgets": list(v.get("budgets", ()))}
                                                                   for k, v in VARIANTS.items()},
               "runs": raw, **summarize(raw, workdir, args.threads), "wall_s": round(time.perf_counter() - t0, 1)}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    write_json(Path(args.out), report)
     print(json.dumps(report["ratios"], indent=1))
 
 
