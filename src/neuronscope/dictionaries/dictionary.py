@@ -6,7 +6,9 @@ A feature's *pre-activation* is linear in the layer's activation vector ``a``:
     NMF:   pre = pinv(decoder) applied to a     (the least-squares code, before clipping)
 
 and its *code* is what reconstructs ``a``: the k largest positive pre-activations (TopK) or the
-non-negative least-squares code (NMF). ``reconstruct(a) = decode(encode(a))``. Every function
+non-negative least-squares code (NMF). A TopK dictionary with ``refit`` keeps the encoder's choice
+of the k features but refits their values by least squares to ``a`` (``refit_codes``): the
+encoder picks, the decoder's atoms fit. ``reconstruct(a) = decode(encode(a))``. Every function
 takes vectors (N, C) or a layer's output (B, C, H, W).
 """
 from __future__ import annotations
@@ -45,6 +47,9 @@ class Dictionary:
     """(F, C) the features' directions (unit rows for TopK), in the scaled space."""
     decoder_bias: torch.Tensor
     """(C,)"""
+    refit: bool = False
+    """TopK: the codes' values are refitted by least squares on the k features the encoder picks
+    (``refit_codes``); False: the encoder's values are the codes."""
     manifest: dict[str, Any] = field(default_factory=dict)
     """How it was made: model, layer, source, settings, versions, fingerprint, the quality report."""
 
@@ -83,8 +88,9 @@ class Dictionary:
         return _per_vector(activations, self._codes)
 
     def codes_of(self, pre: torch.Tensor) -> torch.Tensor:
-        """The codes of given pre-activations, (N, F) or (B, F, H, W): the top k where positive
-        (TopK); the positive part (NMF, whose ``encode`` solves a non-negative least squares instead)."""
+        """The encoder's codes of given pre-activations, (N, F) or (B, F, H, W): the top k where
+        positive (TopK, never refitted: no activation vector to refit to); the positive part (NMF,
+        whose ``encode`` solves a non-negative least squares instead)."""
         if self.kind == "nmf":
             return pre.clamp_min(0)
         return _per_vector(pre, lambda rows: topk_codes(rows, self.k))
@@ -110,7 +116,10 @@ class Dictionary:
             codes, _, _ = non_negative_factorization(values, H=self.decoder.double().numpy(), update_H=False,
                                                      n_components=self.features, init="custom", max_iter=400)
             return torch.from_numpy(codes).to(rows)
-        return topk_codes(self._pre(rows), self.k)
+        if not self.refit:
+            return topk_codes(self._pre(rows), self.k)
+        centred = (rows - self.mean.to(rows)) / self.scale - self.decoder_bias.to(rows)
+        return refit_codes(self._pre(rows), self.k, centred, self.decoder.to(rows))
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         rows = codes @ self.decoder.to(codes) + self.decoder_bias.to(codes)
@@ -122,7 +131,7 @@ class Dictionary:
         arrays = {name: getattr(self, name).numpy() for name in TENSORS}
         write_json(path.with_name(path.name + ".json"), self.manifest)
         return write_npz(path, {**arrays, "layer": self.layer, "kind": self.kind,
-                                "k": -1 if self.k is None else self.k, "scale": self.scale})
+                                "k": -1 if self.k is None else self.k, "scale": self.scale, "refit": self.refit})
 
     @classmethod
     def load(cls, path: str | Path) -> Dictionary:
@@ -134,9 +143,10 @@ class Dictionary:
             tensors = {name: torch.from_numpy(np.array(data[name])) for name in TENSORS}
             k = int(data["k"])
             layer, kind, scale = str(data["layer"]), str(data["kind"]), float(data["scale"])
+            refit = bool(data["refit"]) if "refit" in data.files else False  # written before refitting existed
         side = path.with_name(path.name + ".json")
         manifest = {**(json.loads(side.read_text()) if side.exists() else {}), "file": str(path.resolve())}
-        return cls(layer, kind, None if k < 0 else k, scale=scale, manifest=manifest, **tensors)
+        return cls(layer, kind, None if k < 0 else k, scale=scale, refit=refit, manifest=manifest, **tensors)
 
 
 TENSORS = ("mean", "encoder", "encoder_bias", "decoder", "decoder_bias")
@@ -146,6 +156,29 @@ def topk_codes(pre: torch.Tensor, k: int) -> torch.Tensor:
     """Keep each row's ``k`` largest pre-activations where they are positive; zero elsewhere."""
     values, index = pre.topk(min(k, pre.shape[-1]), dim=-1)
     return torch.zeros_like(pre).scatter(-1, index, values.clamp_min(0))
+
+
+def refit_codes(pre: torch.Tensor, k: int, target: torch.Tensor, atoms: torch.Tensor, *, ridge: float = 1e-3,
+                rounds: int = 2, chunk: int = 4096) -> torch.Tensor:
+    """Codes (N, F) on the features that ``topk_codes(pre, k)`` picks, with values refitted to
+    ``target`` (N, C) by least squares on those features' ``atoms`` (F, C rows), a ``ridge`` for
+    nearly parallel atoms; features whose value comes out negative are dropped and the rest fitted
+    again (``rounds`` fits in all), so the codes stay non-negative. ``chunk`` rows at a time."""
+    pieces = []
+    for start in range(0, len(pre), chunk):
+        values, index = pre[start:start + chunk].topk(min(k, pre.shape[-1]), dim=-1)
+        keep = values > 0
+        chosen = atoms[index]  # (n, k, C)
+        gram = chosen @ chosen.transpose(1, 2)
+        right = (chosen @ target[start:start + chunk].unsqueeze(-1)).squeeze(-1)
+        identity = torch.eye(index.shape[1], dtype=pre.dtype, device=pre.device)
+        for _ in range(rounds):
+            both = (keep.unsqueeze(1) & keep.unsqueeze(2)).to(pre.dtype)
+            system = gram * both + identity * (ridge + (~keep).to(pre.dtype).unsqueeze(1))
+            values = torch.linalg.solve(system, (right * keep).unsqueeze(-1)).squeeze(-1) * keep
+            keep = keep & (values > 0)
+        pieces.append(torch.zeros_like(pre[start:start + chunk]).scatter(-1, index, values.clamp_min(0) * keep))
+    return torch.cat(pieces) if pieces else torch.zeros_like(pre)
 
 
 def _per_vector(values: torch.Tensor, function) -> torch.Tensor:

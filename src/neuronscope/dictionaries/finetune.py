@@ -11,7 +11,8 @@ over the training images (Braun et al. 2024, "Identifying functionally important
 end-to-end sparse dictionary learning"; the KL fine-tuning of sparse autoencoders): what the
 rest of the network reads of the layer is what is kept, while the squared error keeps the
 features faithful to the layer. Adam, the learning rate decayed to 0 along a cosine, batches of
-``image_batch`` images, decoder rows kept at unit length as in ``train``.
+``image_batch`` images, decoder rows kept at unit length as in ``train``. Like the training, it
+uses the encoder's values as codes; the dictionary keeps its ``refit`` setting.
 
 Memory: the training images prepared once and kept as bytes (images x channels x H x W, 150 kB
 a Lite0 crop: 81 MB for the 540 training crops of the bundled and extra images) beside their
@@ -120,7 +121,7 @@ class FineTuning:
         bar.close()
         return Dictionary(dictionary.layer, "topk", dictionary.k, dictionary.mean, scale,
                           *(t.detach().cpu() for t in (encoder, encoder_bias, decoder, decoder_bias)),
-                          manifest=dictionary.manifest)
+                          refit=dictionary.refit, manifest=dictionary.manifest)
 
 
 def _normalized_error(original: torch.Tensor, reconstruction: torch.Tensor, scale: float) -> torch.Tensor:

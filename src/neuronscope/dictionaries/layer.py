@@ -5,8 +5,9 @@ like any channel: render, dataset examples, attribution, matching and the galler
 The layer's values are the features' *pre-activations* (linear in the parent's output, so a
 render's gradient and an attribution are those of a direction); a feature *fires* where its code
 (``Dictionary.encode``) is non-zero. Replacing the layer's values in a capture (an intervention)
-changes the parent's output by the change of the reconstruction, and leaves the reconstruction's
-error in place.
+changes the parent's output by the change of the reconstruction from the encoder's codes
+(``Dictionary.codes_of``, never refitted: a refit would let the other features make up for an
+ablated one), and leaves the reconstruction's error in place.
 """
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ TopK (Gao et al. 2024, "Scaling and evaluating sparse autoencoders"): vectors ar
 mean and divided by their RMS distance to it (centring is what keeps features alive, arXiv
 2605.31518); the encoder starts as the decoder's transpose, decoder rows are kept at unit length,
 the loss is the normalized squared error plus AuxK (the ``aux_k`` features that have not fired for
-``dead_after`` batches reconstruct the residual), Adam with a cosine-decayed learning rate.
+``dead_after`` batches reconstruct the residual), Adam with a cosine-decayed learning rate. The
+training uses the encoder's values; ``config.refit`` decides the codes of the finished dictionary.
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def _train_topk(vectors: torch.Tensor, layer: str, config: DictionaryConfig, see
             bar.update()
     bar.close()
     return Dictionary(layer, "topk", k, mean.float(), scale, encoder.detach(), encoder_bias.detach(),
-                      decoder.detach(), decoder_bias.detach())
+                      decoder.detach(), decoder_bias.detach(), refit=config.refit)
 
 
 def _train_nmf(vectors: torch.Tensor, layer: str, config: DictionaryConfig, seed: int) -> Dictionary:
