@@ -72,7 +72,8 @@ def one(layer: str, k: int | None, finetune_epochs: int | None = None) -> dict:
             "vector_training_s": dictionary.manifest["training_seconds"]["vectors"],
             "finetune_s": dictionary.manifest["training_seconds"].get("finetune", 0.0),
             **dictionary.manifest["quality"],
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}  # this process's own
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),  # this process's own
+            "cpu": machine()["cpu"]}  # each run's own: --merge keeps runs of other calls
 
 
 def pass_speed(model, layer: str) -> dict:
@@ -84,7 +85,7 @@ def pass_speed(model, layer: str) -> dict:
         timings[name] = time.perf_counter() - start
         if name == "vectors":
             vectors = len(accumulator.finish())
-    return {"layer": layer, "vectors": vectors, "vectors_per_s": round(vectors / timings["vectors"]),
+    return {"layer": layer, "cpu": machine()["cpu"], "vectors": vectors, "vectors_per_s": round(vectors / timings["vectors"]),
             "floor_s": round(timings["floor"], 2), "vectors_s": round(timings["vectors"], 2),
             "ratio_to_floor": round(timings["vectors"] / timings["floor"], 3)}
 
