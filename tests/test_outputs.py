@@ -39,3 +39,23 @@ def test_contact_sheets_keep_the_aspect_ratio_of_wide_images():
         np.testing.assert_allclose(cell[4:-4, 44:76], np.broadcast_to(right, (32, 32, 3)), atol=2 / 255)
         assert (pixels[:, x - GAP : x] == 1).all()  # the white gap before the cell
     assert (pixels[:GAP] == 1).all() and (pixels[:, -GAP:] == 1).all()
+
+
+def test_a_long_title_wraps_onto_lines_inside_the_sheet():
+    """A title wider than the sheet is broken at words onto more lines, every line inside the
+    sheet, and the cells move down below it."""
+    from PIL import ImageDraw
+
+    from neuronscope.images import default_font, wrap_text
+
+    images = [torch.zeros(3, 20, 20)] * 2
+    title = "efficientnet_lite0: best and worst units by two-choice score (judged by lite2; 0.5 = chance, uncalibrated)"
+    short, long = contact_sheet(images, columns=2, cell=96, title="a"), contact_sheet(images, columns=2, cell=96, title=title)
+    font = default_font(max(10, 96 // 11))
+    draw = ImageDraw.Draw(long)
+    lines = wrap_text(draw, title, font, long.width - 2 * GAP)
+    assert len(lines) >= 3 and " ".join(lines) == title
+    assert all(draw.textlength(line, font=font) <= long.width - 2 * GAP for line in lines)
+    assert long.height == short.height + (len(lines) - 1) * (font.size + 4)
+    pixels = np.asarray(long.convert("RGB"))
+    assert (pixels[:, -GAP:] == 255).all()  # nothing drawn into the right margin

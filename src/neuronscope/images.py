@@ -91,12 +91,14 @@ def contact_sheet(images: Sequence[torch.Tensor | np.ndarray | Image.Image], cap
     cell_w, cell_h = (longest, round(longest / aspect)) if aspect >= 1 else (round(longest * aspect), longest)
     font = default_font(max(10, min(cell_w, cell_h) // 11))
     caption_h = (font.size + 6) if any(captions) else 0
-    title_h = (font.size + 14) if title else 0
+    width = columns * (cell_w + gap) + gap
+    title_lines = wrap_text(ImageDraw.Draw(Image.new("RGB", (1, 1))), title, font, width - 2 * gap) if title else []
+    title_h = len(title_lines) * (font.size + 4) + 10 if title_lines else 0
     rows = -(-len(pictures) // columns)
-    sheet = Image.new("RGB", (columns * (cell_w + gap) + gap, title_h + rows * (cell_h + caption_h + gap) + gap), "white")
+    sheet = Image.new("RGB", (width, title_h + rows * (cell_h + caption_h + gap) + gap), "white")
     draw = ImageDraw.Draw(sheet)
-    if title:
-        draw.text((gap, gap), title, fill="black", font=font)
+    for line, text in enumerate(title_lines):
+        draw.text((gap, gap + line * (font.size + 4)), text, fill="black", font=font)
     for i, (picture, caption) in enumerate(zip(pictures, captions)):
         row, col = divmod(i, columns)
         x = gap + col * (cell_w + gap)
@@ -113,6 +115,18 @@ def default_font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
         return ImageFont.load_default()
+
+
+def wrap_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+    """``text`` broken into lines of whole words that fit in ``width`` pixels (a word longer than
+    a line is shortened with an ellipsis)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(fit_text(draw, word, font, width))
+    return lines
 
 
 def fit_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
