@@ -107,8 +107,11 @@ class Dictionary:
         encoder, bias = self.encoder.to(rows), self.encoder_bias.to(rows)
         if self.kind == "nmf":
             return rows @ encoder.T + bias
-        centred = (rows - self.mean.to(rows)) / self.scale - self.decoder_bias.to(rows)
-        return centred @ encoder.T + bias
+        return self._centred(rows) @ encoder.T + bias
+
+    def _centred(self, rows: torch.Tensor) -> torch.Tensor:
+        """TopK: vectors in the scaled space the decoder's atoms live in, less the decoder's offset."""
+        return (rows - self.mean.to(rows)) / self.scale - self.decoder_bias.to(rows)
 
     def _codes(self, rows: torch.Tensor) -> torch.Tensor:
         if self.kind == "nmf":
@@ -118,8 +121,7 @@ class Dictionary:
             return torch.from_numpy(codes).to(rows)
         if not self.refit:
             return topk_codes(self._pre(rows), self.k)
-        centred = (rows - self.mean.to(rows)) / self.scale - self.decoder_bias.to(rows)
-        return refit_codes(self._pre(rows), self.k, centred, self.decoder.to(rows))
+        return refit_codes(self._pre(rows), self.k, self._centred(rows), self.decoder.to(rows))
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         rows = codes @ self.decoder.to(codes) + self.decoder_bias.to(codes)
@@ -177,7 +179,7 @@ def refit_codes(pre: torch.Tensor, k: int, target: torch.Tensor, atoms: torch.Te
             system = gram * both + identity * (ridge + (~keep).to(pre.dtype).unsqueeze(1))
             values = torch.linalg.solve(system, (right * keep).unsqueeze(-1)).squeeze(-1) * keep
             keep = keep & (values > 0)
-        pieces.append(torch.zeros_like(pre[start:start + chunk]).scatter(-1, index, values.clamp_min(0) * keep))
+        pieces.append(torch.zeros_like(pre[start:start + chunk]).scatter(-1, index, values * keep))
     return torch.cat(pieces) if pieces else torch.zeros_like(pre)
 
 
